@@ -1,0 +1,259 @@
+import { connect, ErrorCode, type Msg, type NatsConnection, type NatsError, type Subscription } from "nats";
+import { createEnvelope, decodeEnvelope, type Envelope, encodeEnvelope } from "./envelope.js";
+import { errorMessage, RoseyError } from "./errors.js";
+import type { Logger } from "./logger.js";
+
+/**
+ * The bus: the only way parts of Rosey talk. A thin layer over a real NATS connection that speaks
+ * envelopes (validated on the way in), isolates handler failures, and drains on close.
+ */
+
+export interface BusMessage<T = unknown> {
+  readonly subject: string;
+  readonly envelope: Envelope<T>;
+  /** Reply subject when the sender expects an answer. */
+  readonly replyTo: string | undefined;
+  /** Answers a request; the reply keeps the request's correlationId. Returns false when no reply was asked. */
+  respond(data: unknown, fields?: { source?: string }): boolean;
+}
+
+export type BusHandler<T = unknown> = (message: BusMessage<T>) => void | Promise<void>;
+
+export interface BusSubscription {
+  readonly subject: string;
+  unsubscribe(): void;
+}
+
+export interface PublishOptions {
+  correlationId?: string | undefined;
+  /** Overrides the bus's own source; forwarders (the gate) stamp the verified sender here. */
+  source?: string | undefined;
+}
+
+export interface RequestOptions extends PublishOptions {
+  timeoutMs: number;
+}
+
+export interface SubscribeOptions {
+  /** Queue group: each message goes to one member of the group. */
+  queue?: string;
+}
+
+export interface Bus {
+  /** The `source` stamped on what this bus publishes, e.g. `core`, `connector:console`. */
+  readonly source: string;
+  /** The underlying connection, for JetStream users (database service). */
+  readonly connection: NatsConnection;
+  publish<T>(subject: string, data: T, options?: PublishOptions): Envelope<T>;
+  /** Publishes a ready-made envelope (its `subject` must equal `subject`). */
+  publishEnvelope(envelope: Envelope): void;
+  subscribe<T = unknown>(
+    pattern: string,
+    handler: BusHandler<T>,
+    options?: SubscribeOptions,
+  ): BusSubscription;
+  request<T = unknown>(subject: string, data: unknown, options: RequestOptions): Promise<Envelope<T>>;
+  /** Publishes a ready-made envelope as a request. */
+  requestEnvelope<T = unknown>(envelope: Envelope, timeoutMs: number): Promise<Envelope<T>>;
+  flush(): Promise<void>;
+  /** Drains subscriptions and pending publishes, then closes. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface BusOptions {
+  url: string;
+  source: string;
+  logger: Logger;
+  /** Connection name shown by the server's monitoring. */
+  name?: string;
+  connectTimeoutMs?: number;
+  /** Give up on reconnecting after this many attempts; -1 retries forever. @default -1 */
+  maxReconnectAttempts?: number;
+}
+
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+
+export async function createBus(options: BusOptions): Promise<Bus> {
+  let attempts = 0;
+  const connection = await connect({
+    servers: options.url,
+    name: options.name ?? options.source,
+    timeout: options.connectTimeoutMs ?? 10_000,
+    reconnect: true,
+    maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
+    // Exponential backoff with jitter; reset once a reconnect succeeds (see the status loop below).
+    reconnectDelayHandler: () => {
+      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempts++);
+      return delay / 2 + Math.random() * (delay / 2);
+    },
+  }).catch((err: unknown) => {
+    throw new RoseyError(
+      "NATS_START_FAILED",
+      `Cannot connect to NATS at ${options.url}: ${errorMessage(err)}`,
+      {
+        cause: err,
+      },
+    );
+  });
+  return new NatsBus(connection, options, () => {
+    attempts = 0;
+  });
+}
+
+class NatsBus implements Bus {
+  readonly source: string;
+  readonly connection: NatsConnection;
+  readonly #log: Logger;
+  #closing: Promise<void> | undefined;
+
+  constructor(connection: NatsConnection, options: BusOptions, onReconnect: () => void) {
+    this.source = options.source;
+    this.connection = connection;
+    this.#log = options.logger.child({ component: "bus" });
+    void this.#watchStatus(onReconnect);
+  }
+
+  async #watchStatus(onReconnect: () => void): Promise<void> {
+    for await (const status of this.connection.status()) {
+      if (status.type === "reconnect") {
+        onReconnect();
+        this.#log.info({ server: status.data }, "reconnected to NATS");
+      } else if (status.type === "disconnect") {
+        this.#log.warn({ server: status.data }, "disconnected from NATS; reconnecting");
+      } else if (status.type === "error") {
+        this.#log.error({ err: status.data }, "NATS connection error");
+      }
+    }
+  }
+
+  publish<T>(subject: string, data: T, options: PublishOptions = {}): Envelope<T> {
+    const envelope = createEnvelope(subject, data, {
+      source: options.source ?? this.source,
+      correlationId: options.correlationId,
+    });
+    this.publishEnvelope(envelope);
+    return envelope;
+  }
+
+  publishEnvelope(envelope: Envelope): void {
+    this.#assertOpen();
+    this.connection.publish(envelope.subject, encodeEnvelope(envelope));
+  }
+
+  subscribe<T = unknown>(
+    pattern: string,
+    handler: BusHandler<T>,
+    options: SubscribeOptions = {},
+  ): BusSubscription {
+    this.#assertOpen();
+    const log = this.#log;
+    const source = this.source;
+    const sub: Subscription = this.connection.subscribe(pattern, {
+      ...(options.queue ? { queue: options.queue } : {}),
+      callback: (err: NatsError | null, msg: Msg) => {
+        if (err) {
+          log.error({ err, subject: pattern }, "subscription error");
+          return;
+        }
+        let envelope: Envelope<T>;
+        try {
+          envelope = decodeEnvelope(msg.data, msg.subject) as Envelope<T>;
+        } catch (decodeErr) {
+          log.warn({ subject: msg.subject, err: errorMessage(decodeErr) }, "dropped malformed message");
+          return;
+        }
+        const message: BusMessage<T> = {
+          subject: msg.subject,
+          envelope,
+          replyTo: msg.reply || undefined,
+          respond: (data, fields) => {
+            if (!msg.reply) return false;
+            const reply = createEnvelope(msg.reply, data, {
+              source: fields?.source ?? source,
+              correlationId: envelope.correlationId,
+            });
+            return msg.respond(encodeEnvelope(reply));
+          },
+        };
+        try {
+          const result = handler(message);
+          if (result && typeof (result as Promise<void>).catch === "function") {
+            (result as Promise<void>).catch((handlerErr: unknown) => {
+              log.error(
+                { err: handlerErr, subject: msg.subject, correlationId: envelope.correlationId },
+                "handler failed",
+              );
+            });
+          }
+        } catch (handlerErr) {
+          log.error(
+            { err: handlerErr, subject: msg.subject, correlationId: envelope.correlationId },
+            "handler failed",
+          );
+        }
+      },
+    });
+    return {
+      subject: pattern,
+      unsubscribe: () => {
+        if (!sub.isClosed()) sub.unsubscribe();
+      },
+    };
+  }
+
+  request<T = unknown>(subject: string, data: unknown, options: RequestOptions): Promise<Envelope<T>> {
+    const envelope = createEnvelope(subject, data, {
+      source: options.source ?? this.source,
+      correlationId: options.correlationId,
+    });
+    return this.requestEnvelope<T>(envelope, options.timeoutMs);
+  }
+
+  async requestEnvelope<T = unknown>(envelope: Envelope, timeoutMs: number): Promise<Envelope<T>> {
+    this.#assertOpen();
+    let reply: Msg;
+    try {
+      reply = await this.connection.request(envelope.subject, encodeEnvelope(envelope), {
+        timeout: timeoutMs,
+      });
+    } catch (err) {
+      const code = (err as NatsError).code;
+      if (code === ErrorCode.Timeout) {
+        throw new RoseyError("TIMEOUT", `No reply on '${envelope.subject}' within ${timeoutMs} ms`, {
+          cause: err,
+        });
+      }
+      if (code === ErrorCode.NoResponders) {
+        throw new RoseyError("NO_RESPONDERS", `Nothing is listening on '${envelope.subject}'`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    return decodeEnvelope(reply.data, envelope.subject) as Envelope<T>;
+  }
+
+  flush(): Promise<void> {
+    return this.connection.flush();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.connection.isClosed()) return;
+      try {
+        await this.connection.drain();
+      } catch (err) {
+        this.#log.warn({ err: errorMessage(err) }, "drain failed; closing");
+        await this.connection.close();
+      }
+    })();
+    return this.#closing;
+  }
+
+  #assertOpen(): void {
+    if (this.connection.isClosed() || this.connection.isDraining()) {
+      throw new RoseyError("BUS_CLOSED", "The bus is closed; no more messages can be sent");
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import { z } from "zod";
+import { LOG_LEVELS } from "../logger.js";
+import { PLUGIN_NAME } from "../subjects.js";
+
+/**
+ * Config v2 (JSON or YAML). Every field has its default here, in one place; `loadConfig` validates,
+ * applies env overrides and freezes the result.
+ */
+
+const consolePlatform = z.strictObject({ type: z.literal("console") });
+
+const cytubePlatform = z.strictObject({
+  type: z.literal("cytube"),
+  /** Base URL of the CyTube site, e.g. `https://cytu.be`. */
+  server: z.url(),
+  channel: z.string().regex(/^[\w-]{1,30}$/, "must be 1-30 letters, digits, '_' or '-'"),
+  username: z.string().min(1).max(20).optional(),
+  password: z.string().min(1).optional(),
+  /** Name of an environment variable holding the account password, so it stays out of the file. */
+  password_env: z.string().min(1).optional(),
+  channel_password: z.string().min(1).optional(),
+  rejoin_on_kick: z.boolean().default(true),
+  rejoin_on_ban: z.boolean().default(false),
+});
+
+export const platformSchema = z.discriminatedUnion("type", [consolePlatform, cytubePlatform]);
+export type PlatformConfig = z.infer<typeof platformSchema>;
+export type CytubePlatformConfig = z.infer<typeof cytubePlatform>;
+
+/** A grant entry: a capability name (`chat.send`) or a group (`basic`, `moderator`, `admin`). */
+const grantName = z
+  .string()
+  .regex(/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/, "must be a capability or group name");
+
+const limitsSchema = z.strictObject({
+  memoryMb: z.number().int().min(8).max(1024).optional(),
+  handlerTimeoutMs: z.number().int().min(10).max(600_000).optional(),
+  publishPerSecond: z.number().int().min(1).max(100_000).optional(),
+});
+
+const pluginEntrySchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  grants: z.array(grantName).default([]),
+  config: z.record(z.string(), z.unknown()).default({}),
+  /** Operator overrides; still bounded by `sandbox.maxLimits`. */
+  limits: limitsSchema.optional(),
+});
+export type PluginEntryConfig = z.infer<typeof pluginEntrySchema>;
+
+export const configSchema = z.strictObject({
+  version: z.literal(2).default(2),
+  /** Where the embedded nats-server's JetStream store and the SQLite file live. */
+  dataDir: z.string().min(1).default("data"),
+  platforms: z.array(platformSchema).default([]),
+  nats: z
+    .strictObject({
+      /** Connect here instead of starting an embedded nats-server. */
+      url: z.string().min(1).optional(),
+      /** nats-server binary for the embedded server. */
+      serverBin: z.string().min(1).default("nats-server"),
+      connectTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      maxPayloadBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024),
+    })
+    .prefault({}),
+  database: z
+    .strictObject({
+      url: z.string().min(1).optional(),
+      path: z.string().min(1).optional(),
+      enabled: z.boolean().default(true),
+    })
+    .prefault({}),
+  plugins: z
+    .strictObject({
+      directory: z.string().min(1).default("plugins"),
+      /** When set, only these plugins are loaded; otherwise every plugin folder is. */
+      enabled: z.array(z.string().regex(PLUGIN_NAME)).optional(),
+      /** Grants every plugin gets in addition to its own entry's. Default deny: empty. */
+      defaultGrants: z.array(grantName).default([]),
+      entries: z
+        .record(
+          z.string().regex(PLUGIN_NAME, "plugin names are lowercase, start with a letter"),
+          pluginEntrySchema,
+        )
+        .default({}),
+    })
+    .prefault({}),
+  router: z
+    .strictObject({
+      prefix: z.string().min(1).max(3).default("!"),
+      timeoutMs: z.number().int().min(50).max(120_000).default(5_000),
+      defaultCooldownMs: z.number().int().min(0).max(3_600_000).default(0),
+    })
+    .prefault({}),
+  sandbox: z
+    .strictObject({
+      isolation: z.enum(["process", "thread"]).default("thread"),
+      maxLimits: z
+        .strictObject({
+          memoryMb: z.number().int().min(8).max(4096).default(256),
+          handlerTimeoutMs: z.number().int().min(10).max(600_000).default(30_000),
+          publishPerSecond: z.number().int().min(1).max(100_000).default(1_000),
+        })
+        .prefault({}),
+      readyTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+      maxRestarts: z.number().int().min(0).max(100).default(3),
+      restartWindowMs: z.number().int().min(1_000).default(600_000),
+      violations: z
+        .strictObject({
+          threshold: z.number().int().min(1).default(10),
+          windowMs: z.number().int().min(100).default(10_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  logging: z
+    .strictObject({
+      level: z.enum(LOG_LEVELS).default("info"),
+      pretty: z.boolean().optional(),
+    })
+    .prefault({}),
+});
+
+export type RoseyConfig = z.infer<typeof configSchema>;
+export type RoseyConfigInput = z.input<typeof configSchema>;

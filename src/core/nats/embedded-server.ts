@@ -1,0 +1,141 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { RoseyError } from "../errors.js";
+import { findExecutable, natsInstallHint } from "./install-hint.js";
+
+export interface EmbeddedNatsOptions {
+  /** Binary name or path. @default "nats-server" */
+  bin?: string;
+  /** JetStream store lives under `<dataDir>/jetstream`. */
+  dataDir: string;
+  /** @default a free loopback port */
+  port?: number;
+  /** How long to wait for the server to accept connections. @default 10000 */
+  startTimeoutMs?: number;
+  /** Largest message the server accepts. @default 1 MiB */
+  maxPayloadBytes?: number;
+}
+
+export interface EmbeddedNats {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** Resolves when the child has exited; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Asks the kernel for a free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** Children still alive when this process exits, killed synchronously from the `exit` hook. */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackChild(child: ChildProcess): void {
+  liveChildren.add(child);
+  child.once("exit", () => liveChildren.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // A crash (uncaught exception, process.exit) still runs 'exit' hooks; kill() is synchronous there.
+    process.on("exit", () => {
+      for (const c of liveChildren) c.kill("SIGKILL");
+    });
+  }
+}
+
+/**
+ * Starts a `nats-server` child on loopback with JetStream in `dataDir` and waits until it accepts
+ * connections. The child is started under `setpriv --pdeathsig` where available, so the kernel kills
+ * it even when this process is SIGKILLed; an `exit` hook covers crashes.
+ */
+export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
+  const bin = findExecutable(options.bin ?? "nats-server");
+  if (!bin) throw new RoseyError("NATS_SERVER_MISSING", natsInstallHint());
+  const storeDir = path.join(options.dataDir, "jetstream");
+  mkdirSync(storeDir, { recursive: true });
+  const port = options.port ?? (await freePort());
+  // nats-server 2.9 has no --max_payload flag, so settings go through a config file.
+  const confFile = path.join(options.dataDir, `nats-${port}.conf`);
+  writeFileSync(
+    confFile,
+    [
+      `listen: "127.0.0.1:${port}"`,
+      `max_payload: ${options.maxPayloadBytes ?? 1024 * 1024}`,
+      `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
+    ].join("\n"),
+  );
+  const args = ["-c", confFile];
+  const setpriv = process.platform === "linux" ? findExecutable("setpriv") : undefined;
+  const [command, argv] = setpriv ? [setpriv, ["--pdeathsig", "SIGKILL", "--", bin, ...args]] : [bin, args];
+  const child = spawn(command, argv, { stdio: ["ignore", "ignore", "pipe"] });
+  trackChild(child);
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+  let spawnError: Error | undefined;
+  child.once("error", (err) => {
+    spawnError = err;
+  });
+  while (!(await canConnect(port))) {
+    if (spawnError || child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      const why =
+        spawnError?.message ?? (child.exitCode !== null ? `exited with code ${child.exitCode}` : "timed out");
+      throw new RoseyError(
+        "NATS_START_FAILED",
+        `nats-server on port ${port} did not start (${why}): ${stderr.trim()}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    pid: child.pid ?? -1,
+    stop() {
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill("SIGTERM");
+          const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
+          await exited;
+          clearTimeout(timer);
+        }
+        rmSync(confFile, { force: true });
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,12 @@
+import { fileURLToPath } from "node:url";
+
+/**
+ * The package root. `src/` and `dist/` sit at the same depth, so paths computed from here hold for
+ * the compiled build and for sources run under vitest alike.
+ */
+export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** A compiled runtime file (worker or child-process entry); always from `dist/`, which `npm install` builds. */
+export function runtimeFile(relative: string): string {
+  return fileURLToPath(new URL(`../../dist/${relative}`, import.meta.url));
+}

@@ -1,0 +1,91 @@
+/**
+ * Canonical subjects (design.md §2) and the subject grammar the gate applies to every string that can
+ * reach the NATS client. The client itself writes subjects verbatim: a CR/LF in a subject would inject
+ * protocol commands, so nothing plugin-supplied reaches it unchecked.
+ */
+
+export const SUBJECTS = {
+  eventsMessage: "rosey.events.message",
+  eventsPm: "rosey.events.pm",
+  actionsChatSend: "rosey.actions.chat.send",
+  actionsChatPm: "rosey.actions.chat.pm",
+  securityViolation: "rosey.security.violation",
+  securityAudit: "rosey.security.audit",
+  monitoringHealth: "rosey.monitoring.health",
+  monitoringMetrics: "rosey.monitoring.metrics",
+  monitoringPlugins: "rosey.monitoring.plugins",
+} as const;
+
+export const commandSubject = (plugin: string): string => `rosey.commands.${plugin}.execute`;
+export const pluginNamespace = (plugin: string): string => `rosey.plugins.${plugin}.>`;
+export const platformSubject = (platform: string, event: string): string =>
+  `rosey.platform.${platform}.${event}`;
+export const actionSubject = (capability: string): string => `rosey.actions.${capability}`;
+
+export const SUBJECT_MAX_LENGTH = 256;
+export const SUBJECT_MAX_TOKENS = 16;
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+export type SubjectKind = "publish" | "subscribe";
+
+/**
+ * Returns why `subject` is not acceptable, or `undefined` when it is.
+ * Tokens are `[A-Za-z0-9_-]+`; `*` and a final `>` are allowed only for subscriptions;
+ * `_INBOX` and `$`-prefixed subjects are reserved for the core.
+ */
+export function subjectProblem(subject: unknown, kind: SubjectKind): string | undefined {
+  if (typeof subject !== "string") return `subject must be a string, got ${typeof subject}`;
+  if (subject.length === 0) return "subject is empty";
+  if (subject.length > SUBJECT_MAX_LENGTH)
+    return `subject is ${subject.length} characters, max ${SUBJECT_MAX_LENGTH}`;
+  const tokens = subject.split(".");
+  if (tokens.length > SUBJECT_MAX_TOKENS)
+    return `subject has ${tokens.length} tokens, max ${SUBJECT_MAX_TOKENS}`;
+  if (tokens[0] === "_INBOX" || subject.startsWith("$")) return "subject is in a reserved namespace";
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (token === "") return `subject has an empty token at position ${i + 1}`;
+    if (token === "*" || token === ">") {
+      if (kind === "publish") return "wildcards are not allowed when publishing";
+      if (token === ">" && i !== tokens.length - 1) return "'>' must be the last token";
+      continue;
+    }
+    if (!TOKEN.test(token)) return `token ${JSON.stringify(token)} has characters outside [A-Za-z0-9_-]`;
+  }
+  return undefined;
+}
+
+/** True when a concrete subject (no wildcards) matches a NATS pattern. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    const token = p[i];
+    if (token === ">") return s.length > i;
+    if (i >= s.length) return false;
+    if (token !== "*" && token !== s[i]) return false;
+  }
+  return p.length === s.length;
+}
+
+/**
+ * True when every subject matched by `inner` is also matched by `outer` (token-wise coverage).
+ * Used to decide whether a requested subscription pattern lies inside a granted pattern.
+ */
+export function patternCovers(outer: string, inner: string): boolean {
+  const o = outer.split(".");
+  const n = inner.split(".");
+  for (let i = 0; i < o.length; i++) {
+    const ot = o[i];
+    if (ot === ">") return n.length > i;
+    if (i >= n.length) return false;
+    const nt = n[i];
+    if (nt === ">") return false;
+    if (ot === "*") continue;
+    if (nt === "*" || ot !== nt) return false;
+  }
+  return o.length === n.length;
+}
+
+/** Plugin names double as subject tokens and table prefixes. */
+export const PLUGIN_NAME = /^[a-z][a-z0-9-]{0,31}$/;
