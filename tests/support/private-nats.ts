@@ -1,0 +1,24 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { type EmbeddedNats, startEmbeddedNats } from "../../src/core/nats/embedded-server.js";
+
+/**
+ * A nats-server of the suite's own, for suites that use the canonical subjects (`rosey.events.message`,
+ * `rosey.actions.chat.send`, …) and so must not share a server with suites running in parallel.
+ * Call in `beforeAll`, and `stop()` in `afterAll`.
+ */
+export async function startPrivateNats(): Promise<EmbeddedNats & { dataDir: string }> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "rosey-nats-"));
+  const server = await startEmbeddedNats({ dataDir });
+  return {
+    url: server.url,
+    port: server.port,
+    pid: server.pid,
+    dataDir,
+    async stop() {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
