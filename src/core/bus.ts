@@ -45,8 +45,13 @@ export interface Bus {
   /** The underlying connection, for JetStream users (database service). */
   readonly connection: NatsConnection;
   publish<T>(subject: string, data: T, options?: PublishOptions): Envelope<T>;
-  /** Publishes a ready-made envelope (its `subject` must equal `subject`). */
+  /** Publishes a ready-made envelope. */
   publishEnvelope(envelope: Envelope): void;
+  /**
+   * Publishes envelope JSON text built by a forwarder that already holds the payload as JSON (the gate),
+   * so the payload is not parsed and encoded a second time on the hot path.
+   */
+  publishEncoded(subject: string, envelopeJson: string): void;
   subscribe<T = unknown>(
     pattern: string,
     handler: BusHandler<T>,
@@ -55,6 +60,8 @@ export interface Bus {
   request<T = unknown>(subject: string, data: unknown, options: RequestOptions): Promise<Envelope<T>>;
   /** Publishes a ready-made envelope as a request. */
   requestEnvelope<T = unknown>(envelope: Envelope, timeoutMs: number): Promise<Envelope<T>>;
+  /** `publishEncoded`'s request counterpart. */
+  requestEncoded<T = unknown>(subject: string, envelopeJson: string, timeoutMs: number): Promise<Envelope<T>>;
   flush(): Promise<void>;
   /** Drains subscriptions and pending publishes, then closes. Idempotent. */
   close(): Promise<void>;
@@ -71,6 +78,7 @@ export interface BusOptions {
   maxReconnectAttempts?: number;
 }
 
+const encoder = new TextEncoder();
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
@@ -139,6 +147,11 @@ class NatsBus implements Bus {
   publishEnvelope(envelope: Envelope): void {
     this.#assertOpen();
     this.connection.publish(envelope.subject, encodeEnvelope(envelope));
+  }
+
+  publishEncoded(subject: string, envelopeJson: string): void {
+    this.#assertOpen();
+    this.connection.publish(subject, encoder.encode(envelopeJson));
   }
 
   subscribe<T = unknown>(
@@ -210,28 +223,34 @@ class NatsBus implements Bus {
     return this.requestEnvelope<T>(envelope, options.timeoutMs);
   }
 
-  async requestEnvelope<T = unknown>(envelope: Envelope, timeoutMs: number): Promise<Envelope<T>> {
+  requestEnvelope<T = unknown>(envelope: Envelope, timeoutMs: number): Promise<Envelope<T>> {
+    return this.#request<T>(envelope.subject, encodeEnvelope(envelope), timeoutMs);
+  }
+
+  requestEncoded<T = unknown>(
+    subject: string,
+    envelopeJson: string,
+    timeoutMs: number,
+  ): Promise<Envelope<T>> {
+    return this.#request<T>(subject, encoder.encode(envelopeJson), timeoutMs);
+  }
+
+  async #request<T>(subject: string, payload: Uint8Array, timeoutMs: number): Promise<Envelope<T>> {
     this.#assertOpen();
     let reply: Msg;
     try {
-      reply = await this.connection.request(envelope.subject, encodeEnvelope(envelope), {
-        timeout: timeoutMs,
-      });
+      reply = await this.connection.request(subject, payload, { timeout: timeoutMs });
     } catch (err) {
       const code = (err as NatsError).code;
       if (code === ErrorCode.Timeout) {
-        throw new RoseyError("TIMEOUT", `No reply on '${envelope.subject}' within ${timeoutMs} ms`, {
-          cause: err,
-        });
+        throw new RoseyError("TIMEOUT", `No reply on '${subject}' within ${timeoutMs} ms`, { cause: err });
       }
       if (code === ErrorCode.NoResponders) {
-        throw new RoseyError("NO_RESPONDERS", `Nothing is listening on '${envelope.subject}'`, {
-          cause: err,
-        });
+        throw new RoseyError("NO_RESPONDERS", `Nothing is listening on '${subject}'`, { cause: err });
       }
       throw err;
     }
-    return decodeEnvelope(reply.data, envelope.subject) as Envelope<T>;
+    return decodeEnvelope(reply.data, subject) as Envelope<T>;
   }
 
   flush(): Promise<void> {

@@ -113,6 +113,8 @@ export const configSchema = z.strictObject({
         .strictObject({
           threshold: z.number().int().min(1).default(10),
           windowMs: z.number().int().min(100).default(10_000),
+          /** Suspend at once on an attempt at the core's channels, a `>` subscription or a malformed message. */
+          suspendOnSevere: z.boolean().default(true),
         })
         .prefault({}),
     })

@@ -1,0 +1,73 @@
+import { build } from "esbuild";
+import { errorMessage, RoseyError } from "../errors.js";
+
+/**
+ * Bundles a plugin's entry (.js or .ts, plus any relative modules it imports) into one CommonJS-shaped
+ * script for the sandbox loader. The worker never touches the file system; it only gets this text.
+ *
+ * `platform: "neutral"` resolves no Node built-ins, so `import fs from "node:fs"` is a load error that
+ * names the module. SES rejects any text containing `import(` or HTML comments, so those are reported
+ * here with a clear message instead of an opaque SES error in the worker.
+ */
+const FORBIDDEN_TEXT = [
+  { pattern: /\bimport\s*\(/, what: "'import(' (dynamic import)" },
+  { pattern: /<!--|-->/, what: "an HTML comment marker ('<!--' or '-->')" },
+];
+
+export async function bundlePlugin(entryFile: string, pluginDir: string): Promise<string> {
+  let code: string;
+  try {
+    const result = await build({
+      entryPoints: [entryFile],
+      absWorkingDir: pluginDir,
+      bundle: true,
+      write: false,
+      format: "cjs",
+      platform: "neutral",
+      target: "es2022",
+      legalComments: "none",
+      logLevel: "silent",
+      mainFields: ["module", "main"],
+      // Plugins may not reach outside their own folder.
+      plugins: [
+        {
+          name: "stay-inside-plugin",
+          setup(b) {
+            b.onResolve({ filter: /.*/ }, (args) => {
+              if (args.kind === "entry-point") return undefined;
+              if (!args.path.startsWith(".")) {
+                return {
+                  errors: [
+                    {
+                      text: `cannot import '${args.path}': plugins have no access to modules outside their folder`,
+                    },
+                  ],
+                };
+              }
+              return undefined;
+            });
+          },
+        },
+      ],
+    });
+    code = result.outputFiles[0]?.text ?? "";
+  } catch (err) {
+    const errors = (
+      err as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }
+    ).errors;
+    const detail = errors?.length
+      ? errors
+          .map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text))
+          .join("; ")
+      : errorMessage(err);
+    throw new RoseyError("PLUGIN_LOAD_FAILED", `Cannot bundle ${entryFile}: ${detail}`, { cause: err });
+  }
+  const forbidden = FORBIDDEN_TEXT.find((rule) => rule.pattern.test(code));
+  if (forbidden) {
+    throw new RoseyError(
+      "PLUGIN_LOAD_FAILED",
+      `Cannot load ${entryFile}: its code contains ${forbidden.what}, which the sandbox rejects even inside strings and comments`,
+    );
+  }
+  return code;
+}

@@ -1,0 +1,262 @@
+import type { Bus, BusMessage, BusSubscription } from "../bus.js";
+import type { Envelope } from "../envelope.js";
+import { RoseyError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { patternCovers, SUBJECTS, subjectMatches, subjectProblem } from "../subjects.js";
+import { CAPABILITIES, type CapabilityName, NEVER_GRANTED } from "./capabilities.js";
+import type { EffectiveGrants } from "./grants.js";
+import { TokenBucket } from "./token-bucket.js";
+
+/**
+ * The permission gate: every bus operation of a plugin passes here, in the main thread, before anything
+ * reaches the NATS client. It applies its own subject grammar, the effective grants, the payload cap and
+ * the publish rate; it stamps `source: plugin:<name>` on all it forwards; and every refusal is dropped
+ * and published on `rosey.security.violation`.
+ */
+
+export type GateOperation = "publish" | "subscribe" | "request" | "respond" | "protocol";
+
+export interface Violation {
+  plugin: string;
+  operation: GateOperation;
+  subject: string;
+  /** The capability that would have allowed it, when one exists. */
+  capability: string | null;
+  reason: string;
+  /** Violations of this plugin within the current window, this one included. */
+  count: number;
+  /** Severe: an attempt on the core's own channels or a malformed protocol message. */
+  severe: boolean;
+}
+
+export interface GateOptions {
+  grants: EffectiveGrants;
+  bus: Bus;
+  logger: Logger;
+  publishPerSecond: number;
+  maxPayloadChars: number;
+  violationWindowMs: number;
+  /** Called after each violation is published (the manager counts and suspends). */
+  onViolation?: (violation: Violation) => void;
+}
+
+type Op = "publish" | "subscribe" | "request";
+
+export class PermissionGate {
+  readonly plugin: string;
+  readonly source: string;
+  readonly #grants: EffectiveGrants;
+  readonly #bus: Bus;
+  readonly #log: Logger;
+  readonly #bucket: TokenBucket;
+  readonly #maxPayload: number;
+  readonly #windowMs: number;
+  readonly #onViolation: ((v: Violation) => void) | undefined;
+  readonly #recent: number[] = [];
+  readonly #ownPrefix: string;
+  #suspended = false;
+
+  constructor(options: GateOptions) {
+    this.plugin = options.grants.plugin;
+    this.source = `plugin:${this.plugin}`;
+    this.#grants = options.grants;
+    this.#bus = options.bus;
+    this.#log = options.logger.child({ component: "gate", plugin: this.plugin });
+    this.#bucket = new TokenBucket(options.publishPerSecond, options.publishPerSecond * 2);
+    this.#maxPayload = options.maxPayloadChars;
+    this.#windowMs = options.violationWindowMs;
+    this.#onViolation = options.onViolation;
+    this.#ownPrefix = `rosey.plugins.${this.plugin}.`;
+  }
+
+  get grants(): EffectiveGrants {
+    return this.#grants;
+  }
+
+  /** A suspended plugin's operations are all dropped (and it receives nothing) until it is resumed. */
+  get suspended(): boolean {
+    return this.#suspended;
+  }
+
+  set suspended(value: boolean) {
+    this.#suspended = value;
+  }
+
+  /** Forwards a publish when allowed; returns whether it was. `json` is the payload as JSON text. */
+  publish(subject: string, json: string, correlationId?: string): boolean {
+    if (this.#suspended) return false;
+    if (!this.#check("publish", subject)) return false;
+    if (!this.#checkPayload("publish", subject, json)) return false;
+    if (!this.#bucket.take()) {
+      this.#violate("publish", subject, null, `publish rate above ${this.#bucket.rate}/s`, false);
+      return false;
+    }
+    this.#bus.publishEncoded(subject, this.#envelopeJson(subject, json, correlationId));
+    return true;
+  }
+
+  /** Publishes data the core built on the plugin's behalf (a command's returned text), still grant-checked. */
+  publishData(subject: string, data: unknown, correlationId: string): boolean {
+    return this.publish(subject, JSON.stringify(data), correlationId);
+  }
+
+  /** Subscribes on the plugin's behalf when the pattern lies inside its grants. */
+  subscribe(pattern: string, deliver: (message: BusMessage) => void): BusSubscription | undefined {
+    if (!this.#check("subscribe", pattern)) return undefined;
+    return this.#bus.subscribe(pattern, deliver);
+  }
+
+  /** Sends a request on the plugin's behalf; refusals reject with `PERMISSION_DENIED` (or the check's code). */
+  async request(subject: string, json: string, timeoutMs: number, correlationId?: string): Promise<Envelope> {
+    if (this.#suspended) throw new RoseyError("PLUGIN_NOT_RUNNING", `plugin '${this.plugin}' is suspended`);
+    if (!this.#check("request", subject) || !this.#checkPayload("request", subject, json)) {
+      throw new RoseyError("PERMISSION_DENIED", `request to '${subject}' refused by the gate`);
+    }
+    if (!this.#bucket.take()) {
+      this.#violate("request", subject, null, `publish rate above ${this.#bucket.rate}/s`, false);
+      throw new RoseyError(
+        "RATE_LIMITED",
+        `request to '${subject}' refused: publish rate above ${this.#bucket.rate}/s`,
+      );
+    }
+    return this.#bus.requestEncoded(subject, this.#envelopeJson(subject, json, correlationId), timeoutMs);
+  }
+
+  /** Answers a request the plugin received; `replyTo` comes from the core's token table, never the plugin. */
+  respond(replyTo: string, json: string, correlationId: string): boolean {
+    if (this.#suspended) return false;
+    if (!this.#checkPayload("respond", replyTo, json)) return false;
+    this.#bus.publishEncoded(replyTo, this.#envelopeJson(replyTo, json, correlationId));
+    return true;
+  }
+
+  /** A malformed or impossible message from the worker: proof of compromise, always severe. */
+  protocolViolation(reason: string): void {
+    this.#violate("protocol", "", null, reason, true);
+  }
+
+  /** A refusal decided elsewhere (e.g. an unknown reply token), reported like any other. */
+  refuse(operation: GateOperation, subject: string, reason: string): void {
+    this.#violate(operation, subject, null, reason, false);
+  }
+
+  #check(op: Op, subject: string): boolean {
+    const problem = subjectProblem(subject, op === "subscribe" ? "subscribe" : "publish");
+    if (problem) {
+      this.#violate(op, subject, null, `invalid subject: ${problem}`, true);
+      return false;
+    }
+    for (const reserved of NEVER_GRANTED) {
+      if (op === "subscribe" ? patternsOverlap(reserved, subject) : subjectMatches(reserved, subject)) {
+        this.#violate(op, subject, null, `'${reserved}' is reserved for the core`, true);
+        return false;
+      }
+    }
+    if (subject.startsWith("rosey.plugins.") && !subject.startsWith(this.#ownPrefix)) {
+      this.#violate(op, subject, null, "another plugin's namespace", true);
+      return false;
+    }
+    const allowed =
+      op === "publish"
+        ? this.#grants.publish
+        : op === "subscribe"
+          ? this.#grants.subscribe
+          : this.#grants.request;
+    const ok =
+      op === "subscribe"
+        ? allowed.some((granted) => patternCovers(granted, subject))
+        : allowed.some((granted) => subjectMatches(granted, subject));
+    if (ok) return true;
+    const capability = capabilityFor(op, subject);
+    const reason = capability
+      ? this.#grants.requested.includes(capability)
+        ? `capability '${capability}' was requested but not granted`
+        : `capability '${capability}' was not requested`
+      : `no capability allows ${op} on this subject`;
+    this.#violate(op, subject, capability, reason, subject === ">" || subject === "rosey.>");
+    return false;
+  }
+
+  #checkPayload(op: GateOperation, subject: string, json: string): boolean {
+    if (json.length > this.#maxPayload) {
+      this.#violate(
+        op,
+        subject,
+        null,
+        `payload is ${json.length} characters, max ${this.#maxPayload}`,
+        false,
+      );
+      return false;
+    }
+    try {
+      JSON.parse(json);
+    } catch {
+      this.#violate("protocol", subject, null, "payload is not valid JSON", true);
+      return false;
+    }
+    return true;
+  }
+
+  /** The envelope as JSON text around the already-encoded payload: no second encoding of the data. */
+  #envelopeJson(subject: string, json: string, correlationId: string | undefined): string {
+    const id = crypto.randomUUID();
+    const cid = correlationId && correlationId.length <= 128 ? correlationId : id;
+    return `{"id":"${id}","subject":${JSON.stringify(subject)},"source":${JSON.stringify(this.source)},"timestamp":${Date.now()},"correlationId":${JSON.stringify(cid)},"data":${json}}`;
+  }
+
+  #violate(
+    operation: GateOperation,
+    subject: string,
+    capability: string | null,
+    reason: string,
+    severe: boolean,
+  ): void {
+    const now = Date.now();
+    while (this.#recent.length > 0 && this.#recent[0]! < now - this.#windowMs) this.#recent.shift();
+    this.#recent.push(now);
+    const violation: Violation = {
+      plugin: this.plugin,
+      operation,
+      subject: subject.slice(0, 300),
+      capability,
+      reason,
+      count: this.#recent.length,
+      severe,
+    };
+    this.#log.warn({ violation }, "operation denied");
+    try {
+      this.#bus.publish(SUBJECTS.securityViolation, violation);
+    } catch (err) {
+      this.#log.error({ err }, "could not publish violation");
+    }
+    this.#onViolation?.(violation);
+  }
+}
+
+/** True when some subject matches both patterns (used to refuse subscriptions that reach reserved space). */
+function patternsOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === ">" || q === ">") return p !== undefined && q !== undefined;
+    if (p === undefined || q === undefined) return false;
+    if (p !== "*" && q !== "*" && p !== q) return false;
+  }
+  return true;
+}
+
+function capabilityFor(op: Op, subject: string): CapabilityName | null {
+  for (const [name, capability] of Object.entries(CAPABILITIES) as Array<
+    [CapabilityName, (typeof CAPABILITIES)[CapabilityName]]
+  >) {
+    const patterns = capability[op];
+    const hit =
+      op === "subscribe"
+        ? patterns.some((p) => patternCovers(p, subject))
+        : patterns.some((p) => subjectMatches(p, subject));
+    if (hit) return name;
+  }
+  return null;
+}

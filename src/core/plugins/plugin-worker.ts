@@ -1,0 +1,477 @@
+import { randomBytes } from "node:crypto";
+import { Worker } from "node:worker_threads";
+import {
+  type MainToWorker,
+  type WorkerInit,
+  type WorkerToMain,
+  workerMessageSchema,
+} from "../../sandbox/protocol.js";
+import type { BusMessage, BusSubscription } from "../bus.js";
+import type { Command } from "../commands.js";
+import { errorMessage, RoseyError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { runtimeFile } from "../paths.js";
+import { SUBJECTS } from "../subjects.js";
+import type { PermissionGate } from "./gate.js";
+
+/**
+ * The main thread's handle on one plugin worker: spawns it with resource limits, performs the READY
+ * handshake, relays its bus operations through the gate, runs commands with a deadline, and watches
+ * its heartbeat. One instance per worker life; the manager creates a new one to restart.
+ */
+
+export interface ResolvedLimits {
+  memoryMb: number;
+  handlerTimeoutMs: number;
+  publishPerSecond: number;
+}
+
+export interface PluginWorkerOptions {
+  init: WorkerInit;
+  limits: ResolvedLimits;
+  gate: PermissionGate;
+  logger: Logger;
+  readyTimeoutMs: number;
+  /** Manifest `subscribe` patterns, delivered to the plugin's onEvent. */
+  subscribe: readonly string[];
+  /** Heartbeat period; a worker silent for `max(4 × this, handlerTimeoutMs)` is terminated. @default 500 */
+  heartbeatMs?: number;
+}
+
+export interface CommandOutcome {
+  ok: boolean;
+  /** Text the plugin returned; the manager publishes it through the gate. */
+  text?: string | undefined;
+  error?: { code: string; message: string };
+}
+
+export type WorkerExit = { type: "exit"; code: number; reason: string };
+
+const MAX_IN_FLIGHT_REQUESTS = 16;
+const MAX_SUBSCRIPTIONS = 64;
+const REPLY_TOKEN_TTL_MS = 30_000;
+const LOGS_PER_SECOND = 20;
+/** A command's channel stays answerable by `ctx.reply` (e.g. from a timer) this long after it completed. */
+const REPLY_ROUTE_TTL_MS = 10 * 60_000;
+const MAX_REPLY_ROUTES = 256;
+
+interface PendingCommand {
+  command: Command;
+  resolve: (outcome: CommandOutcome) => void;
+  timer: ReturnType<typeof setTimeout>;
+  started: number;
+}
+
+export class PluginWorker {
+  readonly name: string;
+  readonly #options: PluginWorkerOptions;
+  readonly #gate: PermissionGate;
+  readonly #log: Logger;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, PendingCommand>();
+  readonly #subscriptions = new Map<number, BusSubscription>();
+  readonly #replyTokens = new Map<string, { replyTo: string; correlationId: string; expires: number }>();
+  /** Where `ctx.reply` of a command goes; kept past completion so a plugin's timer can still answer. */
+  readonly #replyRoutes = new Map<number, { command: Command; expires: number }>();
+  #inFlightRequests = 0;
+  #nextCommandId = 1;
+  #ready = false;
+  #exited = false;
+  #exitReason: string | undefined;
+  #lastPong = Date.now();
+  #pingSeq = 0;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #logWindowStart = 0;
+  #logsInWindow = 0;
+  #memory = { heapUsed: 0, arrayBuffers: 0 };
+  readonly #exitPromise: Promise<WorkerExit>;
+  #resolveStopped: (() => void) | undefined;
+  #handlerMs: number[] = [];
+
+  constructor(options: PluginWorkerOptions) {
+    this.name = options.init.plugin.name;
+    this.#options = options;
+    this.#gate = options.gate;
+    this.#log = options.logger.child({ plugin: this.name });
+    const memoryMb = options.limits.memoryMb;
+    this.#worker = new Worker(runtimeFile("sandbox/worker-entry.js"), {
+      workerData: options.init,
+      resourceLimits: {
+        maxOldGenerationSizeMb: memoryMb,
+        maxYoungGenerationSizeMb: Math.max(2, Math.min(16, Math.floor(memoryMb / 4))),
+        stackSizeMb: 4,
+      },
+      // No environment, no inherited loader flags, and output captured: stdout belongs to the console connector.
+      env: {},
+      execArgv: [],
+      stdout: true,
+      stderr: true,
+      name: `plugin:${this.name}`,
+    });
+    this.#worker.stdout.on("data", (chunk: Buffer) =>
+      this.#log.debug({ stdout: chunk.toString().slice(0, 1024) }, "worker output"),
+    );
+    this.#worker.stderr.on("data", (chunk: Buffer) =>
+      this.#log.debug({ stderr: chunk.toString().slice(0, 1024) }, "worker output"),
+    );
+    this.#worker.on("message", (raw: unknown) => this.#onMessage(raw));
+    this.#exitPromise = new Promise<WorkerExit>((resolve) => {
+      let error: Error | undefined;
+      this.#worker.on("error", (err) => {
+        error = err;
+      });
+      this.#worker.on("exit", (code) => {
+        this.#exited = true;
+        const reason =
+          this.#exitReason ??
+          (error
+            ? (error as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY"
+              ? "out of memory (heap limit reached)"
+              : `crashed: ${errorMessage(error)}`
+            : `exited with code ${code}`);
+        this.#cleanup(reason);
+        resolve({ type: "exit", code, reason });
+      });
+    });
+  }
+
+  get ready(): boolean {
+    return this.#ready && !this.#exited;
+  }
+
+  get threadId(): number {
+    return this.#worker.threadId;
+  }
+
+  get memory(): { heapUsed: number; arrayBuffers: number } {
+    return this.#memory;
+  }
+
+  /** Handler latencies (ms) since the last call; the manager folds them into its metrics. */
+  takeHandlerTimings(): number[] {
+    const timings = this.#handlerMs;
+    this.#handlerMs = [];
+    return timings;
+  }
+
+  /** Resolves with the exit once the worker is gone, whatever the cause. */
+  exited(): Promise<WorkerExit> {
+    return this.#exitPromise;
+  }
+
+  /** Waits for READY; rejects with `PLUGIN_LOAD_FAILED` or `TIMEOUT` (and the worker is terminated). */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#terminate(`did not answer READY within ${this.#options.readyTimeoutMs} ms`);
+        reject(
+          new RoseyError(
+            "TIMEOUT",
+            `Plugin '${this.name}' did not become ready within ${this.#options.readyTimeoutMs} ms`,
+          ),
+        );
+      }, this.#options.readyTimeoutMs);
+      this.#onReady = (error) => {
+        clearTimeout(timer);
+        if (error) {
+          this.#terminate(error.message);
+          reject(error);
+          return;
+        }
+        this.#ready = true;
+        this.#startHeartbeat();
+        for (const pattern of this.#options.subscribe) this.#subscribe(0, pattern);
+        resolve();
+      };
+      void this.#exitPromise.then((exit) => {
+        clearTimeout(timer);
+        if (!this.#ready)
+          reject(
+            new RoseyError("PLUGIN_LOAD_FAILED", `Plugin '${this.name}' ${exit.reason} before it was ready`),
+          );
+      });
+    });
+  }
+
+  #onReady: ((error?: RoseyError) => void) | undefined;
+
+  /** Runs one command; resolves (never rejects) with the outcome, a timeout being an outcome too. */
+  runCommand(command: Command): Promise<CommandOutcome> {
+    if (!this.ready) {
+      return Promise.resolve({
+        ok: false,
+        error: { code: "PLUGIN_NOT_RUNNING", message: `plugin '${this.name}' is not running` },
+      });
+    }
+    const id = this.#nextCommandId++;
+    return new Promise<CommandOutcome>((resolve) => {
+      const timeoutMs = this.#options.limits.handlerTimeoutMs;
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        this.#log.warn(
+          { correlationId: command.correlationId, command: command.name, timeoutMs },
+          "command handler overran its deadline",
+        );
+        resolve({
+          ok: false,
+          error: { code: "TIMEOUT", message: `'${command.name}' took longer than ${timeoutMs} ms` },
+        });
+      }, timeoutMs);
+      this.#pending.set(id, { command, resolve, timer, started: performance.now() });
+      this.#replyRoutes.set(id, { command, expires: Date.now() + REPLY_ROUTE_TTL_MS });
+      if (this.#replyRoutes.size > MAX_REPLY_ROUTES)
+        this.#replyRoutes.delete(this.#replyRoutes.keys().next().value!);
+      const { correlationId, ...rest } = command;
+      this.#post({ type: "command", id, command: { ...rest, correlationId } });
+    });
+  }
+
+  /** Asks the plugin to stop (its stop hook, timers, subscriptions), then ends the thread. Idempotent. */
+  async stop(graceMs = 2_000): Promise<void> {
+    if (this.#exited) return;
+    const stopped = new Promise<void>((resolve) => {
+      this.#resolveStopped = resolve;
+    });
+    this.#post({ type: "stop" });
+    const timer = setTimeout(() => this.#resolveStopped?.(), graceMs);
+    await stopped;
+    clearTimeout(timer);
+    this.#terminate("stopped");
+    await this.#exitPromise;
+  }
+
+  /** Ends the thread now (watchdog, violations, shutdown). */
+  kill(reason: string): Promise<WorkerExit> {
+    this.#terminate(reason);
+    return this.#exitPromise;
+  }
+
+  #terminate(reason: string): void {
+    if (this.#exited) return;
+    this.#exitReason ??= reason;
+    void this.#worker.terminate();
+  }
+
+  #post(message: MainToWorker): void {
+    if (!this.#exited) this.#worker.postMessage(message);
+  }
+
+  #startHeartbeat(): void {
+    const period = this.#options.heartbeatMs ?? 500;
+    const silenceLimit = Math.max(4 * period, this.#options.limits.handlerTimeoutMs);
+    this.#lastPong = Date.now();
+    this.#heartbeat = setInterval(() => {
+      if (Date.now() - this.#lastPong > silenceLimit) {
+        this.#log.warn(
+          { silenceMs: Date.now() - this.#lastPong },
+          "worker stopped answering heartbeats; terminating",
+        );
+        this.#terminate(`unresponsive for more than ${silenceLimit} ms (handler blocking the thread?)`);
+        return;
+      }
+      this.#post({ type: "ping", seq: ++this.#pingSeq });
+      this.#expireReplyTokens();
+    }, period);
+    this.#heartbeat.unref();
+  }
+
+  #expireReplyTokens(): void {
+    const now = Date.now();
+    for (const [token, entry] of this.#replyTokens) if (entry.expires < now) this.#replyTokens.delete(token);
+    for (const [id, route] of this.#replyRoutes) if (route.expires < now) this.#replyRoutes.delete(id);
+  }
+
+  #cleanup(reason: string): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    for (const sub of this.#subscriptions.values()) sub.unsubscribe();
+    this.#subscriptions.clear();
+    this.#replyTokens.clear();
+    this.#replyRoutes.clear();
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.resolve({
+        ok: false,
+        error: { code: "PLUGIN_ERROR", message: `plugin '${this.name}' ${reason}` },
+      });
+      this.#pending.delete(id);
+    }
+    this.#resolveStopped?.();
+    if (!this.#ready)
+      this.#onReady?.(new RoseyError("PLUGIN_LOAD_FAILED", `Plugin '${this.name}' ${reason}`));
+  }
+
+  #subscribe(subId: number, pattern: string): void {
+    if (this.#subscriptions.has(subId) && subId !== 0) {
+      this.#gate.protocolViolation(`subscription id ${subId} reused`);
+      return;
+    }
+    if (this.#subscriptions.size >= MAX_SUBSCRIPTIONS) {
+      this.#gate.refuse("subscribe", pattern, `more than ${MAX_SUBSCRIPTIONS} subscriptions`);
+      this.#post({
+        type: "denied",
+        op: "subscribe",
+        subId,
+        reason: `more than ${MAX_SUBSCRIPTIONS} subscriptions`,
+      });
+      return;
+    }
+    const sub = this.#gate.subscribe(pattern, (message) => this.#deliver(subId, message));
+    if (!sub) {
+      if (subId !== 0)
+        this.#post({ type: "denied", op: "subscribe", subId, reason: `'${pattern}' is not granted` });
+      return;
+    }
+    // Manifest subscriptions share id 0; key them apart so each can be released.
+    this.#subscriptions.set(subId === 0 ? -this.#subscriptions.size - 1 : subId, sub);
+  }
+
+  #deliver(subId: number, message: BusMessage): void {
+    if (!this.ready || this.#gate.suspended) return;
+    let replyToken: string | undefined;
+    if (message.replyTo) {
+      replyToken = randomBytes(12).toString("base64url");
+      this.#replyTokens.set(replyToken, {
+        replyTo: message.replyTo,
+        correlationId: message.envelope.correlationId,
+        expires: Date.now() + REPLY_TOKEN_TTL_MS,
+      });
+    }
+    this.#post({
+      type: "event",
+      subId,
+      subject: message.subject,
+      envelope: message.envelope,
+      ...(replyToken ? { replyToken } : {}),
+    });
+  }
+
+  #onMessage(raw: unknown): void {
+    const parsed = workerMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.#gate.protocolViolation(
+        `malformed worker message: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+      );
+      return;
+    }
+    const message: WorkerToMain = parsed.data;
+    switch (message.type) {
+      case "ready":
+        this.#onReady?.();
+        break;
+      case "load-failed":
+        this.#onReady?.(
+          new RoseyError("PLUGIN_LOAD_FAILED", `Plugin '${this.name}' failed to load: ${message.message}`),
+        );
+        break;
+      case "publish":
+        this.#gate.publish(message.subject, message.json, message.correlationId);
+        break;
+      case "subscribe":
+        if (message.subId === 0) this.#gate.protocolViolation("subscription id 0 is reserved");
+        else this.#subscribe(message.subId, message.pattern);
+        break;
+      case "unsubscribe":
+        this.#subscriptions.get(message.subId)?.unsubscribe();
+        this.#subscriptions.delete(message.subId);
+        break;
+      case "request":
+        void this.#request(message);
+        break;
+      case "respond": {
+        const entry = this.#replyTokens.get(message.token);
+        if (!entry) {
+          this.#gate.refuse("respond", "", "unknown or already used reply token");
+          break;
+        }
+        this.#replyTokens.delete(message.token);
+        this.#gate.respond(entry.replyTo, message.json, entry.correlationId);
+        break;
+      }
+      case "command-reply": {
+        const route = this.#replyRoutes.get(message.id);
+        if (!route || route.expires < Date.now()) {
+          this.#gate.refuse(
+            "publish",
+            SUBJECTS.actionsChatSend,
+            "ctx.reply for an unknown or expired command",
+          );
+          break;
+        }
+        const { platform, channel, correlationId } = route.command;
+        this.#gate.publishData(
+          SUBJECTS.actionsChatSend,
+          { platform, channel, text: message.text },
+          correlationId,
+        );
+        break;
+      }
+      case "command-result": {
+        const pending = this.#pending.get(message.id);
+        if (!pending) break;
+        this.#pending.delete(message.id);
+        clearTimeout(pending.timer);
+        this.#handlerMs.push(performance.now() - pending.started);
+        pending.resolve(
+          message.ok
+            ? { ok: true, text: message.text }
+            : { ok: false, error: { code: "PLUGIN_ERROR", message: message.error ?? "handler failed" } },
+        );
+        break;
+      }
+      case "log":
+        this.#pluginLog(message.level, message.msg, message.fields);
+        break;
+      case "pong":
+        this.#lastPong = Date.now();
+        this.#memory = { heapUsed: message.heapUsed, arrayBuffers: message.arrayBuffers };
+        break;
+      case "stopped":
+        this.#resolveStopped?.();
+        break;
+    }
+  }
+
+  async #request(message: Extract<WorkerToMain, { type: "request" }>): Promise<void> {
+    if (this.#inFlightRequests >= MAX_IN_FLIGHT_REQUESTS) {
+      this.#post({
+        type: "response",
+        id: message.id,
+        ok: false,
+        code: "RATE_LIMITED",
+        message: `more than ${MAX_IN_FLIGHT_REQUESTS} requests in flight`,
+      });
+      return;
+    }
+    this.#inFlightRequests++;
+    try {
+      const reply = await this.#gate.request(
+        message.subject,
+        message.json,
+        message.timeoutMs,
+        message.correlationId,
+      );
+      this.#post({ type: "response", id: message.id, ok: true, data: reply.data });
+    } catch (err) {
+      const code = err instanceof RoseyError ? err.code : "INTERNAL";
+      this.#post({ type: "response", id: message.id, ok: false, code, message: errorMessage(err) });
+    } finally {
+      this.#inFlightRequests--;
+    }
+  }
+
+  #pluginLog(level: "debug" | "info" | "warn" | "error", msg: string, fields: string | undefined): void {
+    const now = Date.now();
+    if (now - this.#logWindowStart >= 1000) {
+      if (this.#logsInWindow > LOGS_PER_SECOND) {
+        this.#log.warn(
+          { dropped: this.#logsInWindow - LOGS_PER_SECOND },
+          "plugin log lines dropped (rate limit)",
+        );
+      }
+      this.#logWindowStart = now;
+      this.#logsInWindow = 0;
+    }
+    if (++this.#logsInWindow > LOGS_PER_SECOND) return;
+    this.#log[level]({ source: "plugin", ...(fields ? { fields } : {}) }, msg);
+  }
+}

@@ -1,0 +1,175 @@
+import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./protocol.js";
+import type { PluginTimers } from "./timers.js";
+
+/**
+ * Builds the `ctx` a plugin receives (design.md §4). Everything in it is a hardened closure over the
+ * worker's runtime: no host object, timer handle or port ever reaches plugin code. Arguments are
+ * checked with `typeof` once and copied to JSON text before anything else looks at them, so a value
+ * that changes between reads cannot pass a check and then send something else.
+ */
+
+type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface CtxHost {
+  readonly plugin: { name: string; version: string };
+  readonly config: Record<string, unknown>;
+  readonly timers: PluginTimers;
+  publish(subject: string, json: string, correlationId: string | undefined): void;
+  request(
+    subject: string,
+    json: string,
+    timeoutMs: number,
+    correlationId: string | undefined,
+  ): Promise<unknown>;
+  subscribe(pattern: string, handler: (...args: unknown[]) => unknown): number;
+  unsubscribe(subId: number): void;
+  commandReply(commandId: number, text: string): void;
+  log(level: LogLevel, msg: string, fields: string | undefined): void;
+  now(): number;
+  random(): number;
+}
+
+export interface CtxScope {
+  correlationId?: string | undefined;
+  /** Present inside `onCommand`: `ctx.reply` answers that command's channel. */
+  commandId?: number | undefined;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+const MAX_REQUEST_TIMEOUT_MS = 60_000;
+
+/** JSON text of a plugin-supplied value, capped; throws a plugin-facing error when it cannot be sent. */
+export function toJson(value: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value === undefined ? null : value);
+  } catch (err) {
+    throw new TypeError(`payload is not JSON-serialisable: ${(err as Error).message}`);
+  }
+  if (json === undefined) throw new TypeError("payload is not JSON-serialisable");
+  if (json.length > MAX_PAYLOAD_CHARS) {
+    throw new RangeError(`payload is ${json.length} characters, max ${MAX_PAYLOAD_CHARS}`);
+  }
+  return json;
+}
+
+function requireString(value: unknown, what: string): string {
+  if (typeof value !== "string") throw new TypeError(`${what} must be a string`);
+  return value;
+}
+
+/** Escapes control characters (CR/LF, ANSI ESC) so a plugin cannot forge log lines or colour terminals. */
+export function sanitizeLogText(value: unknown): string {
+  const text = typeof value === "string" ? value : String(value);
+  const cut = text.length > MAX_LOG_CHARS ? `${text.slice(0, MAX_LOG_CHARS - 3)}...` : text;
+  return cut.replace(
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+const STORAGE_OPS = ["get", "set", "delete", "query", "count"] as const;
+
+export function createCtx(host: CtxHost, scope: CtxScope): unknown {
+  const correlationId = scope.correlationId;
+
+  const request = async (subject: unknown, data: unknown, options?: unknown): Promise<unknown> => {
+    const s = requireString(subject, "subject");
+    const json = toJson(data);
+    let timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
+    if (options !== undefined && options !== null && typeof options === "object") {
+      const t = (options as { timeoutMs?: unknown }).timeoutMs;
+      if (typeof t === "number" && Number.isFinite(t))
+        timeoutMs = Math.min(MAX_REQUEST_TIMEOUT_MS, Math.max(1, t));
+    }
+    return host.request(s, json, Math.round(timeoutMs), correlationId);
+  };
+
+  const storageCall = async (
+    op: (typeof STORAGE_OPS)[number],
+    args: Record<string, unknown>,
+  ): Promise<unknown> => {
+    const reply = (await host.request(
+      `rosey.db.kv.${op}`,
+      toJson(args),
+      DEFAULT_REQUEST_TIMEOUT_MS,
+      correlationId,
+    )) as {
+      success?: boolean;
+      data?: unknown;
+      error?: { code?: string; message?: string };
+    } | null;
+    if (reply && reply.success === true) return reply.data;
+    const code = reply?.error?.code ?? "INTERNAL";
+    const error = new Error(`storage ${op} failed (${code}): ${reply?.error?.message ?? "no answer"}`);
+    (error as Error & { code: string }).code = code;
+    throw error;
+  };
+
+  const log = (level: LogLevel) => (msg: unknown, fields?: unknown) => {
+    let extra: string | undefined;
+    if (fields !== undefined) {
+      try {
+        extra = JSON.stringify(fields)?.slice(0, 2048);
+      } catch {
+        extra = undefined;
+      }
+    }
+    host.log(level, sanitizeLogText(msg), extra);
+  };
+
+  return harden({
+    plugin: { name: host.plugin.name, version: host.plugin.version },
+    config: host.config,
+    publish(subject: unknown, data: unknown): void {
+      host.publish(requireString(subject, "subject"), toJson(data), correlationId);
+    },
+    subscribe(pattern: unknown, handler: unknown): () => void {
+      const p = requireString(pattern, "pattern");
+      if (typeof handler !== "function") throw new TypeError("handler must be a function");
+      const subId = host.subscribe(p, handler as (...args: unknown[]) => unknown);
+      return () => host.unsubscribe(subId);
+    },
+    request,
+    reply(text: unknown): void {
+      if (scope.commandId === undefined)
+        throw new Error("ctx.reply is only available while handling a command");
+      host.commandReply(scope.commandId, requireString(text, "reply text"));
+    },
+    storage: {
+      get: (collection: unknown, key: unknown) =>
+        storageCall("get", {
+          collection: requireString(collection, "collection"),
+          key: requireString(key, "key"),
+        }),
+      set: (collection: unknown, key: unknown, value: unknown) =>
+        storageCall("set", {
+          collection: requireString(collection, "collection"),
+          key: requireString(key, "key"),
+          value: JSON.parse(toJson(value)),
+        }),
+      delete: (collection: unknown, key: unknown) =>
+        storageCall("delete", {
+          collection: requireString(collection, "collection"),
+          key: requireString(key, "key"),
+        }),
+      query: (collection: unknown, options?: unknown) =>
+        storageCall("query", {
+          ...(options && typeof options === "object" ? JSON.parse(toJson(options)) : {}),
+          collection: requireString(collection, "collection"),
+        }),
+      count: (collection: unknown, options?: unknown) =>
+        storageCall("count", {
+          ...(options && typeof options === "object" ? JSON.parse(toJson(options)) : {}),
+          collection: requireString(collection, "collection"),
+        }),
+    },
+    log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
+    setTimeout: (fn: unknown, ms: unknown) => host.timers.setTimeout(fn, ms),
+    setInterval: (fn: unknown, ms: unknown) => host.timers.setInterval(fn, ms),
+    clearTimeout: (id: unknown) => host.timers.clear(id),
+    clearInterval: (id: unknown) => host.timers.clear(id),
+    now: () => host.now(),
+    random: () => host.random(),
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * Evaluates a plugin's bundled code inside a SES Compartment whose globals are only the safe
+ * built-ins SES provides (no `process`, `require`, `import()`, `fetch`, `Buffer`, timers, `Math.random`,
+ * `Date.now`). The code is CommonJS-shaped (see core/plugins/bundle.ts): it fills in `module.exports`.
+ */
+
+export interface PluginModule {
+  start?: (ctx: unknown) => unknown;
+  onCommand?: (command: unknown, ctx: unknown) => unknown;
+  onEvent?: (subject: string, envelope: unknown, ctx: unknown) => unknown;
+  stop?: (ctx: unknown) => unknown;
+}
+
+export const HOOKS = ["start", "onCommand", "onEvent", "stop"] as const;
+
+/** Hook-like names (`onSomething`) outside the closed list are typos, reported instead of silently ignored. */
+const HOOK_LIKE = /^on[A-Z]/;
+
+export function loadPlugin(source: string, name: string): PluginModule & { readonly self: object } {
+  const compartment = new Compartment({ __options__: true, name: `plugin:${name}` });
+  const factory = compartment.evaluate(`(function (module, exports) {\n${source}\n})`) as (
+    module: { exports: unknown },
+    exports: unknown,
+  ) => void;
+  const module: { exports: unknown } = { exports: {} };
+  factory(module, module.exports);
+  const exported = module.exports as { default?: unknown; __esModule?: boolean } | null;
+  const candidate =
+    exported && typeof exported === "object" && "default" in exported ? exported.default : exported;
+  if (!candidate || typeof candidate !== "object") {
+    throw new TypeError(
+      "the entry module's default export must be an object with start/onCommand/onEvent/stop",
+    );
+  }
+  const self = candidate as Record<string, unknown>;
+  const hooks: PluginModule = {};
+  for (const key of Object.keys(self)) {
+    const value = self[key];
+    if ((HOOKS as readonly string[]).includes(key)) {
+      if (typeof value !== "function") throw new TypeError(`'${key}' must be a function`);
+      hooks[key as (typeof HOOKS)[number]] = value as never;
+    } else if (HOOK_LIKE.test(key) && typeof value === "function") {
+      throw new TypeError(`unknown hook '${key}': hooks are ${HOOKS.join(", ")}`);
+    }
+  }
+  if (!hooks.onCommand && !hooks.onEvent && !hooks.start) {
+    throw new TypeError("the plugin defines none of start, onCommand, onEvent");
+  }
+  return { ...hooks, self };
+}

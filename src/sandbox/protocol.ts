@@ -1,0 +1,105 @@
+import { z } from "zod";
+
+/**
+ * Every message that crosses the main ↔ worker boundary of a plugin sandbox, in one place.
+ *
+ *   main thread (gate, NATS)                       worker (SES lockdown, plugin in a Compartment)
+ *   ────────────────────────                       ───────────────────────────────────────────────
+ *   workerData: WorkerInit  ───────────────────▶   load + start(ctx)
+ *                            ◀───────────────────   ready | load-failed
+ *   command / event / response / ping  ────────▶   handlers
+ *                            ◀───────────────────   publish / subscribe / request / respond /
+ *                                                   command-reply / command-result / log / pong
+ *   stop                     ───────────────────▶   stop(ctx), timers + subscriptions released
+ *                            ◀───────────────────   stopped
+ *
+ * The main thread trusts nothing the worker sends: every worker message is parsed with
+ * `workerMessageSchema` (exact shapes, size caps) and a malformed one counts as a violation.
+ * Payloads travel as JSON strings produced in the worker, so their size is known before the
+ * main thread parses them and they are never encoded twice.
+ */
+
+/** Largest JSON payload a plugin may publish, request or respond with. */
+export const MAX_PAYLOAD_CHARS = 64 * 1024;
+/** Largest log message; longer ones are cut in the worker. */
+export const MAX_LOG_CHARS = 1024;
+
+export interface WorkerInit {
+  plugin: { name: string; version: string };
+  /** The plugin's bundled code (CommonJS-shaped), evaluated inside a Compartment. */
+  source: string;
+  /** The plugin's own config block. */
+  config: Record<string, unknown>;
+  handlerTimeoutMs: number;
+}
+
+/** The command as a plugin sees it (design.md §4). */
+export interface PluginCommand {
+  name: string;
+  args: string[];
+  text: string;
+  user: string;
+  rank: number;
+  platform: string;
+  channel: string;
+  correlationId: string;
+}
+
+export type MainToWorker =
+  | { type: "command"; id: number; command: PluginCommand }
+  /** `subId` 0 is the manifest's subscriptions, delivered to `onEvent`; others are `ctx.subscribe` handlers. */
+  | { type: "event"; subId: number; subject: string; envelope: unknown; replyToken?: string }
+  | { type: "response"; id: number; ok: true; data: unknown }
+  | { type: "response"; id: number; ok: false; code: string; message: string }
+  | { type: "denied"; op: "subscribe"; subId: number; reason: string }
+  | { type: "ping"; seq: number }
+  | { type: "stop" };
+
+const subject = z.string().max(512);
+const json = z.string().max(MAX_PAYLOAD_CHARS);
+const id = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const workerMessageSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("ready") }),
+  z.strictObject({ type: z.literal("load-failed"), message: z.string().max(4096) }),
+  z.strictObject({
+    type: z.literal("publish"),
+    subject,
+    json,
+    correlationId: z.string().max(128).optional(),
+  }),
+  z.strictObject({ type: z.literal("subscribe"), subId: id, pattern: subject }),
+  z.strictObject({ type: z.literal("unsubscribe"), subId: id }),
+  z.strictObject({
+    type: z.literal("request"),
+    id,
+    subject,
+    json,
+    timeoutMs: z.number().int().min(1).max(60_000),
+    correlationId: z.string().max(128).optional(),
+  }),
+  z.strictObject({ type: z.literal("respond"), token: z.string().max(64), json }),
+  z.strictObject({ type: z.literal("command-reply"), id, text: z.string().max(10_000) }),
+  z.strictObject({
+    type: z.literal("command-result"),
+    id,
+    ok: z.boolean(),
+    text: z.string().max(10_000).optional(),
+    error: z.string().max(1024).optional(),
+  }),
+  z.strictObject({
+    type: z.literal("log"),
+    level: z.enum(["debug", "info", "warn", "error"]),
+    msg: z.string().max(MAX_LOG_CHARS),
+    fields: z.string().max(2048).optional(),
+  }),
+  z.strictObject({
+    type: z.literal("pong"),
+    seq: id,
+    heapUsed: z.number().nonnegative(),
+    arrayBuffers: z.number().nonnegative(),
+  }),
+  z.strictObject({ type: z.literal("stopped") }),
+]);
+
+export type WorkerToMain = z.infer<typeof workerMessageSchema>;

@@ -1,0 +1,195 @@
+import "ses";
+import { parentPort, workerData } from "node:worker_threads";
+import { type CtxHost, createCtx, sanitizeLogText } from "./ctx.js";
+import { loadPlugin, type PluginModule } from "./loader.js";
+import type { MainToWorker, WorkerInit, WorkerToMain } from "./protocol.js";
+import { PluginTimers } from "./timers.js";
+
+/**
+ * Entry of a plugin's worker thread. Locks the realm down with SES before any plugin code exists,
+ * evaluates the plugin inside a Compartment (see loader.ts), and relays its ctx calls to the main
+ * thread's gate as protocol messages. Nothing here is reachable from plugin code except the hardened
+ * ctx closures.
+ */
+
+// Captured before lockdown: compartments get a Math without `random` and a Date whose `now` throws.
+const hostNow = Date.now;
+const hostRandom = Math.random;
+const hostMemory = process.memoryUsage;
+
+lockdown({
+  errorTaming: "safe",
+  overrideTaming: "severe",
+  consoleTaming: "safe",
+  stackFiltering: "concise",
+  // Plugin failures are reported through the protocol, not by SES killing the thread.
+  errorTrapping: "none",
+  unhandledRejectionTrapping: "none",
+});
+
+const port = parentPort;
+if (!port) throw new Error("worker-entry must run in a worker thread");
+const init = workerData as WorkerInit;
+
+const post = (message: WorkerToMain): void => port.postMessage(message);
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return sanitizeLogText(`${err.name}: ${err.message}`);
+  return sanitizeLogText(String(err));
+}
+
+let nextId = 1;
+const pendingRequests = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+const subscriptions = new Map<number, (...args: unknown[]) => unknown>();
+let stopping = false;
+
+const guard = (label: string, fn: () => unknown): void => {
+  try {
+    const result = fn();
+    if (result && typeof (result as Promise<unknown>).then === "function") {
+      (result as Promise<unknown>).then(undefined, (err: unknown) => {
+        post({ type: "log", level: "error", msg: `${label} failed: ${describeError(err)}` });
+      });
+    }
+  } catch (err) {
+    post({ type: "log", level: "error", msg: `${label} failed: ${describeError(err)}` });
+  }
+};
+
+const timers = new PluginTimers({ guard });
+
+const host: CtxHost = {
+  plugin: init.plugin,
+  config: init.config,
+  timers,
+  publish(subject, json, correlationId) {
+    post({ type: "publish", subject, json, ...(correlationId ? { correlationId } : {}) });
+  },
+  request(subject, json, timeoutMs, correlationId) {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pendingRequests.set(id, { resolve, reject });
+      post({ type: "request", id, subject, json, timeoutMs, ...(correlationId ? { correlationId } : {}) });
+    });
+  },
+  subscribe(pattern, handler) {
+    const subId = nextId++;
+    subscriptions.set(subId, handler);
+    post({ type: "subscribe", subId, pattern });
+    return subId;
+  },
+  unsubscribe(subId) {
+    if (subscriptions.delete(subId)) post({ type: "unsubscribe", subId });
+  },
+  commandReply(id, text) {
+    post({ type: "command-reply", id, text: text.slice(0, 10_000) });
+  },
+  log(level, msg, fields) {
+    post({ type: "log", level, msg, ...(fields ? { fields } : {}) });
+  },
+  now: () => hostNow(),
+  random: () => hostRandom(),
+};
+
+const baseCtx = createCtx(host, {});
+let plugin: (PluginModule & { readonly self: object }) | undefined;
+
+async function onCommand(id: number, command: MainToWorker & { type: "command" }): Promise<void> {
+  const handler = plugin?.onCommand;
+  if (!handler) {
+    post({ type: "command-result", id, ok: false, error: "plugin has no onCommand handler" });
+    return;
+  }
+  try {
+    const ctx = createCtx(host, { correlationId: command.command.correlationId, commandId: id });
+    const result = await handler.call(
+      plugin?.self,
+      harden({ ...command.command, args: [...command.command.args] }),
+      ctx,
+    );
+    const text = typeof result === "string" && result.length > 0 ? result.slice(0, 10_000) : undefined;
+    post({ type: "command-result", id, ok: true, ...(text ? { text } : {}) });
+  } catch (err) {
+    post({ type: "command-result", id, ok: false, error: describeError(err) });
+  }
+}
+
+function onEvent(message: MainToWorker & { type: "event" }): void {
+  const envelope = harden(message.envelope);
+  if (message.subId === 0) {
+    const handler = plugin?.onEvent;
+    if (!handler) return;
+    const correlationId = (envelope as { correlationId?: string } | null)?.correlationId;
+    const ctx = typeof correlationId === "string" ? createCtx(host, { correlationId }) : baseCtx;
+    guard(`onEvent(${message.subject})`, () => handler.call(plugin?.self, message.subject, envelope, ctx));
+    return;
+  }
+  const handler = subscriptions.get(message.subId);
+  if (!handler) return;
+  const token = message.replyToken;
+  const respond = token
+    ? harden((data: unknown) => {
+        post({ type: "respond", token, json: JSON.stringify(data === undefined ? null : data) });
+      })
+    : undefined;
+  guard(`subscription(${message.subject})`, () => handler(message.subject, envelope, respond));
+}
+
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  try {
+    if (plugin?.stop) await plugin.stop.call(plugin.self, baseCtx);
+  } catch (err) {
+    post({ type: "log", level: "error", msg: `stop failed: ${describeError(err)}` });
+  }
+  timers.clearAll();
+  for (const subId of subscriptions.keys()) post({ type: "unsubscribe", subId });
+  subscriptions.clear();
+  for (const pending of pendingRequests.values()) pending.reject(new Error("plugin stopped"));
+  pendingRequests.clear();
+  post({ type: "stopped" });
+}
+
+port.on("message", (message: MainToWorker) => {
+  switch (message.type) {
+    case "command":
+      void onCommand(message.id, message);
+      break;
+    case "event":
+      if (!stopping) onEvent(message);
+      break;
+    case "response": {
+      const pending = pendingRequests.get(message.id);
+      if (!pending) break;
+      pendingRequests.delete(message.id);
+      if (message.ok) pending.resolve(harden(message.data));
+      else pending.reject(Object.assign(new Error(message.message), { code: message.code }));
+      break;
+    }
+    case "denied":
+      subscriptions.delete(message.subId);
+      post({ type: "log", level: "warn", msg: `subscription refused: ${message.reason}` });
+      break;
+    case "ping": {
+      const memory = hostMemory();
+      post({ type: "pong", seq: message.seq, heapUsed: memory.heapUsed, arrayBuffers: memory.arrayBuffers });
+      break;
+    }
+    case "stop":
+      void stop();
+      break;
+  }
+});
+
+process.on("unhandledRejection", (reason) => {
+  post({ type: "log", level: "error", msg: `unhandled rejection: ${describeError(reason)}` });
+});
+
+try {
+  plugin = loadPlugin(init.source, init.plugin.name);
+  if (plugin.start) await plugin.start.call(plugin.self, baseCtx);
+  post({ type: "ready" });
+} catch (err) {
+  post({ type: "load-failed", message: describeError(err) });
+}
