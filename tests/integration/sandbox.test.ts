@@ -25,15 +25,17 @@ function command(name: string, args: string[] = [], correlationId = `c-${Math.ra
   };
 }
 
-describe("sandboxed plugins behind the gate", () => {
+describe.each(["process", "thread"] as const)("sandboxed plugins behind the gate (%s isolation)", (isolation) => {
   let nats: Awaited<ReturnType<typeof startPrivateNats>>;
   let core: Bus;
   let observer: Bus;
   let manager: PluginManager;
-  const chat = collect<Envelope<{ text: string }>>();
-  const violations = collect<Violation>();
+  let chat = collect<Envelope<{ text: string }>>();
+  let violations = collect<Violation>();
 
   beforeAll(async () => {
+    chat = collect<Envelope<{ text: string }>>();
+    violations = collect<Violation>();
     nats = await startPrivateNats();
     core = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
     observer = await createBus({ url: nats.url, source: "test", logger: silentLogger() });
@@ -44,6 +46,7 @@ describe("sandboxed plugins behind the gate", () => {
       {
         plugins: {
           directory: FIXTURES,
+          enabled: ["greeter", "escaper", "intruder", "importer"],
           entries: {
             greeter: { grants: ["basic"] },
             escaper: { grants: ["chat.send"] },
@@ -51,7 +54,7 @@ describe("sandboxed plugins behind the gate", () => {
             importer: { grants: ["basic"] },
           },
         },
-        sandbox: { violations: { threshold: 100, suspendOnSevere: false } },
+        sandbox: { isolation, violations: { threshold: 100, suspendOnSevere: false } },
       },
       "test",
     );

@@ -98,7 +98,17 @@ export const configSchema = z.strictObject({
     .prefault({}),
   sandbox: z
     .strictObject({
-      isolation: z.enum(["process", "thread"]).default("thread"),
+      /**
+       * `process`: plugin workers run in a forked plugin-host process, so an allocation that aborts a
+       * whole Node process takes down the host, not the core. `thread`: in the core (trusted setups).
+       */
+      isolation: z.enum(["process", "thread"]).default("process"),
+      /** Off-heap (ArrayBuffer) memory a worker may hold before it is suspended; resourceLimits do not cover it. */
+      maxArrayBufferMb: z.number().int().min(1).max(4096).default(64),
+      /** Event-loop utilisation above this for `cpuHogSeconds` terminates a worker that hogs CPU while yielding. */
+      cpuHogUtilization: z.number().min(0.1).max(1).default(0.9),
+      cpuHogSeconds: z.number().min(1).max(600).default(5),
+      heartbeatMs: z.number().int().min(50).max(10_000).default(500),
       maxLimits: z
         .strictObject({
           memoryMb: z.number().int().min(8).max(4096).default(256),

@@ -9,7 +9,9 @@ import { bundlePlugin } from "./bundle.js";
 import { PermissionGate, type Violation } from "./gate.js";
 import { computeGrants, type EffectiveGrants, unknownGrantNames } from "./grants.js";
 import { type DiscoveredPlugin, discoverPlugins, sha256 } from "./manifest.js";
-import { PluginWorker, type ResolvedLimits } from "./plugin-worker.js";
+import { ProcessSpawner } from "./plugin-host-process.js";
+import { PluginWorker, type ResolvedLimits, type WorkerAlert, type WorkerExit } from "./plugin-worker.js";
+import { type SandboxSpawner, ThreadSpawner } from "./sandbox-thread.js";
 
 /**
  * Loads every plugin in the plugins folder into its own sandboxed worker and keeps it running:
@@ -69,13 +71,21 @@ export class PluginManager {
   readonly #plugins = new Map<string, ManagedPlugin>();
   readonly #rejected: Array<{ dir: string; error: string }> = [];
   #commandOwners = new Map<string, string>();
-  #monitoringSub: BusSubscription | undefined;
+  #subs: BusSubscription[] = [];
   #stopping: Promise<void> | undefined;
+  readonly #spawner: SandboxSpawner;
 
   constructor(options: PluginManagerOptions) {
     this.#bus = options.bus;
     this.#config = options.config;
     this.#log = options.logger.child({ component: "plugin-manager" });
+    this.#spawner =
+      options.config.sandbox.isolation === "process" ? new ProcessSpawner(this.#log) : new ThreadSpawner();
+  }
+
+  /** The sandbox spawner (exposed for monitoring and tests: host pid, host restarts). */
+  get spawner(): SandboxSpawner {
+    return this.#spawner;
   }
 
   async start(): Promise<void> {
@@ -101,9 +111,12 @@ export class PluginManager {
     }
     this.#claimCommands();
     await Promise.all([...this.#plugins.values()].map((p) => this.#launch(p)));
-    this.#monitoringSub = this.#bus.subscribe(SUBJECTS.monitoringPlugins, (m) => {
-      m.respond({ plugins: this.status(), rejected: this.#rejected });
-    });
+    this.#subs.push(
+      this.#bus.subscribe(SUBJECTS.monitoringPlugins, (m) => {
+        m.respond({ isolation: this.#spawner.isolation, plugins: this.status(), rejected: this.#rejected });
+      }),
+      this.#bus.subscribe("rosey.admin.plugins.*", (m) => this.#onAdmin(m)),
+    );
     // Subscriptions must reach the server before anyone is told the plugins are up.
     await this.#bus.flush();
     const running = [...this.#plugins.values()]
@@ -158,7 +171,7 @@ export class PluginManager {
   /** Stops every plugin (their stop hooks run, timers and subscriptions are released). Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      this.#monitoringSub?.unsubscribe();
+      for (const sub of this.#subs) sub.unsubscribe();
       await Promise.all(
         [...this.#plugins.values()].map(async (p) => {
           if (p.restartTimer) clearTimeout(p.restartTimer);
@@ -169,6 +182,7 @@ export class PluginManager {
           await worker?.stop();
         }),
       );
+      await this.#spawner.close();
     })();
     return this.#stopping;
   }
@@ -260,7 +274,14 @@ export class PluginManager {
         p.codeSha256 = sha256(p.code);
       }
       const entry = this.#config.plugins.entries[manifest.name];
+      const sandbox = this.#config.sandbox;
       const worker = new PluginWorker({
+        spawner: this.#spawner,
+        heartbeatMs: sandbox.heartbeatMs,
+        maxArrayBufferBytes: sandbox.maxArrayBufferMb * 1024 * 1024,
+        cpuHogUtilization: sandbox.cpuHogUtilization,
+        cpuHogSamples: Math.max(1, Math.ceil((sandbox.cpuHogSeconds * 1000) / sandbox.heartbeatMs)),
+        onAlert: (alert) => this.#onAlert(p, alert),
         init: {
           plugin: { name: manifest.name, version: manifest.version },
           source: p.code,
@@ -288,7 +309,7 @@ export class PluginManager {
         { plugin: manifest.name, version: manifest.version, threadId: worker.threadId },
         "plugin running",
       );
-      void worker.exited().then((exit) => this.#onExit(p, worker, exit.reason));
+      void worker.exited().then((exit) => this.#onExit(p, worker, exit));
     } catch (err) {
       p.lastError = errorMessage(err);
       // Load errors are deterministic: retrying the same code cannot help.
@@ -300,53 +321,117 @@ export class PluginManager {
     }
   }
 
-  #onExit(p: ManagedPlugin, worker: PluginWorker, reason: string): void {
+  #onExit(p: ManagedPlugin, worker: PluginWorker, exit: WorkerExit): void {
     if (p.worker !== worker || p.state === "stopped" || this.#stopping) return;
-    p.lastError = reason;
+    const name = p.discovered.manifest.name;
+    p.lastError = exit.reason;
+    if (p.state === "suspended" || p.state === "failed") return;
+    if (exit.hostCrash && exit.busy) {
+      // The host died while this plugin's handler ran: it is the one that took the process down.
+      this.#fail(p, `took down the plugin host while handling a command (${exit.reason})`);
+      return;
+    }
     p.state = "crashed";
     const now = Date.now();
     p.restarts = p.restarts.filter((t) => t > now - this.#config.sandbox.restartWindowMs);
-    if (p.restarts.length >= this.#config.sandbox.maxRestarts) {
-      p.state = "failed";
-      this.#log.error(
-        { plugin: p.discovered.manifest.name, reason },
-        "plugin crashed too often; it stays failed",
-      );
-      this.#bus.publish(SUBJECTS.securityAudit, {
-        type: "plugin.failed",
-        plugin: p.discovered.manifest.name,
-        reason: `${p.restarts.length + 1} crashes within ${this.#config.sandbox.restartWindowMs} ms; last: ${reason}`,
-      });
+    // A plugin that merely shared a host with the culprit is restarted without spending its budget.
+    if (!exit.hostCrash && p.restarts.length >= this.#config.sandbox.maxRestarts) {
+      this.#fail(p, `${p.restarts.length + 1} crashes within ${this.#config.sandbox.restartWindowMs} ms; last: ${exit.reason}`);
       return;
     }
-    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** p.restarts.length);
-    p.restarts.push(now);
-    this.#log.warn(
-      { plugin: p.discovered.manifest.name, reason, restartInMs: delay },
-      "plugin worker ended; restarting",
-    );
+    const delay = exit.hostCrash ? RESTART_BASE_MS : Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** p.restarts.length);
+    if (!exit.hostCrash) p.restarts.push(now);
+    this.#log.warn({ plugin: name, reason: exit.reason, restartInMs: delay }, "plugin worker ended; restarting");
+    this.#audit("plugin.crashed", name, exit.reason);
     p.restartTimer = setTimeout(() => {
       p.restartTimer = undefined;
       void this.#launch(p);
     }, delay);
   }
 
+  #fail(p: ManagedPlugin, reason: string): void {
+    p.state = "failed";
+    p.lastError = reason;
+    p.commandSub?.unsubscribe();
+    p.commandSub = undefined;
+    this.#log.error({ plugin: p.grants.plugin, reason }, "plugin quarantined (failed)");
+    this.#audit("plugin.failed", p.grants.plugin, reason);
+  }
+
+  #audit(type: string, plugin: string, reason: string): void {
+    try {
+      this.#bus.publish(SUBJECTS.securityAudit, { type, plugin, reason });
+    } catch (err) {
+      this.#log.error({ err: errorMessage(err), type, plugin }, "could not publish audit event");
+    }
+  }
+
+  #suspend(p: ManagedPlugin, reason: string, terminate: boolean): void {
+    if (p.state !== "running") return;
+    p.state = "suspended";
+    p.gate.suspended = true;
+    p.lastError = reason;
+    this.#log.error({ plugin: p.grants.plugin, reason }, "plugin suspended");
+    this.#audit("plugin.suspended", p.grants.plugin, reason);
+    if (terminate) void p.worker?.kill(`suspended: ${reason}`);
+  }
+
+  #onAlert(p: ManagedPlugin, alert: WorkerAlert): void {
+    if (alert.type === "offheap") {
+      this.#suspend(p, `off-heap memory ${Math.round(alert.bytes / 1048576)} MB above the ${Math.round(alert.limit / 1048576)} MB cap`, true);
+      return;
+    }
+    this.#log.warn({ plugin: p.grants.plugin, utilization: alert.utilization }, "worker hogs the CPU; terminating");
+    void p.worker?.kill(`CPU hog: event-loop utilisation ${alert.utilization.toFixed(2)} for ${alert.seconds} s`);
+  }
+
+  /** `rosey.admin.plugins.resume|suspend|reload` with `{ plugin }`: operators' controls. */
+  #onAdmin(message: BusMessage): void {
+    const action = message.subject.split(".").pop();
+    const name = (message.envelope.data as { plugin?: unknown } | null)?.plugin;
+    const p = typeof name === "string" ? this.#plugins.get(name) : undefined;
+    const answer = (ok: boolean, detail: string) => message.respond(ok ? { ok, state: p?.state, detail } : { ok, error: { code: "VALIDATION_FAILED", message: detail } });
+    if (!p) {
+      answer(false, `no plugin named ${JSON.stringify(name)}`);
+      return;
+    }
+    switch (action) {
+      case "suspend":
+        this.#suspend(p, `suspended by operator (${message.envelope.source})`, false);
+        answer(p.state === "suspended", `plugin '${p.grants.plugin}' is ${p.state}`);
+        return;
+      case "resume":
+      case "reload": {
+        if (action === "resume" && p.state !== "suspended" && p.state !== "failed") {
+          answer(false, `plugin '${p.grants.plugin}' is ${p.state}, not suspended`);
+          return;
+        }
+        p.gate.suspended = false;
+        p.restarts = [];
+        if (action === "reload") p.code = undefined;
+        this.#audit(`plugin.${action}d`, p.grants.plugin, `by ${message.envelope.source}`);
+        const relaunch = async () => {
+          if (p.worker?.ready) await p.worker.stop();
+          await this.#launch(p);
+          await this.#bus.flush();
+          answer(p.state === "running", `plugin '${p.grants.plugin}' is ${p.state}`);
+        };
+        void relaunch();
+        return;
+      }
+      default:
+        answer(false, `unknown admin action '${action}': use suspend, resume or reload`);
+    }
+  }
+
   #onViolation(p: ManagedPlugin, violation: Violation): void {
     p.violations++;
     const { threshold, suspendOnSevere } = this.#config.sandbox.violations;
-    if (p.state === "running" && ((suspendOnSevere && violation.severe) || violation.count >= threshold)) {
-      p.state = "suspended";
-      p.gate.suspended = true;
+    if ((suspendOnSevere && violation.severe) || violation.count >= threshold) {
       const reason = violation.severe
         ? `severe violation: ${violation.reason}`
-        : `${violation.count} violations within the window`;
-      p.lastError = reason;
-      this.#log.error({ plugin: p.grants.plugin, reason }, "plugin suspended");
-      this.#bus.publish(SUBJECTS.securityAudit, {
-        type: "plugin.suspended",
-        plugin: p.grants.plugin,
-        reason,
-      });
+        : `${violation.count} violations within ${this.#config.sandbox.violations.windowMs} ms`;
+      this.#suspend(p, reason, false);
     }
   }
 

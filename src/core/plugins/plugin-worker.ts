@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { Worker } from "node:worker_threads";
 import {
   type MainToWorker,
   type WorkerInit,
@@ -10,9 +9,9 @@ import type { BusMessage, BusSubscription } from "../bus.js";
 import type { Command } from "../commands.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { runtimeFile } from "../paths.js";
 import { SUBJECTS } from "../subjects.js";
 import type { PermissionGate } from "./gate.js";
+import type { SandboxSpawner, SandboxThread } from "./sandbox-thread.js";
 
 /**
  * The main thread's handle on one plugin worker: spawns it with resource limits, performs the READY
@@ -28,6 +27,7 @@ export interface ResolvedLimits {
 
 export interface PluginWorkerOptions {
   init: WorkerInit;
+  spawner: SandboxSpawner;
   limits: ResolvedLimits;
   gate: PermissionGate;
   logger: Logger;
@@ -36,7 +36,18 @@ export interface PluginWorkerOptions {
   subscribe: readonly string[];
   /** Heartbeat period; a worker silent for `max(4 × this, handlerTimeoutMs)` is terminated. @default 500 */
   heartbeatMs?: number;
+  /** Off-heap (ArrayBuffer) bytes above which the plugin is reported as `offheap`. */
+  maxArrayBufferBytes: number;
+  /** Event-loop utilisation above `cpuHogUtilization` for `cpuHogSamples` consecutive samples is a hog. */
+  cpuHogUtilization?: number;
+  cpuHogSamples?: number;
+  /** Misbehaviour the worker handle detects but the manager decides on (suspend, quarantine). */
+  onAlert?: (alert: WorkerAlert) => void;
 }
+
+export type WorkerAlert =
+  | { type: "cpu-hog"; utilization: number; seconds: number }
+  | { type: "offheap"; bytes: number; limit: number };
 
 export interface CommandOutcome {
   ok: boolean;
@@ -45,7 +56,14 @@ export interface CommandOutcome {
   error?: { code: string; message: string };
 }
 
-export type WorkerExit = { type: "exit"; code: number; reason: string };
+export interface WorkerExit {
+  code: number;
+  reason: string;
+  /** The plugin host process died with it. */
+  hostCrash: boolean;
+  /** A command was running in it when it ended. */
+  busy: boolean;
+}
 
 const MAX_IN_FLIGHT_REQUESTS = 16;
 const MAX_SUBSCRIPTIONS = 64;
@@ -67,7 +85,7 @@ export class PluginWorker {
   readonly #options: PluginWorkerOptions;
   readonly #gate: PermissionGate;
   readonly #log: Logger;
-  readonly #worker: Worker;
+  readonly #worker: SandboxThread;
   readonly #pending = new Map<number, PendingCommand>();
   readonly #subscriptions = new Map<number, BusSubscription>();
   readonly #replyTokens = new Map<string, { replyTo: string; correlationId: string; expires: number }>();
@@ -87,6 +105,7 @@ export class PluginWorker {
   readonly #exitPromise: Promise<WorkerExit>;
   #resolveStopped: (() => void) | undefined;
   #handlerMs: number[] = [];
+  #hotSamples = 0;
 
   constructor(options: PluginWorkerOptions) {
     this.name = options.init.plugin.name;
@@ -94,43 +113,24 @@ export class PluginWorker {
     this.#gate = options.gate;
     this.#log = options.logger.child({ plugin: this.name });
     const memoryMb = options.limits.memoryMb;
-    this.#worker = new Worker(runtimeFile("sandbox/worker-entry.js"), {
+    this.#worker = options.spawner.spawn({
+      name: `plugin:${this.name}`,
       workerData: options.init,
       resourceLimits: {
         maxOldGenerationSizeMb: memoryMb,
         maxYoungGenerationSizeMb: Math.max(2, Math.min(16, Math.floor(memoryMb / 4))),
         stackSizeMb: 4,
       },
-      // No environment, no inherited loader flags, and output captured: stdout belongs to the console connector.
-      env: {},
-      execArgv: [],
-      stdout: true,
-      stderr: true,
-      name: `plugin:${this.name}`,
     });
-    this.#worker.stdout.on("data", (chunk: Buffer) =>
-      this.#log.debug({ stdout: chunk.toString().slice(0, 1024) }, "worker output"),
-    );
-    this.#worker.stderr.on("data", (chunk: Buffer) =>
-      this.#log.debug({ stderr: chunk.toString().slice(0, 1024) }, "worker output"),
-    );
-    this.#worker.on("message", (raw: unknown) => this.#onMessage(raw));
+    this.#worker.onOutput((text) => this.#log.debug({ output: text.slice(0, 1024) }, "worker output"));
+    this.#worker.onMessage((raw) => this.#onMessage(raw));
     this.#exitPromise = new Promise<WorkerExit>((resolve) => {
-      let error: Error | undefined;
-      this.#worker.on("error", (err) => {
-        error = err;
-      });
-      this.#worker.on("exit", (code) => {
+      this.#worker.onExit((exit) => {
         this.#exited = true;
-        const reason =
-          this.#exitReason ??
-          (error
-            ? (error as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY"
-              ? "out of memory (heap limit reached)"
-              : `crashed: ${errorMessage(error)}`
-            : `exited with code ${code}`);
+        const busy = this.#pending.size > 0;
+        const reason = this.#exitReason ?? exit.reason ?? `exited with code ${exit.code}`;
         this.#cleanup(reason);
-        resolve({ type: "exit", code, reason });
+        resolve({ code: exit.code, reason, hostCrash: exit.hostCrash === true, busy });
       });
     });
   }
@@ -141,6 +141,11 @@ export class PluginWorker {
 
   get threadId(): number {
     return this.#worker.threadId;
+  }
+
+  /** Whether a command is running in the worker right now. */
+  get busy(): boolean {
+    return this.#pending.size > 0;
   }
 
   get memory(): { heapUsed: number; arrayBuffers: number } {
@@ -210,12 +215,14 @@ export class PluginWorker {
         this.#pending.delete(id);
         this.#log.warn(
           { correlationId: command.correlationId, command: command.name, timeoutMs },
-          "command handler overran its deadline",
+          "command handler overran its deadline; terminating the worker",
         );
         resolve({
           ok: false,
           error: { code: "TIMEOUT", message: `'${command.name}' took longer than ${timeoutMs} ms` },
         });
+        // A handler past its deadline is spinning or stuck; the thread is not trusted to recover by itself.
+        this.#terminate(`handler '${command.name}' overran its ${timeoutMs} ms deadline`);
       }, timeoutMs);
       this.#pending.set(id, { command, resolve, timer, started: performance.now() });
       this.#replyRoutes.set(id, { command, expires: Date.now() + REPLY_ROUTE_TTL_MS });
@@ -249,7 +256,7 @@ export class PluginWorker {
   #terminate(reason: string): void {
     if (this.#exited) return;
     this.#exitReason ??= reason;
-    void this.#worker.terminate();
+    this.#worker.terminate();
   }
 
   #post(message: MainToWorker): void {
@@ -271,8 +278,22 @@ export class PluginWorker {
       }
       this.#post({ type: "ping", seq: ++this.#pingSeq });
       this.#expireReplyTokens();
+      this.#sampleUtilization(period);
     }, period);
     this.#heartbeat.unref();
+  }
+
+  /** A hog that yields passes heartbeats; sustained event-loop utilisation gives it away. */
+  #sampleUtilization(period: number): void {
+    const utilization = this.#worker.utilization();
+    if (utilization === undefined) return;
+    const threshold = this.#options.cpuHogUtilization ?? 0.9;
+    this.#hotSamples = utilization > threshold ? this.#hotSamples + 1 : 0;
+    const needed = this.#options.cpuHogSamples ?? Math.ceil(5_000 / period);
+    if (this.#hotSamples >= needed) {
+      this.#hotSamples = 0;
+      this.#options.onAlert?.({ type: "cpu-hog", utilization, seconds: (needed * period) / 1000 });
+    }
   }
 
   #expireReplyTokens(): void {
@@ -424,6 +445,9 @@ export class PluginWorker {
       case "pong":
         this.#lastPong = Date.now();
         this.#memory = { heapUsed: message.heapUsed, arrayBuffers: message.arrayBuffers };
+        if (message.arrayBuffers > this.#options.maxArrayBufferBytes) {
+          this.#options.onAlert?.({ type: "offheap", bytes: message.arrayBuffers, limit: this.#options.maxArrayBufferBytes });
+        }
         break;
       case "stopped":
         this.#resolveStopped?.();

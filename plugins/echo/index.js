@@ -1,0 +1,11 @@
+// !echo <text> repeats the text, exactly as typed after the command word.
+
+const MAX_LENGTH = 500;
+
+export default {
+  onCommand(command) {
+    const text = command.text.trim();
+    if (text === "") return "Usage: !echo <text>";
+    return text.length > MAX_LENGTH ? `${text.slice(0, MAX_LENGTH)}…` : text;
+  },
+};

@@ -1,0 +1,186 @@
+import path from "node:path";
+import { Command, CommanderError } from "commander";
+import { loadConfig } from "../core/config/load.js";
+import type { RoseyConfig } from "../core/config/schema.js";
+import { errorMessage, RoseyError } from "../core/errors.js";
+import { createLogger, type Logger } from "../core/logger.js";
+import { type Rosey, startRosey } from "../core/orchestrator.js";
+
+/**
+ * The `rosey` command line (design.md §7). The only place that wires signals and exits the process:
+ * everything below it returns promises and throws typed errors.
+ * Stdout belongs to the console connector; logs and errors go to stderr.
+ */
+
+interface StartOptions {
+  config?: string;
+  plugins?: string;
+}
+
+/** Prints a failure: a RoseyError's message only (it is written for people), anything else with its stack. */
+function reportFailure(err: unknown): void {
+  if (err instanceof RoseyError) process.stderr.write(`${err.message}\n`);
+  else if (err instanceof Error)
+    process.stderr.write(`rosey: unexpected error: ${err.stack ?? err.message}\n`);
+  else process.stderr.write(`rosey: unexpected error: ${errorMessage(err)}\n`);
+}
+
+function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      logger.flush(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+function withPluginsDir(config: Readonly<RoseyConfig>, dir: string | undefined): Readonly<RoseyConfig> {
+  if (!dir) return config;
+  const copy = structuredClone(config) as RoseyConfig;
+  copy.plugins.directory = path.resolve(dir);
+  Object.freeze(copy.plugins);
+  return Object.freeze(copy);
+}
+
+async function start(options: StartOptions): Promise<number> {
+  const loaded = loadConfig({ file: options.config });
+  const config = withPluginsDir(loaded.config, options.plugins);
+  const logger = createLogger({ level: config.logging.level, pretty: config.logging.pretty });
+  logger.debug({ config: loaded.file ?? "embedded defaults", plugins: config.plugins.directory }, "starting");
+
+  let rosey: Rosey | undefined;
+  let signalled = false;
+  const exitAfterSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      process.stderr.write(`rosey: second ${signal}; exiting now\n`);
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, "stopping");
+    void (rosey ? rosey.stop() : Promise.resolve()).then(
+      async () => {
+        await flushLogger(logger);
+        process.exit(0);
+      },
+      async (err: unknown) => {
+        reportFailure(err);
+        await flushLogger(logger);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", exitAfterSignal);
+  process.on("SIGTERM", exitAfterSignal);
+  const crash = (err: unknown) => {
+    reportFailure(err);
+    logger.fatal({ err: errorMessage(err) }, "crashed; stopping");
+    const stopped = rosey ? rosey.stop() : Promise.resolve();
+    // Bounded: a stop that hangs must not keep a crashed process alive.
+    const bound = new Promise((r) => setTimeout(r, 5_000).unref());
+    void Promise.race([stopped, bound]).finally(() => process.exit(1));
+  };
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
+
+  try {
+    rosey = await startRosey({ config, logger });
+  } catch (err) {
+    await flushLogger(logger);
+    throw err;
+  }
+  await rosey.finished;
+  if (signalled) return new Promise<number>(() => {}); // the signal handler exits
+  await rosey.stop();
+  await flushLogger(logger);
+  return 0;
+}
+
+function configCheck(file: string): number {
+  try {
+    loadConfig({ file, ignoreEnv: true });
+  } catch (err) {
+    if (err instanceof RoseyError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  process.stdout.write(`OK: ${file} is a valid config\n`);
+  return 0;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("rosey")
+    .description("Rosey: a chat-bot plugin platform with sandboxed plugins over NATS")
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command("start")
+    .description("run the platform (console connector when no platform is configured)")
+    .option("-c, --config <file>", "config file (JSON or YAML); default ROSEY_CONFIG or ./rosey.yaml")
+    .option("-p, --plugins <dir>", "plugins directory (overrides plugins.directory)")
+    .action(async (options: StartOptions) => {
+      process.exitCode = await start(options);
+    });
+
+  program
+    .command("config")
+    .description("configuration tools")
+    .command("check")
+    .description("validate a config file and print every problem")
+    .argument("<file>", "config file (JSON or YAML)")
+    .action((file: string) => {
+      process.exitCode = configCheck(file);
+    });
+
+  program
+    .command("bench")
+    .description("measure msg/s and latency through the sandboxed plugins vs raw NATS (bench/README.md)")
+    .option("--rate <n>", "fixed-rate msg/s, and the first saturation step", "1000")
+    .option("--duration <s>", "seconds of the fixed-rate phase", "60")
+    .option("--mode <mode>", "fixed | saturation | both", "both")
+    .option("--json <file>", "also write every figure as JSON to this file")
+    .option("--isolation <kind>", "process (the default of rosey start) | thread")
+    .option("--step-duration <s>", "seconds per saturation step")
+    .option("--max-p99 <ms>", "saturation: a step breaks above this p99")
+    .option("--warmup <s>", "unrecorded warm-up before measuring")
+    .action(async (options: Record<string, string | undefined>) => {
+      process.exitCode = await runBenchCommand(options);
+    });
+
+  return program;
+}
+
+/** The bench lives in bench/ and is built by `npm run bench` into dist/bench/ (not part of the core build). */
+async function runBenchCommand(options: Record<string, string | undefined>): Promise<number> {
+  const entry = "../bench/index.js";
+  let bench: { benchCommand(options: Record<string, string | undefined>): Promise<number> };
+  try {
+    bench = await import(entry);
+  } catch (err) {
+    throw new RoseyError(
+      "INTERNAL",
+      `Cannot run the bench as it is not built: run 'npm run bench' (${errorMessage(err)})`,
+      { cause: err },
+    );
+  }
+  return bench.benchCommand(options);
+}
+
+export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed help or the usage error.
+      process.exitCode = err.exitCode;
+      return;
+    }
+    reportFailure(err);
+    process.exitCode = 1;
+  }
+}
+
+await main();

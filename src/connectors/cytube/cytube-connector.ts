@@ -1,0 +1,427 @@
+import type { Bus, BusMessage, BusSubscription } from "../../core/bus.js";
+import type { CytubePlatformConfig } from "../../core/config/schema.js";
+import { type ErrorCode, errorMessage } from "../../core/errors.js";
+import type { Logger } from "../../core/logger.js";
+import { platformSubject } from "../../core/subjects.js";
+import type { Connector } from "../connector.js";
+import { type ActionPlan, isActionName, planAction } from "./actions.js";
+import { type ClientStatus, CytubeClient, type ReconnectPolicy } from "./client.js";
+import type { FetchLike } from "./discovery.js";
+import { type NormalizeContext, normalizeEvent, PLATFORM, userData } from "./normalize.js";
+import type { RankContext } from "./permissions.js";
+import { effectiveFlood, type FloodParams, SendQueue, type SendQueueOptions } from "./send-queue.js";
+import { ChannelState } from "./state.js";
+
+/**
+ * One CyTube channel on the bus (`source` `connector:cytube`):
+ *
+ * ```
+ *  CyTube ──frames──► client ──► raw: rosey.platform.cytube.<event>
+ *                               ├─► normalize ──► rosey.events.*
+ *                               └─► state ◄── rosey.api.{users.list,playlist.get,channel.get}
+ *  rosey.actions.> ──► planAction (zod + rank check) ──► send queue (chat/PM) ──► client
+ *                                                   └──► frame (playlist, poll)  ──► client
+ * ```
+ */
+
+export interface CytubeConnectorOptions {
+  bus: Bus;
+  config: CytubePlatformConfig;
+  logger: Logger;
+  /** Overrides the limiter the server is assumed to apply (tests, or a server with custom limits). */
+  flood?: FloodParams;
+  sendQueue?: Pick<
+    SendQueueOptions,
+    "marginMs" | "burstHeadroom" | "maxPerSource" | "inflightTimeoutMs" | "maxAttempts"
+  >;
+  reconnect?: Partial<ReconnectPolicy>;
+  extraHeaders?: Record<string, string>;
+  fetch?: FetchLike;
+  /** Where `password_env` is looked up. @default process.env */
+  env?: Record<string, string | undefined>;
+}
+
+interface PendingAction {
+  action: string;
+  message: BusMessage;
+}
+
+const EVENT_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export class CytubeConnector implements Connector {
+  readonly platform = PLATFORM;
+  /** Resolves on `stop()`: a CyTube connector runs until stopped. */
+  readonly finished: Promise<void>;
+  #finish!: () => void;
+  readonly channel: string;
+  readonly #bus: Bus;
+  readonly #config: CytubePlatformConfig;
+  readonly #log: Logger;
+  readonly #state: ChannelState;
+  readonly #queue: SendQueue;
+  readonly #client: CytubeClient;
+  readonly #floodOverride: FloodParams | undefined;
+  readonly #subs: BusSubscription[] = [];
+  readonly #pending: PendingAction[] = [];
+  #joined = false;
+  /** Rank picture of the last joined session, for checking actions that arrive while we are away. */
+  #lastCtx: RankContext | undefined;
+  #started = false;
+  #stopping: Promise<void> | undefined;
+  #readyWaiters: Array<() => void> = [];
+
+  constructor(options: CytubeConnectorOptions) {
+    this.finished = new Promise((resolve) => {
+      this.#finish = resolve;
+    });
+    this.#bus = options.bus;
+    this.#config = options.config;
+    this.channel = options.config.channel.toLowerCase();
+    this.#log = options.logger.child({ component: "cytube", channel: this.channel });
+    this.#state = new ChannelState(this.channel);
+    this.#floodOverride = options.flood;
+    this.#queue = new SendQueue({
+      ...options.sendQueue,
+      ...(options.flood ? { flood: options.flood } : {}),
+      emit: (m) =>
+        this.#client.emit(
+          m.kind === "pm" ? "pm" : "chatMsg",
+          m.kind === "pm" ? { to: m.to, msg: m.text } : { msg: m.text },
+        ),
+      onGiveUp: (m, reason) =>
+        this.#reportError("MESSAGE_DROPPED", `Gave up sending a ${m.kind} from '${m.source}': ${reason}`, {
+          source: m.source,
+        }),
+    });
+    const env = options.env ?? process.env;
+    const password =
+      options.config.password ?? (options.config.password_env ? env[options.config.password_env] : undefined);
+    if (options.config.password_env && !password) {
+      this.#log.warn(
+        { password_env: options.config.password_env },
+        "password_env names an unset variable; logging in as a guest",
+      );
+    }
+    this.#client = new CytubeClient({
+      server: options.config.server,
+      channel: this.channel,
+      username: options.config.username,
+      password,
+      channelPassword: options.config.channel_password,
+      rejoinOnKick: options.config.rejoin_on_kick,
+      rejoinOnBan: options.config.rejoin_on_ban,
+      logger: options.logger,
+      ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+      ...(options.extraHeaders ? { extraHeaders: options.extraHeaders } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      onFrame: (event, payload) => this.#onFrame(event, payload),
+      onStatus: (status) => this.#onStatus(status),
+    });
+  }
+
+  /** True while logged in and inside the channel. */
+  get joined(): boolean {
+    return this.#joined;
+  }
+
+  /** Resolves once the bot is in the channel (tests; the orchestrator does not wait for a remote site). */
+  whenJoined(): Promise<void> {
+    if (this.#joined) return Promise.resolve();
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    const bus = this.#bus;
+    this.#subs.push(
+      bus.subscribe("rosey.actions.>", (m) => this.#onAction(m)),
+      bus.subscribe("rosey.api.users.list", (m) => this.#answer(m, () => this.#usersReply())),
+      bus.subscribe("rosey.api.playlist.get", (m) => this.#answer(m, () => this.#playlistReply())),
+      bus.subscribe("rosey.api.channel.get", (m) =>
+        this.#answer(m, () => ({ ok: true, platform: PLATFORM, ...this.#state.snapshot() })),
+      ),
+    );
+    await bus.flush();
+    this.#client.start();
+  }
+
+  /** Idempotent: leaves the channel, unsubscribes, gives up queued messages. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      for (const s of this.#subs.splice(0)) s.unsubscribe();
+      this.#client.stop();
+      this.#queue.clear();
+      this.#joined = false;
+      for (const p of this.#pending.splice(0))
+        this.#reply(p.message, {
+          ok: false,
+          error: { code: "BUS_CLOSED", message: "The CyTube connector stopped" },
+        });
+      this.#finish();
+    })();
+    return this.#stopping;
+  }
+
+  // ── inbound ────────────────────────────────────────────────────────────────────────────────────
+
+  #onFrame(event: string, payload: unknown): void {
+    const receivedAt = Date.now();
+    const state = this.#state;
+    if (EVENT_TOKEN.test(event)) {
+      this.#safePublish(platformSubject(PLATFORM, event), {
+        platform: PLATFORM,
+        channel: this.channel,
+        event,
+        payload,
+        timestamp: receivedAt,
+      });
+    } else {
+      this.#log.debug({ event }, "raw event name is not a subject token; not republished");
+    }
+    const ctx: NormalizeContext = {
+      channel: this.channel,
+      receivedAt,
+      self: state.self,
+      joined: this.#joined,
+      lookup: (name) => state.user(name),
+    };
+    let normalized: ReturnType<typeof normalizeEvent> = [];
+    try {
+      normalized = normalizeEvent(event, payload, ctx);
+    } catch (err) {
+      this.#log.warn({ event, err: errorMessage(err) }, "could not normalize a CyTube frame");
+    }
+    state.apply(event, payload, receivedAt);
+    for (const n of normalized) this.#safePublish(`rosey.events.${n.type}`, n.data);
+
+    switch (event) {
+      case "chatMsg":
+      case "pm": {
+        const name = (payload as { username?: unknown } | null)?.username;
+        if (this.#joined && typeof name === "string" && state.isSelf(name)) this.#queue.onEcho();
+        break;
+      }
+      case "cooldown":
+        this.#log.warn({ ms: payload }, "CyTube flood control dropped a message; resending");
+        this.#queue.onCooldown();
+        break;
+      case "noflood":
+      case "spamFiltered":
+        this.#queue.onRejected(`refused by CyTube (${event}): ${JSON.stringify(payload)}`);
+        break;
+      case "rank":
+      case "channelOpts":
+        this.#queue.setFlood(this.#floodOverride ?? effectiveFlood(state.options, state.rank));
+        break;
+      case "addUser":
+        if (state.self && state.isSelf(String((payload as { name?: unknown } | null)?.name ?? "")))
+          this.#markJoined();
+        break;
+      case "userlist":
+        if (this.#client.loggedIn && state.self && state.user(state.self)) this.#markJoined();
+        break;
+      case "login":
+        // Logged in after joining (the retry after a guest-login delay): our addUser follows.
+        break;
+      case "errorMsg":
+        this.#log.warn({ msg: (payload as { msg?: unknown } | null)?.msg }, "CyTube error");
+        break;
+    }
+  }
+
+  #markJoined(): void {
+    if (this.#joined) return;
+    this.#joined = true;
+    this.#lastCtx = { ...this.#state.rankContext(), permissions: { ...this.#state.permissions } };
+    this.#log.info({ name: this.#state.self, rank: this.#state.rank }, "joined the CyTube channel");
+    this.#queue.setFlood(this.#floodOverride ?? effectiveFlood(this.#state.options, this.#state.rank));
+    // Chat left unanswered by the previous socket goes first (retry queue), then what waited for us.
+    this.#queue.resume();
+    for (const p of this.#pending.splice(0)) this.#execute(p.action, p.message, true);
+    for (const w of this.#readyWaiters.splice(0)) w();
+  }
+
+  #onStatus(status: ClientStatus): void {
+    switch (status.type) {
+      case "connecting":
+      case "connected":
+        break;
+      case "disconnected":
+        if (this.#joined)
+          this.#lastCtx = { ...this.#state.rankContext(), permissions: { ...this.#state.permissions } };
+        this.#joined = false;
+        this.#queue.pause();
+        this.#state.resetSession();
+        this.#log.warn(
+          { reason: status.reason, reconnectInMs: status.reconnectInMs },
+          "left the CyTube channel",
+        );
+        if (status.reconnectInMs === null)
+          this.#reportError("DISCONNECTED", `Disconnected from CyTube for good: ${status.reason}`);
+        break;
+      case "kicked":
+        this.#log.warn({ reason: status.reason, rejoin: status.rejoin }, "kicked from the CyTube channel");
+        break;
+      case "login_failed":
+        this.#reportError(
+          "LOGIN_FAILED",
+          `CyTube login as '${this.#config.username ?? ""}' refused: ${status.error}`,
+          {
+            retry_in_ms: status.retryInMs,
+          },
+        );
+        break;
+      case "fatal":
+        this.#reportError("CYTUBE_FATAL", status.error);
+        break;
+    }
+  }
+
+  // ── actions ────────────────────────────────────────────────────────────────────────────────────
+
+  #onAction(message: BusMessage): void {
+    const data = message.envelope.data as { platform?: unknown; channel?: unknown } | null;
+    if (!data || typeof data !== "object" || data.platform !== PLATFORM) return;
+    if (typeof data.channel !== "string" || data.channel.toLowerCase() !== this.channel) return;
+    const action = message.subject.slice("rosey.actions.".length);
+    if (!isActionName(action)) {
+      this.#refuse(message, action, "VALIDATION_FAILED", `The CyTube connector has no action '${action}'`);
+      return;
+    }
+    if (!this.#joined) {
+      // Refuse now what we already know we cannot do; keep the rest for when we are back.
+      if (this.#lastCtx) {
+        const plan = planAction(action, data, this.#state, this.#lastCtx);
+        if (!plan.ok) {
+          this.#refuse(message, action, plan.code, plan.message);
+          return;
+        }
+      }
+      this.#pending.push({ action, message });
+      this.#reply(message, { ok: true, status: "queued" });
+      return;
+    }
+    this.#execute(action, message, false);
+  }
+
+  #execute(action: string, message: BusMessage, replied: boolean): void {
+    if (!isActionName(action)) return;
+    const plan: ActionPlan = planAction(action, message.envelope.data, this.#state);
+    if (!plan.ok) {
+      this.#refuse(message, action, plan.code, plan.message, replied);
+      return;
+    }
+    if (plan.kind === "chat") {
+      try {
+        for (const line of plan.lines) {
+          void this.#queue.enqueue({ ...line, source: message.envelope.source });
+        }
+      } catch (err) {
+        this.#refuse(message, action, "RATE_LIMITED", errorMessage(err), replied);
+        return;
+      }
+      if (!replied) this.#reply(message, { ok: true, status: "queued", chunks: plan.lines.length });
+      return;
+    }
+    if (plan.ack) {
+      const sent = this.#client.emit(plan.event, plan.payload, (response: unknown) => {
+        const error = (response as { error?: { message?: unknown } } | null)?.error;
+        if (error)
+          this.#refuse(
+            message,
+            action,
+            "VALIDATION_FAILED",
+            `CyTube refused ${action}: ${String(error.message)}`,
+            replied,
+          );
+        else if (!replied) this.#reply(message, { ok: true, status: "sent" });
+      });
+      if (!sent) this.#pending.push({ action, message });
+      return;
+    }
+    if (!this.#client.emit(plan.event, plan.payload)) {
+      this.#pending.push({ action, message });
+      if (!replied) this.#reply(message, { ok: true, status: "queued" });
+      return;
+    }
+    if (!replied) this.#reply(message, { ok: true, status: "sent" });
+  }
+
+  #refuse(
+    message: BusMessage,
+    action: string,
+    code: ErrorCode | string,
+    text: string,
+    replied = false,
+  ): void {
+    const env = message.envelope;
+    this.#log.warn({ action, source: env.source, correlationId: env.correlationId, code }, text);
+    this.#reportError(code, text, { action, source: env.source }, env.correlationId);
+    if (!replied) this.#reply(message, { ok: false, error: { code, message: text } });
+  }
+
+  #reply(message: BusMessage, data: unknown): void {
+    if (!message.replyTo) return;
+    try {
+      message.respond(data);
+    } catch (err) {
+      this.#log.warn({ err: errorMessage(err) }, "could not answer a request");
+    }
+  }
+
+  // ── api ────────────────────────────────────────────────────────────────────────────────────────
+
+  #answer(message: BusMessage, build: () => unknown): void {
+    const d = message.envelope.data as { platform?: unknown; channel?: unknown } | null;
+    if (d && typeof d === "object") {
+      if (d.platform !== undefined && d.platform !== PLATFORM) return;
+      // With several channels configured every connector hears the request: only the addressed one answers.
+      if (d.channel !== undefined && String(d.channel).toLowerCase() !== this.channel) return;
+    }
+    this.#reply(message, build());
+  }
+
+  #usersReply(): unknown {
+    const users = [...this.#state.users.values()].map((u) => ({ ...userData(u), profile: u.profile }));
+    return { ok: true, platform: PLATFORM, channel: this.channel, users, count: users.length };
+  }
+
+  #playlistReply(): unknown {
+    const s = this.#state;
+    return {
+      ok: true,
+      platform: PLATFORM,
+      channel: this.channel,
+      items: s.playlist.map((i) => ({ uid: i.uid, temp: i.temp, queued_by: i.queueby, media: i.media })),
+      current: s.currentUid ?? null,
+      media: s.media ?? null,
+      position: s.position ?? null,
+      locked: s.playlistLocked,
+      meta: s.playlistMeta,
+    };
+  }
+
+  // ── helpers ────────────────────────────────────────────────────────────────────────────────────
+
+  #reportError(
+    code: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+    correlationId?: string,
+  ): void {
+    this.#safePublish(
+      "rosey.events.error",
+      { platform: PLATFORM, channel: this.channel, timestamp: Date.now(), code, message, ...extra },
+      correlationId,
+    );
+  }
+
+  #safePublish(subject: string, data: unknown, correlationId?: string): void {
+    try {
+      this.#bus.publish(subject, data, correlationId ? { correlationId } : {});
+    } catch (err) {
+      this.#log.debug({ subject, err: errorMessage(err) }, "could not publish (bus closing?)");
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import type { Readable, Writable } from "node:stream";
+import type { Bus } from "../core/bus.js";
+import type { PlatformConfig } from "../core/config/schema.js";
+import { RoseyError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import type { Connector } from "./connector.js";
+import { ConsoleConnector } from "./console/console-connector.js";
+import { CytubeConnector } from "./cytube/index.js";
+
+export type { Connector } from "./connector.js";
+
+export interface ConnectorDeps {
+  /** Opens a bus stamped with `source` (e.g. `connector:console`); its owner (the orchestrator) closes it. */
+  openBus(source: string): Promise<Bus>;
+  logger: Logger;
+  /** The router's settings: connectors that wait for commands need the prefix and the timeout. */
+  router: { prefix: string; timeoutMs: number };
+  /** Console streams; default to the process's stdin/stdout. */
+  stdin?: Readable;
+  stdout?: Writable;
+}
+
+/**
+ * One connector per `platforms` entry; with none configured, the console connector (design.md §7).
+ * New platforms add a case here.
+ */
+export async function createConnectors(
+  platforms: readonly PlatformConfig[],
+  deps: ConnectorDeps,
+): Promise<Connector[]> {
+  const entries: readonly PlatformConfig[] = platforms.length > 0 ? platforms : [{ type: "console" }];
+  const connectors: Connector[] = [];
+  for (const platform of entries) {
+    switch (platform.type) {
+      case "console":
+        connectors.push(
+          new ConsoleConnector({
+            bus: await deps.openBus("connector:console"),
+            logger: deps.logger,
+            prefix: deps.router.prefix,
+            routerTimeoutMs: deps.router.timeoutMs,
+            input: deps.stdin ?? process.stdin,
+            output: deps.stdout ?? process.stdout,
+          }),
+        );
+        break;
+      case "cytube":
+        connectors.push(
+          new CytubeConnector({
+            bus: await deps.openBus("connector:cytube"),
+            config: platform,
+            logger: deps.logger,
+          }),
+        );
+        break;
+      default:
+        throw new RoseyError(
+          "CONFIG_INVALID",
+          `Cannot start platform '${(platform as { type: string }).type}': this build has no connector for it yet`,
+        );
+    }
+  }
+  return connectors;
+}

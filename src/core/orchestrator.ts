@@ -1,0 +1,151 @@
+import type { Readable, Writable } from "node:stream";
+import { type Connector, createConnectors } from "../connectors/index.js";
+import { type Bus, createBus } from "./bus.js";
+import type { RoseyConfig } from "./config/schema.js";
+import { errorMessage } from "./errors.js";
+import type { Logger } from "./logger.js";
+import { type EmbeddedNats, startEmbeddedNats } from "./nats/embedded-server.js";
+import { PluginManager } from "./plugins/plugin-manager.js";
+import { Router } from "./router/router.js";
+
+/**
+ * Wiring only: starts the parts in order and stops them in reverse. No business logic lives here, and no
+ * signal handling (the CLI entry wires signals to `stop()`).
+ *
+ *   NATS (embedded child or NATS_URL) → core bus → services (database …) → plugin manager → router → connectors
+ */
+
+/** A core service started right after the bus (the database service registers here). */
+export interface Service {
+  readonly name: string;
+  start(): Promise<void>;
+  /** Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface ServiceDeps {
+  bus: Bus;
+  config: Readonly<RoseyConfig>;
+  logger: Logger;
+}
+
+/** Builds a service once the bus exists. */
+export type ServiceFactory = (deps: ServiceDeps) => Service | Promise<Service>;
+
+/**
+ * The services `rosey start` runs between the bus and the plugin manager, in start order.
+ * The database service (src/core/db/) adds its factory here.
+ */
+export const CORE_SERVICES: readonly ServiceFactory[] = [];
+
+export interface OrchestratorOptions {
+  config: Readonly<RoseyConfig>;
+  logger: Logger;
+  /** @default CORE_SERVICES */
+  services?: readonly ServiceFactory[];
+  /** Console connector streams (tests); default to the process's stdin/stdout. */
+  stdin?: Readable;
+  stdout?: Writable;
+}
+
+export interface Rosey {
+  /** Stops everything started, in reverse order. Idempotent; resolves when all is closed. */
+  stop(): Promise<void>;
+  /** Resolves when the connectors have nothing more to do on their own (console: end of input). */
+  readonly finished: Promise<void>;
+  /** NATS URL in use (embedded or configured). */
+  readonly natsUrl: string;
+}
+
+/** Starts Rosey. On a failure part-way, what already started is stopped before the error is rethrown. */
+export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
+  const { config, logger } = options;
+  const log = logger.child({ component: "orchestrator" });
+  /** Undo steps, run last-first by `stop()`. */
+  const undo: Array<{ name: string; run: () => Promise<void> }> = [];
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (undo.length === 0) return;
+      for (const step of undo.reverse()) {
+        try {
+          await step.run();
+        } catch (err) {
+          log.error({ step: step.name, err: errorMessage(err) }, "stop step failed; continuing");
+        }
+      }
+      log.info("stopped");
+    })();
+    return stopping;
+  };
+
+  try {
+    let natsUrl = config.nats.url;
+    if (!natsUrl) {
+      const server: EmbeddedNats = await startEmbeddedNats({
+        bin: config.nats.serverBin,
+        dataDir: config.dataDir,
+        maxPayloadBytes: config.nats.maxPayloadBytes,
+      });
+      undo.push({ name: "nats-server", run: () => server.stop() });
+      natsUrl = server.url;
+      log.info({ natsPid: server.pid, url: server.url }, "embedded nats-server started");
+    }
+    const url = natsUrl;
+    const openBus = async (source: string, name = source): Promise<Bus> => {
+      const bus = await createBus({
+        url,
+        source,
+        name,
+        logger,
+        connectTimeoutMs: config.nats.connectTimeoutMs,
+      });
+      undo.push({ name: `bus ${name}`, run: () => bus.close() });
+      return bus;
+    };
+
+    const bus = await openBus("core", "core");
+
+    for (const factory of options.services ?? CORE_SERVICES) {
+      const service = await factory({ bus, config, logger });
+      await service.start();
+      undo.push({ name: service.name, run: () => service.stop() });
+      log.info({ service: service.name }, "service started");
+    }
+
+    const plugins = new PluginManager({ bus: await openBus("core", "plugin-manager"), config, logger });
+    undo.push({ name: "plugin manager", run: () => plugins.stop() });
+    await plugins.start();
+
+    const router = new Router({
+      bus,
+      logger,
+      settings: config.router,
+      directory: () => plugins.commands(),
+    });
+    undo.push({ name: "router", run: () => router.stop() });
+    await router.start();
+
+    const connectors: Connector[] = await createConnectors(config.platforms, {
+      openBus: (source) => openBus(source),
+      logger,
+      router: config.router,
+      ...(options.stdin ? { stdin: options.stdin } : {}),
+      ...(options.stdout ? { stdout: options.stdout } : {}),
+    });
+    for (const connector of connectors) {
+      undo.push({ name: `connector ${connector.platform}`, run: () => connector.stop() });
+      await connector.start();
+    }
+    log.info({ nats: url, connectors: connectors.map((c) => c.platform) }, "rosey started");
+
+    return {
+      stop,
+      natsUrl: url,
+      finished: Promise.all(connectors.map((c) => c.finished)).then(() => undefined),
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

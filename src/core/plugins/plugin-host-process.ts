@@ -1,0 +1,204 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Duplex } from "node:stream";
+import type { Logger } from "../logger.js";
+import { runtimeFile } from "../paths.js";
+import { encodeFrame, FrameDecoder } from "../../sandbox/host/framing.js";
+import { type CoreToHost, type HostToCore, hostFrameSchema } from "../../sandbox/host/host-protocol.js";
+import type { SandboxSpawner, SandboxThread, SpawnRequest, ThreadExit } from "./sandbox-thread.js";
+
+/**
+ * Core side of the plugin-host process (process isolation, the default). The host is forked on first
+ * use and again after it dies; every worker that lived in a dead host reports an exit with
+ * `hostCrash: true`, and the plugin manager restarts them (into the new host) or quarantines the one
+ * that was running. The pipe is length-prefixed (sandbox/host/framing.ts): frame sizes are checked
+ * before anything is parsed, and a host that sends garbage is killed.
+ */
+
+interface RemoteThread {
+  wid: number;
+  threadId: number;
+  onMessage?: (raw: unknown) => void;
+  onExit?: (exit: ThreadExit) => void;
+  onOutput?: (text: string) => void;
+  utilization: number | undefined;
+  exited: boolean;
+}
+
+class HostProcess {
+  readonly #child: ChildProcess;
+  readonly #channel: Duplex;
+  readonly #threads = new Map<number, RemoteThread>();
+  readonly #log: Logger;
+  readonly exited: Promise<void>;
+  #ready = false;
+  #queue: Buffer[] = [];
+  #dead = false;
+
+  constructor(log: Logger, onDeath: () => void) {
+    this.#log = log;
+    // Empty env: no NODE_OPTIONS can slip a --max-old-space-size past the workers' resource limits.
+    this.#child = spawn(process.execPath, [runtimeFile("sandbox/host/plugin-host.js")], {
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      env: {},
+    });
+    this.#channel = this.#child.stdio[3] as Duplex;
+    const decoder = new FrameDecoder(
+      (value) => this.#onFrame(value),
+      (reason) => this.#kill(`sent a bad frame: ${reason}`),
+    );
+    this.#channel.on("data", (chunk: Buffer) => decoder.push(chunk));
+    this.#channel.on("error", () => {});
+    const output = (chunk: Buffer) => this.#log.debug({ host: chunk.toString("utf8").slice(0, 2000) }, "plugin host output");
+    this.#child.stdout?.on("data", output);
+    this.#child.stderr?.on("data", output);
+    this.exited = new Promise<void>((resolve) => {
+      this.#child.once("exit", (code, signal) => {
+        this.#dead = true;
+        const reason = `plugin host process died (${signal ?? `exit code ${code}`})`;
+        if (this.#threads.size > 0) this.#log.error({ pid: this.#child.pid, code, signal }, reason);
+        for (const thread of this.#threads.values()) this.#exitThread(thread, { code: code ?? 1, reason, hostCrash: true });
+        this.#threads.clear();
+        onDeath();
+        resolve();
+      });
+    });
+  }
+
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  spawn(wid: number, request: SpawnRequest): SandboxThread {
+    const thread: RemoteThread = { wid, threadId: -1, utilization: undefined, exited: false };
+    this.#threads.set(wid, thread);
+    this.#send({ t: "spawn", wid, name: request.name, workerData: request.workerData, resourceLimits: request.resourceLimits });
+    return {
+      get threadId() {
+        return thread.threadId;
+      },
+      postMessage: (msg) => this.#send({ t: "post", wid, msg }),
+      onMessage: (handler) => {
+        thread.onMessage = handler;
+      },
+      onExit: (handler) => {
+        thread.onExit = handler;
+      },
+      onOutput: (handler) => {
+        thread.onOutput = handler;
+      },
+      terminate: () => this.#send({ t: "terminate", wid }),
+      utilization: () => thread.utilization,
+    };
+  }
+
+  close(): Promise<void> {
+    if (!this.#dead) this.#channel.end();
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 3_000);
+    return this.exited.finally(() => clearTimeout(timer));
+  }
+
+  #send(frame: CoreToHost): void {
+    if (this.#dead) return;
+    const bytes = encodeFrame(frame);
+    if (this.#ready) this.#channel.write(bytes);
+    else this.#queue.push(bytes);
+  }
+
+  #kill(reason: string): void {
+    this.#log.error({ pid: this.#child.pid }, `killing plugin host: ${reason}`);
+    this.#child.kill("SIGKILL");
+  }
+
+  #exitThread(thread: RemoteThread, exit: ThreadExit): void {
+    if (thread.exited) return;
+    thread.exited = true;
+    thread.onExit?.(exit);
+  }
+
+  #onFrame(raw: unknown): void {
+    const parsed = hostFrameSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.#kill(`sent a malformed frame: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+      return;
+    }
+    const frame: HostToCore = parsed.data;
+    if (frame.t === "ready") {
+      this.#ready = true;
+      for (const bytes of this.#queue) this.#channel.write(bytes);
+      this.#queue = [];
+      return;
+    }
+    const thread = this.#threads.get(frame.wid);
+    if (!thread) return;
+    switch (frame.t) {
+      case "online":
+        thread.threadId = frame.threadId;
+        break;
+      case "message":
+        thread.onMessage?.(frame.msg);
+        break;
+      case "output":
+        thread.onOutput?.(frame.text);
+        break;
+      case "elu":
+        thread.utilization = frame.value;
+        break;
+      case "oversize":
+        // Handed to the worker handle as a message that fails its schema: counted as a protocol violation.
+        thread.onMessage?.({ type: "oversize", bytes: frame.bytes });
+        break;
+      case "exit":
+        this.#threads.delete(frame.wid);
+        this.#exitThread(thread, {
+          code: frame.code,
+          reason: frame.oom ? "out of memory (heap limit reached)" : frame.error ? `crashed: ${frame.error}` : undefined,
+        });
+        break;
+    }
+  }
+}
+
+export class ProcessSpawner implements SandboxSpawner {
+  readonly isolation = "process" as const;
+  readonly #log: Logger;
+  #host: HostProcess | undefined;
+  #nextWid = 1;
+  #closed = false;
+  #hostStarts = 0;
+
+  constructor(logger: Logger) {
+    this.#log = logger.child({ component: "plugin-host" });
+  }
+
+  /** Times a host process was started (the first start included). */
+  get hostStarts(): number {
+    return this.#hostStarts;
+  }
+
+  get hostPid(): number | undefined {
+    return this.#host && !this.#host.dead ? this.#host.pid : undefined;
+  }
+
+  spawn(request: SpawnRequest): SandboxThread {
+    if (this.#closed) throw new Error("plugin host spawner is closed");
+    if (!this.#host || this.#host.dead) {
+      this.#hostStarts++;
+      const host = new HostProcess(this.#log, () => {
+        if (this.#host === host) this.#host = undefined;
+      });
+      this.#host = host;
+      this.#log.info({ pid: host.pid, starts: this.#hostStarts }, "plugin host started");
+    }
+    return this.#host.spawn(this.#nextWid++, request);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#host?.close();
+    this.#host = undefined;
+  }
+}

@@ -1,0 +1,96 @@
+import type { EventLoopUtilization } from "node:perf_hooks";
+import { type ResourceLimits, Worker } from "node:worker_threads";
+import { runtimeFile } from "../paths.js";
+
+/**
+ * Where a plugin's worker thread lives. `thread` isolation runs it in the core process; `process`
+ * isolation (the default) runs it inside the forked plugin-host (see plugin-host-process.ts). The
+ * plugin worker handle talks to either through this one interface.
+ */
+
+export interface ThreadExit {
+  code: number;
+  /** Why, when known: out of memory, an error, the host process dying. */
+  reason?: string | undefined;
+  /** The whole plugin host died with it (process isolation only). */
+  hostCrash?: boolean;
+}
+
+export interface SandboxThread {
+  readonly threadId: number;
+  postMessage(message: unknown): void;
+  onMessage(handler: (raw: unknown) => void): void;
+  onExit(handler: (exit: ThreadExit) => void): void;
+  onOutput(handler: (text: string) => void): void;
+  terminate(): void;
+  /** Event-loop utilisation (0..1) since the previous call; undefined until a sample exists. */
+  utilization(): number | undefined;
+}
+
+export interface SpawnRequest {
+  name: string;
+  workerData: unknown;
+  resourceLimits: ResourceLimits;
+}
+
+export interface SandboxSpawner {
+  readonly isolation: "thread" | "process";
+  spawn(request: SpawnRequest): SandboxThread;
+  close(): Promise<void>;
+}
+
+/** Workers in the core process: for trusted setups and tests; a fatal allocation here ends the core. */
+export class ThreadSpawner implements SandboxSpawner {
+  readonly isolation = "thread" as const;
+
+  spawn(request: SpawnRequest): SandboxThread {
+    const worker = new Worker(runtimeFile("sandbox/worker-entry.js"), {
+      workerData: request.workerData,
+      resourceLimits: request.resourceLimits,
+      // No environment, no inherited loader flags, output captured: stdout belongs to the console connector.
+      env: {},
+      execArgv: [],
+      stdout: true,
+      stderr: true,
+      name: request.name,
+    });
+    let error: (Error & { code?: string }) | undefined;
+    let last: EventLoopUtilization | undefined;
+    worker.on("error", (err) => {
+      error = err;
+    });
+    return {
+      get threadId() {
+        return worker.threadId;
+      },
+      postMessage: (message) => worker.postMessage(message),
+      onMessage: (handler) => worker.on("message", handler),
+      onExit: (handler) =>
+        worker.on("exit", (code) =>
+          handler({
+            code,
+            reason: error
+              ? error.code === "ERR_WORKER_OUT_OF_MEMORY"
+                ? "out of memory (heap limit reached)"
+                : `crashed: ${error.message}`
+              : undefined,
+          }),
+        ),
+      onOutput: (handler) => {
+        worker.stdout.on("data", (chunk: Buffer) => handler(chunk.toString("utf8")));
+        worker.stderr.on("data", (chunk: Buffer) => handler(chunk.toString("utf8")));
+      },
+      terminate: () => void worker.terminate(),
+      utilization: () => {
+        const now = worker.performance.eventLoopUtilization();
+        const delta = last ? worker.performance.eventLoopUtilization(now, last) : undefined;
+        last = now;
+        return delta?.utilization;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    // Nothing process-wide to release: each worker is ended by its own handle.
+  }
+}

@@ -1,0 +1,263 @@
+import type { Bus, BusMessage, BusSubscription } from "../bus.js";
+import {
+  COMMAND_COMPLETED_SUBJECT,
+  COMMANDS_LIST_SUBJECT,
+  type Command,
+  type CommandCompleted,
+  type CommandInfo,
+  commandResultSchema,
+} from "../commands.js";
+import { type ChatEvent, chatEventSchema, type Envelope } from "../envelope.js";
+import { errorMessage, isRoseyError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { commandSubject, SUBJECTS } from "../subjects.js";
+import { Cooldowns, cooldownMessage } from "./cooldowns.js";
+import { type ParsedCommand, parseChatCommand } from "./parse.js";
+
+/**
+ * The command router:
+ *
+ *   rosey.events.message ──► parse ─► directory ─► cooldown ─► request rosey.commands.<plugin>.execute
+ *        (queue "router")                │              │                │ ok / error / timeout
+ *                                        ▼              ▼                ▼
+ *                         rosey.actions.chat.send (unknown, wait, failure replies)  +  rosey.router.completed
+ *
+ * A command's correlationId is the id of the chat message it came from, so every reply ties back to it.
+ * Nothing a plugin does (error, silence, garbage reply) escapes a handler: it becomes a short chat reply
+ * and a log line.
+ */
+
+/** What `rosey.api.commands.list` answers with. */
+export interface CommandListing {
+  name: string;
+  usage: string;
+  description: string;
+  plugin: string;
+  aliases: string[];
+}
+export interface CommandsListReply {
+  commands: CommandListing[];
+}
+
+export interface RouterSettings {
+  /** @default "!" */
+  prefix: string;
+  /** How long a plugin has to answer a command. @default 5000 */
+  timeoutMs: number;
+}
+
+export interface RouterOptions {
+  bus: Bus;
+  logger: Logger;
+  settings: Readonly<RouterSettings>;
+  /**
+   * The commands of running plugins, asked on every message (the plugin manager's `commands()`). Each
+   * entry's `cooldownMs` is final: the directory has already applied `router.defaultCooldownMs` to
+   * commands whose manifest sets none, so an explicit `cooldownMs: 0` in a manifest means no cooldown.
+   */
+  directory: () => readonly CommandInfo[];
+  /** Clock for cooldowns. @default Date.now */
+  now?: () => number;
+}
+
+export const ROUTER_QUEUE = "router";
+const MAX_TRACKED_COOLDOWNS = 10_000;
+
+export class Router {
+  readonly #bus: Bus;
+  readonly #log: Logger;
+  readonly #settings: Readonly<RouterSettings>;
+  readonly #directory: () => readonly CommandInfo[];
+  readonly #cooldowns: Cooldowns;
+  readonly #subscriptions: BusSubscription[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  #state: "new" | "running" | "stopped" = "new";
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: RouterOptions) {
+    this.#bus = options.bus;
+    this.#log = options.logger.child({ component: "router" });
+    this.#settings = options.settings;
+    this.#directory = options.directory;
+    this.#cooldowns = new Cooldowns({
+      ...(options.now ? { now: options.now } : {}),
+      maxEntries: MAX_TRACKED_COOLDOWNS,
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== "new") throw new Error(`Cannot start the router: it is ${this.#state}`);
+    this.#state = "running";
+    this.#subscriptions.push(
+      this.#bus.subscribe(SUBJECTS.eventsMessage, (m) => this.#track(this.#onMessage(m)), {
+        queue: ROUTER_QUEUE,
+      }),
+      this.#bus.subscribe(COMMANDS_LIST_SUBJECT, (m) => this.#onList(m), { queue: ROUTER_QUEUE }),
+    );
+    // The subscriptions must be on the server before anyone is told the router is up.
+    await this.#bus.flush();
+    this.#log.info({ prefix: this.#settings.prefix }, "router started");
+  }
+
+  /** Unsubscribes, then waits for commands already dispatched (bounded by the command timeout). Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#state = "stopped";
+      for (const sub of this.#subscriptions.splice(0)) sub.unsubscribe();
+      await Promise.allSettled([...this.#inFlight]);
+      this.#cooldowns.clear();
+    })();
+    return this.#stopping;
+  }
+
+  /** The directory as `rosey.api.commands.list` serves it, in the directory's order. */
+  listing(): CommandListing[] {
+    return this.#directory().map((info) => ({
+      name: info.name,
+      usage: info.usage,
+      description: info.description,
+      plugin: info.plugin,
+      aliases: [...info.aliases],
+    }));
+  }
+
+  #track(work: Promise<void>): Promise<void> {
+    this.#inFlight.add(work);
+    return work.finally(() => this.#inFlight.delete(work));
+  }
+
+  #onList(message: BusMessage): void {
+    const reply: CommandsListReply = { commands: this.listing() };
+    message.respond(reply);
+  }
+
+  async #onMessage(message: BusMessage): Promise<void> {
+    const parsed = chatEventSchema.safeParse(message.envelope.data);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      this.#log.warn(
+        {
+          correlationId: message.envelope.correlationId,
+          source: message.envelope.source,
+          problem: `'${issue?.path.join(".") || "(root)"}' ${issue?.message ?? "is invalid"}`,
+        },
+        "dropped invalid chat event",
+      );
+      return;
+    }
+    const event = parsed.data;
+    const command = parseChatCommand(event, this.#settings.prefix);
+    if (!command) return;
+    await this.#handle(event, command, message.envelope);
+  }
+
+  async #handle(event: ChatEvent, parsed: ParsedCommand, envelope: Envelope): Promise<void> {
+    const correlationId = envelope.id;
+    const prefix = this.#settings.prefix;
+    const info = this.#resolve(parsed.name);
+    if (!info) {
+      this.#reply(event, `Unknown command ${prefix}${parsed.name} — try ${prefix}help`, correlationId);
+      this.#completed({ correlationId, command: parsed.name, status: "unknown" });
+      return;
+    }
+    const scope = `${event.platform}:${event.channel}`;
+    const check = this.#cooldowns.take(scope, event.user, info.name, info.cooldownMs);
+    if (!check.ok) {
+      this.#reply(event, cooldownMessage(event.user, info.name, check.remainingMs, prefix), correlationId);
+      this.#completed({ correlationId, command: info.name, status: "cooldown" });
+      return;
+    }
+    const command: Command = {
+      name: info.name,
+      args: [...parsed.args],
+      text: parsed.text,
+      user: event.user,
+      rank: event.user_data?.rank ?? 0,
+      platform: event.platform,
+      channel: event.channel,
+      correlationId,
+    };
+    const log = this.#log.child({ plugin: info.plugin, command: info.name, correlationId });
+    const status = await this.#dispatch(info, command, event, log);
+    this.#completed({ correlationId, command: info.name, status });
+  }
+
+  async #dispatch(
+    info: CommandInfo,
+    command: Command,
+    event: ChatEvent,
+    log: Logger,
+  ): Promise<CommandCompleted["status"]> {
+    const shown = `${this.#settings.prefix}${info.name}`;
+    let data: unknown;
+    try {
+      const reply = await this.#bus.request(commandSubject(info.plugin), command, {
+        timeoutMs: this.#settings.timeoutMs,
+        correlationId: command.correlationId,
+      });
+      data = reply.data;
+    } catch (err) {
+      if (isRoseyError(err, "TIMEOUT")) {
+        log.warn({ timeoutMs: this.#settings.timeoutMs }, "plugin did not answer the command in time");
+        this.#reply(event, `Sorry, ${shown} took too long to answer.`, command.correlationId);
+        return "timeout";
+      }
+      if (isRoseyError(err, "NO_RESPONDERS")) {
+        log.warn("no plugin instance is listening for the command");
+        this.#reply(event, `Sorry, ${shown} is unavailable right now.`, command.correlationId);
+        return "unavailable";
+      }
+      log.error({ err: errorMessage(err) }, "command request failed");
+      this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
+      return "error";
+    }
+    const result = commandResultSchema.safeParse(data);
+    if (!result.success) {
+      log.error({ reply: data }, "plugin side sent a malformed command result");
+      this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
+      return "error";
+    }
+    if (result.data.ok) return "ok";
+    const { code, message } = result.data.error;
+    log.warn({ code, error: message }, "command failed in the plugin");
+    if (code === "TIMEOUT") {
+      this.#reply(event, `Sorry, ${shown} took too long to answer.`, command.correlationId);
+      return "timeout";
+    }
+    if (code === "PLUGIN_NOT_RUNNING") {
+      this.#reply(event, `Sorry, ${shown} is unavailable right now.`, command.correlationId);
+      return "unavailable";
+    }
+    this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
+    return "error";
+  }
+
+  #resolve(name: string): CommandInfo | undefined {
+    const commands = this.#directory();
+    return (
+      commands.find((c) => c.name.toLowerCase() === name) ??
+      commands.find((c) => c.aliases.some((a) => a.toLowerCase() === name))
+    );
+  }
+
+  #reply(event: ChatEvent, text: string, correlationId: string): void {
+    this.#safePublish(
+      SUBJECTS.actionsChatSend,
+      { platform: event.platform, channel: event.channel, text },
+      correlationId,
+    );
+  }
+
+  #completed(done: CommandCompleted): void {
+    this.#safePublish(COMMAND_COMPLETED_SUBJECT, done, done.correlationId);
+  }
+
+  #safePublish(subject: string, data: unknown, correlationId: string): void {
+    try {
+      this.#bus.publish(subject, data, { correlationId });
+    } catch (err) {
+      // Only when the bus is closing under us (shutdown); nothing else can be done with the message.
+      this.#log.warn({ subject, correlationId, err: errorMessage(err) }, "could not publish");
+    }
+  }
+}

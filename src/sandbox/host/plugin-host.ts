@@ -1,0 +1,101 @@
+import net from "node:net";
+import type { EventLoopUtilization } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
+import { encodeFrame, FrameDecoder } from "./framing.js";
+import { type CoreToHost, type HostToCore, MAX_RELAYED_MESSAGE_BYTES } from "./host-protocol.js";
+
+/**
+ * The plugin-host process: forked by the core, it runs the plugin workers so that what one worker
+ * cannot contain (a single huge allocation aborts the whole process, nodejs/node#47224) kills this
+ * process, not the core. It holds no NATS connection, credentials or config; it only relays frames
+ * between the core (fd 3, length-prefixed) and its workers. When the core goes away, so does the host.
+ */
+
+const WORKER_ENTRY = new URL("../worker-entry.js", import.meta.url);
+const ELU_SAMPLE_MS = 1_000;
+
+const channel = new net.Socket({ fd: 3, readable: true, writable: true });
+const workers = new Map<number, { worker: Worker; elu: EventLoopUtilization | undefined }>();
+
+function send(frame: HostToCore): void {
+  channel.write(encodeFrame(frame));
+}
+
+function spawn(frame: Extract<CoreToHost, { t: "spawn" }>): void {
+  const { wid } = frame;
+  const worker = new Worker(WORKER_ENTRY, {
+    workerData: frame.workerData,
+    resourceLimits: frame.resourceLimits,
+    env: {},
+    execArgv: [],
+    stdout: true,
+    stderr: true,
+    name: frame.name,
+  });
+  workers.set(wid, { worker, elu: undefined });
+  let error: (Error & { code?: string }) | undefined;
+  worker.on("online", () => send({ t: "online", wid, threadId: worker.threadId }));
+  worker.on("message", (msg: unknown) => {
+    // One serialisation serves both the size check and the frame.
+    const json = JSON.stringify({ t: "message", wid, msg });
+    if (json.length > MAX_RELAYED_MESSAGE_BYTES) {
+      send({ t: "oversize", wid, bytes: json.length });
+      return;
+    }
+    const body = Buffer.from(json, "utf8");
+    const head = Buffer.allocUnsafe(4);
+    head.writeUInt32BE(body.length, 0);
+    channel.write(Buffer.concat([head, body]));
+  });
+  const output = (chunk: Buffer) => send({ t: "output", wid, text: chunk.toString("utf8").slice(0, 4096) });
+  worker.stdout.on("data", output);
+  worker.stderr.on("data", output);
+  worker.on("error", (err) => {
+    error = err;
+  });
+  worker.on("exit", (code) => {
+    workers.delete(wid);
+    send({
+      t: "exit",
+      wid,
+      code,
+      oom: error?.code === "ERR_WORKER_OUT_OF_MEMORY",
+      ...(error ? { error: error.message.slice(0, 1000) } : {}),
+    });
+  });
+}
+
+function onFrame(raw: unknown): void {
+  const frame = raw as CoreToHost;
+  switch (frame.t) {
+    case "spawn":
+      spawn(frame);
+      break;
+    case "post":
+      workers.get(frame.wid)?.worker.postMessage(frame.msg);
+      break;
+    case "terminate":
+      void workers.get(frame.wid)?.worker.terminate();
+      break;
+  }
+}
+
+const decoder = new FrameDecoder(onFrame, (reason) => {
+  process.stderr.write(`plugin-host: bad frame from core (${reason}); exiting\n`);
+  process.exit(70);
+});
+channel.on("data", (chunk: Buffer) => decoder.push(chunk));
+// The core closed the pipe (it stopped, crashed or was killed): end every worker and leave.
+channel.on("close", () => process.exit(0));
+channel.on("error", () => process.exit(0));
+
+setInterval(() => {
+  for (const [wid, entry] of workers) {
+    const now = entry.worker.performance.eventLoopUtilization();
+    const delta = entry.elu ? entry.worker.performance.eventLoopUtilization(now, entry.elu) : now;
+    entry.elu = now;
+    send({ t: "elu", wid, value: Math.min(1, Math.max(0, delta.utilization)) });
+  }
+}, ELU_SAMPLE_MS).unref();
+
+send({ t: "ready", pid: process.pid });

@@ -1,0 +1,350 @@
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { natsInstallHint } from "../../src/core/nats/install-hint.js";
+import { PACKAGE_ROOT } from "../../src/core/paths.js";
+
+/**
+ * End to end: `node bin/rosey.js start` as a child process on the built code (`npm test` builds first),
+ * with its own embedded nats-server, the bundled plugins and two misbehaving fixtures, fed on stdin.
+ */
+
+const BIN = path.join(PACKAGE_ROOT, "bin", "rosey.js");
+const ROUTER_TIMEOUT_MS = 2_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  marker: string;
+}
+
+interface Session {
+  child: ChildProcessWithoutNullStreams;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stdout contains `text` (rejects after `timeoutMs`). */
+  waitForOutput(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  exited: Promise<Run>;
+}
+
+function startRosey(args: string[], env: NodeJS.ProcessEnv = process.env): Session {
+  const marker = randomUUID();
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: os.tmpdir(),
+    env: { ...env, ROSEY_E2E_MARKER: marker },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  const waiters: Array<() => void> = [];
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+    for (const w of [...waiters]) w();
+  });
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<Run>((resolve) => {
+    child.once("close", (code) => resolve({ code, stdout, stderr, marker }));
+  });
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    waitForOutput(text, timeoutMs = 10_000) {
+      const seen = () => (typeof text === "string" ? stdout.includes(text) : text.test(stdout));
+      if (seen()) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(check), 1);
+          reject(
+            new Error(`no ${String(text)} on stdout within ${timeoutMs} ms; got:\n${stdout}\n${stderr}`),
+          );
+        }, timeoutMs);
+        const check = () => {
+          if (!seen()) return;
+          clearTimeout(timer);
+          waiters.splice(waiters.indexOf(check), 1);
+          resolve();
+        };
+        waiters.push(check);
+      });
+    },
+  };
+}
+
+/** Pids of live (non-zombie) processes whose environment carries `marker`. */
+function processesWithMarker(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, "utf8");
+      if (!environ.includes(`ROSEY_E2E_MARKER=${marker}`)) continue;
+      if (isAlive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Field 3 (after the parenthesised command name) is the state; a zombie has already exited.
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function logLines(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function replies(stdout: string): string[] {
+  return stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.replace(/^<rosey> /, ""));
+}
+
+describe("rosey start (console connector, end to end)", () => {
+  let dir: string;
+  let run: Run;
+  let elapsedMs: number;
+
+  beforeAll(async () => {
+    expect(existsSync(path.join(PACKAGE_ROOT, "dist", "cli", "main.js")), "run `npm run build` first").toBe(
+      true,
+    );
+    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-"));
+    const plugins = path.join(dir, "plugins");
+    // The spine's bundled plugins plus the misbehaving fixtures, side by side in one plugins folder.
+    for (const name of ["dice", "echo", "eightball", "help"]) {
+      cpSync(path.join(PACKAGE_ROOT, "plugins", name), path.join(plugins, name), { recursive: true });
+    }
+    cpSync(path.join(PACKAGE_ROOT, "tests", "fixtures", "plugins"), plugins, { recursive: true });
+    const grants = { grants: ["basic"] };
+    const config = {
+      version: 2,
+      dataDir: path.join(dir, "data"),
+      plugins: {
+        directory: plugins,
+        entries: {
+          help: grants,
+          echo: grants,
+          dice: grants,
+          eightball: grants,
+          thrower: grants,
+          sleeper: grants,
+        },
+      },
+      router: { timeoutMs: ROUTER_TIMEOUT_MS },
+      logging: { level: "info" },
+    };
+    const file = path.join(dir, "rosey.json");
+    writeFileSync(file, JSON.stringify(config, null, 2));
+    const env = { ...process.env };
+    delete env.NATS_URL;
+    delete env.ROSEY_CONFIG;
+    delete env.LOG_LEVEL;
+
+    const started = Date.now();
+    const session = startRosey(["start", "--config", file], env);
+    session.child.stdin.write(
+      [
+        "!roll 2d6",
+        "!help",
+        "!help roll",
+        "hello everyone",
+        "!frobnicate",
+        "!roll 1d4",
+        "!8ball will this pass?",
+        "!boom",
+        "!sleep",
+        "",
+      ].join("\n"),
+    );
+    // While !sleep hangs, another command must still be answered.
+    await session.waitForOutput("<rosey> console rolled 2d6:", 20_000);
+    session.child.stdin.write("!echo still working\n");
+    await session.waitForOutput("<rosey> still working");
+    session.child.stdin.end();
+    run = await session.exited;
+    elapsedMs = Date.now() - started;
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("exits 0 at end of input, after the in-flight replies", () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(elapsedMs).toBeLessThan(15_000);
+  });
+
+  it("rolls dice: a valid 2d6 roll", () => {
+    const line = replies(run.stdout).find((l) => l.startsWith("console rolled 2d6:"));
+    const match = /^console rolled 2d6: \[(\d+), (\d+)\] = (\d+)$/.exec(line ?? "");
+    expect(match, run.stdout).not.toBeNull();
+    const [a, b, sum] = [Number(match![1]), Number(match![2]), Number(match![3])];
+    for (const die of [a, b]) expect(die >= 1 && die <= 6).toBe(true);
+    expect(sum).toBe(a + b);
+    expect(run.stdout).toMatch(/^<rosey> console rolled 2d6: \[\d, \d\] = \d+$/m);
+  });
+
+  it("lists the commands with !help and explains one with !help roll", () => {
+    const lines = replies(run.stdout);
+    expect(lines).toContain("roll, echo, 8ball, sleep, boom, help — !help <command> for usage");
+    expect(lines).toContain(
+      "!roll NdM[+K] — Rolls N dice with M sides and adds K (default 1d6); N up to 100, M 2..1000 (also: !dice)",
+    );
+  });
+
+  it("answers an unknown command and ignores plain chat", () => {
+    const lines = replies(run.stdout);
+    expect(lines).toContain("Unknown command !frobnicate — try !help");
+    expect(run.stdout).not.toContain("hello everyone");
+  });
+
+  it("refuses a roll during the cooldown, friendly", () => {
+    expect(replies(run.stdout)).toContain("console, please wait 2 s before using !roll again.");
+    expect(run.stdout).not.toMatch(/rolled 1d4/);
+  });
+
+  it("answers the 8-ball", () => {
+    expect(run.stdout).toMatch(/^<rosey> 🎱 console: .+\.$/m);
+  });
+
+  it("turns a throwing plugin into a short error reply and a log line", () => {
+    expect(replies(run.stdout)).toContain("Sorry, !boom failed; the error has been logged.");
+    const logged = logLines(run.stderr).find((l) => l.plugin === "thrower" && l.command === "boom");
+    expect(logged?.correlationId).toEqual(expect.any(String));
+  });
+
+  it("answers a handler that never returns with a timeout reply, while others keep working", () => {
+    const lines = replies(run.stdout);
+    const timeout = lines.indexOf("Sorry, !sleep took too long to answer.");
+    const echo = lines.indexOf("still working");
+    expect(timeout, run.stdout).toBeGreaterThanOrEqual(0);
+    expect(echo).toBeGreaterThanOrEqual(0);
+    // The echo was sent after !sleep and answered before !sleep timed out.
+    expect(echo).toBeLessThan(timeout);
+  });
+
+  it("leaves no nats-server, plugin host or worker behind", () => {
+    const started = logLines(run.stderr).find((l) => l.msg === "embedded nats-server started");
+    const natsPid = started?.natsPid;
+    expect(natsPid, run.stderr).toEqual(expect.any(Number));
+    expect(isAlive(natsPid as number)).toBe(false);
+    expect(processesWithMarker(run.marker)).toEqual([]);
+    // Workers are threads of the rosey process, which has exited: nothing carrying its environment remains.
+  });
+
+  it("writes logs to stderr as JSON (not a TTY) and keeps stdout for chat", () => {
+    for (const line of run.stdout.split("\n").filter(Boolean)) expect(line.startsWith("<rosey> ")).toBe(true);
+    expect(logLines(run.stderr).some((l) => l.msg === "rosey started")).toBe(true);
+  });
+});
+
+describe("rosey start stopped by a signal", () => {
+  it("stops everything on SIGTERM while input is still open, exits 0, leaves nothing behind", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-signal-"));
+    try {
+      const file = path.join(dir, "rosey.yaml");
+      writeFileSync(
+        file,
+        [
+          `dataDir: ${JSON.stringify(path.join(dir, "data"))}`,
+          "plugins:",
+          "  entries:",
+          "    echo: { grants: [chat.send] }",
+          "logging:",
+          "  level: info",
+        ].join("\n"),
+      );
+      const env = { ...process.env };
+      delete env.NATS_URL;
+      delete env.ROSEY_CONFIG;
+      delete env.LOG_LEVEL;
+      const session = startRosey(
+        ["start", "--config", file, "--plugins", path.join(PACKAGE_ROOT, "plugins")],
+        env,
+      );
+      session.child.stdin.write("!echo before the signal\n");
+      await session.waitForOutput("<rosey> before the signal");
+      session.child.kill("SIGTERM");
+      const run = await session.exited;
+      expect(run.code, run.stderr).toBe(0);
+      const natsPid = logLines(run.stderr).find((l) => l.msg === "embedded nats-server started")?.natsPid;
+      expect(natsPid).toEqual(expect.any(Number));
+      expect(isAlive(natsPid as number)).toBe(false);
+      expect(processesWithMarker(run.marker)).toEqual([]);
+      expect(logLines(run.stderr).some((l) => l.msg === "stopped")).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("rosey start without nats-server", () => {
+  it("prints the install hint and exits 1, without a stack trace", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-nonats-"));
+    try {
+      const file = path.join(dir, "rosey.yaml");
+      writeFileSync(file, `dataDir: ${JSON.stringify(path.join(dir, "data"))}\n`);
+      const env: NodeJS.ProcessEnv = { ...process.env, PATH: path.join(dir, "empty-bin") };
+      delete env.NATS_URL;
+      delete env.ROSEY_CONFIG;
+      const session = startRosey(["start", "--config", file], env);
+      session.child.stdin.end();
+      const run = await session.exited;
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim()).toBe(natsInstallHint());
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+      expect(run.stdout).toBe("");
+      expect(processesWithMarker(run.marker)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("rosey config check", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-check-"));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("prints OK for a valid config", async () => {
+    const file = path.join(dir, "ok.yaml");
+    writeFileSync(file, "router:\n  prefix: '?'\nplatforms:\n  - type: console\n");
+    const run = await startRosey(["config", "check", file]).exited;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(`OK: ${file} is a valid config\n`);
+  });
+
+  it("prints each problem with its path, rule and value, and exits 1", async () => {
+    const file = path.join(dir, "bad.json");
+    writeFileSync(file, JSON.stringify({ router: { timeoutMs: 1 }, plugins: { entries: { Bad: {} } } }));
+    const run = await startRosey(["config", "check", file]).exited;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`Invalid config in ${file}:`);
+    expect(run.stderr).toMatch(/'router\.timeoutMs' .*50.*: current value is 1/);
+    expect(run.stderr).toMatch(/'plugins\.entries\.Bad' .*: current value is \{\}/);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+  });
+});

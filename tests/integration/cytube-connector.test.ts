@@ -1,0 +1,340 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { CytubeConnector, type CytubeConnectorOptions } from "../../src/connectors/cytube/index.js";
+import { type Bus, createBus } from "../../src/core/bus.js";
+import type { CytubePlatformConfig } from "../../src/core/config/schema.js";
+import type { ChatEvent } from "../../src/core/envelope.js";
+import { silentLogger } from "../../src/core/logger.js";
+import {
+  type CytubeEmulator,
+  type EmulatorOptions,
+  startCytubeEmulator,
+} from "../fixtures/cytube-emulator/index.js";
+import { collect } from "../support/bus.js";
+import { startPrivateNats } from "../support/private-nats.js";
+
+const CHANNEL = "testchan";
+
+describe("CyTube connector against the emulator and a real nats-server", () => {
+  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  let emu: CytubeEmulator;
+  let connectorBus: Bus;
+  let testBus: Bus;
+  let connector: CytubeConnector | undefined;
+
+  beforeAll(async () => {
+    nats = await startPrivateNats();
+  });
+  afterAll(async () => {
+    await nats.stop();
+  });
+  beforeEach(async () => {
+    connectorBus = await createBus({ url: nats.url, source: "connector:cytube", logger: silentLogger() });
+    testBus = await createBus({ url: nats.url, source: "plugin:test", logger: silentLogger() });
+  });
+  afterEach(async () => {
+    await connector?.stop();
+    connector = undefined;
+    await connectorBus.close();
+    await testBus.close();
+    await emu?.close();
+  });
+
+  async function setup(
+    emuOptions: EmulatorOptions = {},
+    config: Partial<CytubePlatformConfig> = {},
+    extra: Partial<CytubeConnectorOptions> = {},
+  ): Promise<CytubeConnector> {
+    emu = await startCytubeEmulator({ connectionLimit: false, ...emuOptions });
+    connector = new CytubeConnector({
+      bus: connectorBus,
+      logger: silentLogger(),
+      config: {
+        type: "cytube",
+        server: emu.url,
+        channel: CHANNEL,
+        username: "rosey",
+        rejoin_on_kick: true,
+        rejoin_on_ban: false,
+        ...config,
+      },
+      reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+      ...extra,
+    });
+    await connector.start();
+    await connector.whenJoined();
+    return connector;
+  }
+
+  it("publishes chat as rosey.events.message (HTML decoded, history ignored, own echo marked) and raw frames", async () => {
+    const messages = collect<ChatEvent>();
+    const raw = collect<{ event: string }>();
+    testBus.subscribe<ChatEvent>("rosey.events.message", (m) => messages.push(m.envelope.data));
+    testBus.subscribe<{ event: string }>("rosey.platform.cytube.chatMsg", (m) => raw.push(m.envelope.data));
+    await testBus.flush();
+    await setup({ history: [{ username: "old", msg: "!roll 1d6 from the past" }] });
+    const alice = emu.addUser(CHANNEL, "alice", 0);
+    alice.say("<b>hi</b> & *bold* (x) 'q' !roll 2d6");
+    const [first] = await messages.waitFor(1);
+    expect(first).toMatchObject({
+      platform: "cytube",
+      channel: CHANNEL,
+      user: "alice",
+      content: "<b>hi</b> & bold (x) 'q' !roll 2d6",
+      user_data: { username: "alice", rank: 0, is_afk: false, is_moderator: false },
+    });
+    expect(first!.is_self).toBeUndefined();
+    expect((first!.platform_data as { msg: string }).msg).toContain("&lt;b&gt;");
+    // The history line was replayed (raw) but never published as a message.
+    expect((await raw.waitFor(2)).length).toBeGreaterThanOrEqual(2);
+    expect(messages.items.some((m) => m.content.includes("from the past"))).toBe(false);
+
+    await testBus.request(
+      "rosey.actions.chat.send",
+      { platform: "cytube", channel: CHANNEL, text: "hello back" },
+      { timeoutMs: 2000 },
+    );
+    const all = await messages.waitFor(2);
+    expect(all[1]).toMatchObject({ user: "rosey", content: "hello back", is_self: true });
+  });
+
+  it("round trip: a reply published for a message appears in the channel, long replies split at 320", async () => {
+    await setup();
+    testBus.subscribe<ChatEvent>("rosey.events.message", (m) => {
+      const e = m.envelope.data;
+      if (e.is_self || !e.content.startsWith("!roll")) return;
+      testBus.publish("rosey.actions.chat.send", {
+        platform: e.platform,
+        channel: e.channel,
+        text: `${e.user} rolled 7 ${"x ".repeat(200)}`,
+      });
+    });
+    await testBus.flush();
+    emu.addUser(CHANNEL, "bob").say("!roll 2d6");
+    await expect.poll(() => emu.chatFrom(CHANNEL, "rosey").length, { timeout: 5000 }).toBe(2);
+    const lines = emu.chatFrom(CHANNEL, "rosey");
+    expect(lines[0]!.msg.startsWith("bob rolled 7")).toBe(true);
+    expect(lines.every((l) => l.msg.length <= 320)).toBe(true);
+  });
+
+  it("answers rosey.api.users.list / playlist.get / channel.get for its own channel only", async () => {
+    await setup();
+    emu.addUser(CHANNEL, "carol", 2);
+    await expect
+      .poll(
+        async () =>
+          (
+            await testBus.request<{ count: number }>(
+              "rosey.api.users.list",
+              { channel: CHANNEL },
+              { timeoutMs: 1000 },
+            )
+          ).data.count,
+      )
+      .toBe(2);
+    const users = await testBus.request<{ users: Array<{ username: string; is_moderator: boolean }> }>(
+      "rosey.api.users.list",
+      { platform: "cytube", channel: CHANNEL },
+      { timeoutMs: 1000 },
+    );
+    expect(users.data.users.find((u) => u.username === "carol")?.is_moderator).toBe(true);
+    const other = await testBus
+      .request("rosey.api.users.list", { channel: "elsewhere" }, { timeoutMs: 300 })
+      .catch((e: { code: string }) => e.code);
+    expect(["TIMEOUT", "NO_RESPONDERS"]).toContain(other);
+    const ch = await testBus.request<{ rank: number; permissions: Record<string, number> }>(
+      "rosey.api.channel.get",
+      { channel: CHANNEL },
+      { timeoutMs: 1000 },
+    );
+    expect(ch.data.rank).toBe(0);
+    expect(ch.data.permissions.kick).toBe(1.5);
+    const pl = await testBus.request<{ items: unknown[]; locked: boolean }>(
+      "rosey.api.playlist.get",
+      {},
+      { timeoutMs: 1000 },
+    );
+    expect(pl.data).toMatchObject({ items: [], locked: true });
+  });
+
+  it("refuses actions above the bot's rank with PERMISSION_DENIED, an error event, and sends nothing", async () => {
+    await setup();
+    emu.addUser(CHANNEL, "dave", 0);
+    const errors = collect<{ code: string; action: string }>();
+    testBus.subscribe<{ code: string; action: string }>("rosey.events.error", (m) =>
+      errors.push(m.envelope.data),
+    );
+    await testBus.flush();
+    const kick = await testBus.request<{ ok: boolean; error: { code: string; message: string } }>(
+      "rosey.actions.users.kick",
+      { platform: "cytube", channel: CHANNEL, user: "dave" },
+      { timeoutMs: 2000 },
+    );
+    expect(kick.data.ok).toBe(false);
+    expect(kick.data.error.code).toBe("PERMISSION_DENIED");
+    expect(kick.data.error.message).toMatch(/rank ≥ 1.5.*bot's rank is 0/);
+    const queue = await testBus.request<{ ok: boolean; error: { code: string } }>(
+      "rosey.actions.playlist.queue",
+      { platform: "cytube", channel: CHANNEL, id: "abc", type: "yt" },
+      { timeoutMs: 2000 },
+    );
+    expect(queue.data.error.code).toBe("PERMISSION_DENIED");
+    expect((await errors.waitFor(2)).map((e) => e.action)).toEqual(["users.kick", "playlist.queue"]);
+    // A plugin's chat text cannot become a slash command.
+    await testBus.request(
+      "rosey.actions.chat.send",
+      { platform: "cytube", channel: CHANNEL, text: "/kick dave" },
+      { timeoutMs: 2000 },
+    );
+    await expect.poll(() => emu.chatFrom(CHANNEL, "rosey").length).toBe(1);
+    expect(
+      emu.received.filter((f) => f.event === "chatMsg").map((f) => (f.payload as { msg: string }).msg),
+    ).toEqual(["\u200b/kick dave"]);
+    expect(emu.channel(CHANNEL).find("dave")).toBeDefined();
+  });
+
+  it("as a moderator (registered login): kicks, queues media and opens a poll; password never leaves the socket", async () => {
+    await setup(
+      { accounts: { RoseyBot: { password: "s3cret", rank: 2 } } },
+      { username: "RoseyBot", password: "s3cret" },
+    );
+    emu.addUser(CHANNEL, "eve", 0);
+    const media = collect<{ media: { id: string } }>();
+    testBus.subscribe<{ media: { id: string } }>("rosey.events.media.change", (m) =>
+      media.push(m.envelope.data),
+    );
+    const polls = collect<{ title: string; options: string[] }>();
+    testBus.subscribe<{ title: string; options: string[] }>("rosey.events.poll.open", (m) =>
+      polls.push(m.envelope.data),
+    );
+    await testBus.flush();
+    const q = await testBus.request<{ ok: boolean }>(
+      "rosey.actions.playlist.queue",
+      { platform: "cytube", channel: CHANNEL, id: "vid1", type: "yt", title: "A & B" },
+      { timeoutMs: 2000 },
+    );
+    expect(q.data.ok).toBe(true);
+    expect((await media.waitFor(1))[0]!.media.id).toBe("vid1");
+    const poll = await testBus.request<{ ok: boolean }>(
+      "rosey.actions.poll.open",
+      { platform: "cytube", channel: CHANNEL, title: "Best <x>?", options: ["a", "b"] },
+      { timeoutMs: 2000 },
+    );
+    expect(poll.data.ok).toBe(true);
+    expect((await polls.waitFor(1))[0]).toMatchObject({ title: "Best <x>?", options: ["a", "b"] });
+    const k = await testBus.request<{ ok: boolean }>(
+      "rosey.actions.users.kick",
+      { platform: "cytube", channel: CHANNEL, user: "eve", reason: "bye" },
+      { timeoutMs: 2000 },
+    );
+    expect(k.data.ok).toBe(true);
+    await expect.poll(() => emu.channel(CHANNEL).find("eve")).toBeUndefined();
+    const pl = await testBus.request<{ items: Array<{ uid: number; media: { title: string } }> }>(
+      "rosey.api.playlist.get",
+      { channel: CHANNEL },
+      { timeoutMs: 1000 },
+    );
+    expect(pl.data.items.map((i) => i.media.title)).toEqual(["A & B"]);
+  });
+
+  it("disconnect mid-stream with actions queued: every reply delivered exactly once after reconnect", async () => {
+    await setup({}, {}, { flood: { burst: 5, sustained: 20, cooldown: 1 } });
+    const N = 30;
+    for (let i = 0; i < N; i++)
+      testBus.publish("rosey.actions.chat.send", { platform: "cytube", channel: CHANNEL, text: `msg ${i}` });
+    // Cut the socket while the queue is draining, then queue more while the bot is away.
+    await expect
+      .poll(() => emu.chatFrom(CHANNEL, "rosey").length, { timeout: 5000, interval: 5 })
+      .toBeGreaterThanOrEqual(6);
+    expect(emu.disconnect("rosey")).toBe(1);
+    const atCut = emu.chatFrom(CHANNEL, "rosey").length;
+    expect(atCut).toBeLessThan(N);
+    for (let i = N; i < N + 10; i++)
+      testBus.publish("rosey.actions.chat.send", { platform: "cytube", channel: CHANNEL, text: `msg ${i}` });
+    await expect.poll(() => emu.chatFrom(CHANNEL, "rosey").length, { timeout: 15_000 }).toBe(N + 10);
+    await new Promise((r) => setTimeout(r, 300));
+    const got = emu.chatFrom(CHANNEL, "rosey").map((l) => l.msg);
+    expect(got.length).toBe(N + 10);
+    expect(new Set(got).size).toBe(N + 10);
+    expect(emu.connections).toBe(2);
+  });
+
+  it("kick: reported on rosey.events.kick; rejoins per rejoin_on_kick; a ban is final by default", async () => {
+    const c = await setup();
+    const kicks = collect<{ reason: string }>();
+    testBus.subscribe<{ reason: string }>("rosey.events.kick", (m) => kicks.push(m.envelope.data));
+    await testBus.flush();
+    emu.kick(CHANNEL, "rosey", "go away");
+    expect((await kicks.waitFor(1))[0]!.reason).toBe("go away");
+    await expect.poll(() => c.joined, { timeout: 5000 }).toBe(true);
+    await expect.poll(() => emu.channel(CHANNEL).find("rosey") !== undefined).toBe(true);
+    const before = emu.connections;
+    emu.ban(CHANNEL, "rosey");
+    expect((await kicks.waitFor(2))[1]!.reason).toBe("You're banned!");
+    await new Promise((r) => setTimeout(r, 700));
+    expect(c.joined).toBe(false);
+    expect(emu.connections).toBe(before);
+  });
+
+  it("flood: 100 replies requested at once arrive in order within the limiter's schedule, no cooldown drops", async () => {
+    // The server's real limits (burst 20, then 10/s): ~9 s for 100 messages.
+    await setup();
+    const started = Date.now();
+    for (let i = 0; i < 100; i++) {
+      testBus.publish("rosey.actions.chat.send", {
+        platform: "cytube",
+        channel: CHANNEL,
+        text: `reply ${i}`,
+      });
+    }
+    await expect
+      .poll(() => emu.chatFrom(CHANNEL, "rosey").length, { timeout: 20_000, interval: 200 })
+      .toBe(100);
+    const elapsed = Date.now() - started;
+    const lines = emu.chatFrom(CHANNEL, "rosey");
+    expect(lines.map((l) => l.msg)).toEqual(Array.from({ length: 100 }, (_, i) => `reply ${i}`));
+    expect(emu.channel(CHANNEL).cooldowns).toBe(0);
+    // 19 in the burst, 81 at ≥ 100 ms: at least 8.1 s; the shaping margin (30 ms) adds ~2.4 s.
+    console.info(`cytube flood: 100 messages delivered in ${elapsed} ms`);
+    expect(elapsed).toBeGreaterThanOrEqual(8_000);
+    expect(elapsed).toBeLessThan(20_000);
+  });
+
+  it("chat_antiflood with a guest bot: burst 4 then 1/s, no drops", async () => {
+    await setup({
+      options: { chat_antiflood: true, chat_antiflood_params: { burst: 3, sustained: 5, cooldown: 2 } },
+    });
+    for (let i = 0; i < 12; i++)
+      testBus.publish("rosey.actions.chat.send", { platform: "cytube", channel: CHANNEL, text: `af ${i}` });
+    await expect.poll(() => emu.chatFrom(CHANNEL, "rosey").length, { timeout: 10_000 }).toBe(12);
+    expect(emu.channel(CHANNEL).cooldowns).toBe(0);
+  });
+
+  it("guest login delay: retries after the delay the server names", async () => {
+    emu = await startCytubeEmulator({ connectionLimit: false, guestLoginDelayMs: 1000 });
+    // Another guest from the same IP logs in first.
+    const { io } = await import("socket.io-client");
+    const other = io(emu.url, { transports: ["websocket"], forceNew: true });
+    await new Promise<void>((r) => other.on("connect", () => r()));
+    other.emit("login", { name: "someone" });
+    await new Promise((r) => setTimeout(r, 100));
+    const errors = collect<{ code: string }>();
+    testBus.subscribe<{ code: string }>("rosey.events.error", (m) => errors.push(m.envelope.data));
+    await testBus.flush();
+    connector = new CytubeConnector({
+      bus: connectorBus,
+      logger: silentLogger(),
+      config: {
+        type: "cytube",
+        server: emu.url,
+        channel: CHANNEL,
+        username: "rosey",
+        rejoin_on_kick: true,
+        rejoin_on_ban: false,
+      },
+    });
+    await connector.start();
+    expect((await errors.waitFor(1))[0]!.code).toBe("LOGIN_FAILED");
+    await connector.whenJoined();
+    other.disconnect();
+  });
+});

@@ -1,0 +1,302 @@
+import pino from "pino";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type Bus, createBus } from "../../src/core/bus.js";
+import {
+  COMMAND_COMPLETED_SUBJECT,
+  COMMANDS_LIST_SUBJECT,
+  type Command,
+  type CommandCompleted,
+  type CommandInfo,
+  type CommandResult,
+} from "../../src/core/commands.js";
+import type { ChatEvent, ChatSend, Envelope } from "../../src/core/envelope.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { Router } from "../../src/core/router/router.js";
+import { SUBJECTS } from "../../src/core/subjects.js";
+import { collect } from "../support/bus.js";
+import { startPrivateNats } from "../support/private-nats.js";
+
+/**
+ * The router on a private nats-server (it uses the canonical subjects), with a fake plugin side answering
+ * `rosey.commands.x.execute` the way the plugin manager does.
+ */
+
+type Behaviour = "reply" | "fail" | "silent" | "garbage";
+
+const info = (name: string, extra: Partial<CommandInfo> = {}): CommandInfo => ({
+  name,
+  plugin: "x",
+  usage: `!${name}`,
+  description: `does ${name}`,
+  cooldownMs: 0,
+  aliases: [],
+  ...extra,
+});
+
+describe("router over a real nats-server", () => {
+  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  let core: Bus;
+  let plugin: Bus;
+  let chat: Bus;
+  let router: Router;
+  let logLines: Array<Record<string, unknown>>;
+  let directory: CommandInfo[];
+  let behaviour: Map<string, Behaviour>;
+  let received: Array<Envelope<Command>>;
+  let sends: ReturnType<typeof collect<Envelope<ChatSend>>>;
+  let completed: ReturnType<typeof collect<Envelope<CommandCompleted>>>;
+
+  beforeAll(async () => {
+    nats = await startPrivateNats();
+  });
+  afterAll(async () => {
+    await nats.stop();
+  });
+
+  beforeEach(async () => {
+    logLines = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
+    core = await createBus({ url: nats.url, source: "core", logger });
+    plugin = await createBus({ url: nats.url, source: "plugin-side", logger: silentLogger() });
+    chat = await createBus({ url: nats.url, source: "connector:test", logger: silentLogger() });
+    directory = [
+      info("roll", { aliases: ["dice"], cooldownMs: 60_000 }),
+      info("echo"),
+      info("boom"),
+      info("sleep"),
+      info("junk"),
+    ];
+    behaviour = new Map([
+      ["boom", "fail"],
+      ["sleep", "silent"],
+      ["junk", "garbage"],
+    ]);
+    received = [];
+    sends = collect<Envelope<ChatSend>>();
+    completed = collect<Envelope<CommandCompleted>>();
+
+    // The fake plugin side: publishes the reply itself (as the gate does), then answers the request.
+    plugin.subscribe<Command>(
+      "rosey.commands.x.execute",
+      (m) => {
+        const cmd = m.envelope.data;
+        received.push(m.envelope);
+        const how = behaviour.get(cmd.name) ?? "reply";
+        if (how === "silent") return;
+        if (how === "garbage") {
+          m.respond({ nonsense: true });
+          return;
+        }
+        if (how === "fail") {
+          const result: CommandResult = { ok: false, error: { code: "PLUGIN_ERROR", message: "kaboom" } };
+          m.respond(result);
+          return;
+        }
+        plugin.publish(
+          SUBJECTS.actionsChatSend,
+          { platform: cmd.platform, channel: cmd.channel, text: `${cmd.name}:${cmd.args.join("|")}` },
+          { correlationId: cmd.correlationId, source: "plugin:x" },
+        );
+        const result: CommandResult = { ok: true, replied: true };
+        m.respond(result);
+      },
+      { queue: "x" },
+    );
+    chat.subscribe<ChatSend>(SUBJECTS.actionsChatSend, (m) => sends.push(m.envelope));
+    chat.subscribe<CommandCompleted>(COMMAND_COMPLETED_SUBJECT, (m) => completed.push(m.envelope));
+    await Promise.all([plugin.flush(), chat.flush()]);
+
+    router = new Router({
+      bus: core,
+      logger,
+      settings: { prefix: "!", timeoutMs: 300 },
+      directory: () => directory,
+    });
+    await router.start();
+  });
+
+  afterEach(async () => {
+    await router.stop();
+    await Promise.all([core.close(), plugin.close(), chat.close()]);
+  });
+
+  const say = (content: string, extra: Partial<ChatEvent> = {}): Envelope<ChatEvent> =>
+    chat.publish<ChatEvent>(SUBJECTS.eventsMessage, {
+      platform: "console",
+      channel: "lobby",
+      user: "alice",
+      content,
+      timestamp: Date.now(),
+      user_data: { username: "alice", rank: 2, is_afk: false, is_moderator: true },
+      ...extra,
+    });
+
+  it("sends a parsed command to its plugin; the command's correlationId is the chat message's id", async () => {
+    const line = say("!ROLL 2d6 +1");
+    const [done] = await completed.waitFor(1);
+    expect(received).toHaveLength(1);
+    expect(received[0]!.data).toEqual({
+      name: "roll",
+      args: ["2d6", "+1"],
+      text: "2d6 +1",
+      user: "alice",
+      rank: 2,
+      platform: "console",
+      channel: "lobby",
+      correlationId: line.id,
+    });
+    expect(received[0]!.source).toBe("core");
+    expect(received[0]!.correlationId).toBe(line.id);
+    const [reply] = await sends.waitFor(1);
+    expect(reply!.data).toEqual({ platform: "console", channel: "lobby", text: "roll:2d6|+1" });
+    expect(done!.data).toEqual({ correlationId: line.id, command: "roll", status: "ok" });
+    expect(done!.source).toBe("core");
+  });
+
+  it("resolves aliases to their command", async () => {
+    say("!dice d20");
+    const [done] = await completed.waitFor(1);
+    expect(received[0]!.data.name).toBe("roll");
+    expect(done!.data.command).toBe("roll");
+  });
+
+  it("answers an unknown command and reports it completed", async () => {
+    const line = say("!frobnicate now");
+    const [reply] = await sends.waitFor(1);
+    expect(reply!.data).toEqual({
+      platform: "console",
+      channel: "lobby",
+      text: "Unknown command !frobnicate — try !help",
+    });
+    expect(reply!.correlationId).toBe(line.id);
+    expect(reply!.source).toBe("core");
+    const [done] = await completed.waitFor(1);
+    expect(done!.data).toEqual({ correlationId: line.id, command: "frobnicate", status: "unknown" });
+    expect(received).toHaveLength(0);
+  });
+
+  it("enforces the manifest cooldown per user and command, with a friendly reply", async () => {
+    say("!roll");
+    await completed.waitFor(1);
+    const second = say("!roll 1d4");
+    say("!roll", { user: "bob" });
+    say("!echo hi");
+    const done = await completed.waitFor(4);
+    const byId = new Map(done.map((e) => [e.data.correlationId, e.data.status]));
+    expect(byId.get(second.id)).toBe("cooldown");
+    expect(done.map((e) => e.data.status).sort()).toEqual(["cooldown", "ok", "ok", "ok"]);
+    const replies = await sends.waitFor(4);
+    const wait = replies.find((r) => r.correlationId === second.id);
+    expect(wait!.data.text).toMatch(/^alice, please wait (59|60) s before using !roll again\.$/);
+    expect(received.map((r) => `${r.data.user}:${r.data.name}`).sort()).toEqual([
+      "alice:echo",
+      "alice:roll",
+      "bob:roll",
+    ]);
+  });
+
+  it("turns a plugin error into a short chat reply and a log line naming plugin and correlationId", async () => {
+    const line = say("!boom");
+    const [reply] = await sends.waitFor(1);
+    expect(reply!.data.text).toBe("Sorry, !boom failed; the error has been logged.");
+    const [done] = await completed.waitFor(1);
+    expect(done!.data).toEqual({ correlationId: line.id, command: "boom", status: "error" });
+    const logged = logLines.find((l) => l.msg === "command failed in the plugin");
+    expect(logged).toMatchObject({
+      plugin: "x",
+      correlationId: line.id,
+      code: "PLUGIN_ERROR",
+      error: "kaboom",
+    });
+  });
+
+  it("turns a timeout into a chat reply, and keeps routing other commands", async () => {
+    const slow = say("!sleep");
+    const fast = say("!echo still here");
+    const done = await completed.waitFor(2);
+    expect(done.map((e) => [e.data.correlationId, e.data.status])).toEqual([
+      [fast.id, "ok"],
+      [slow.id, "timeout"],
+    ]);
+    const replies = await sends.waitFor(2);
+    expect(replies.map((r) => r.data.text)).toEqual([
+      "echo:still|here",
+      "Sorry, !sleep took too long to answer.",
+    ]);
+    expect(logLines.find((l) => l.msg === "plugin did not answer the command in time")).toMatchObject({
+      plugin: "x",
+      correlationId: slow.id,
+    });
+  });
+
+  it("treats a malformed plugin answer as an error", async () => {
+    say("!junk");
+    const [done] = await completed.waitFor(1);
+    expect(done!.data.status).toBe("error");
+    expect(logLines.some((l) => l.msg === "plugin side sent a malformed command result")).toBe(true);
+  });
+
+  it("answers 'unavailable' when no plugin instance listens", async () => {
+    directory.push({ ...info("ghost"), plugin: "nobody" });
+    say("!ghost");
+    const [reply] = await sends.waitFor(1);
+    expect(reply!.data.text).toBe("Sorry, !ghost is unavailable right now.");
+    expect((await completed.waitFor(1))[0]!.data.status).toBe("unavailable");
+  });
+
+  it("drops invalid events and the bot's own messages, ignores plain chat, and keeps working", async () => {
+    chat.publish(SUBJECTS.eventsMessage, { platform: "console", content: "!roll" });
+    say("!roll", { is_self: true });
+    say("just chatting");
+    const ok = say("!echo after");
+    const [done] = await completed.waitFor(1);
+    expect(done!.data.correlationId).toBe(ok.id);
+    await core.flush();
+    expect(completed.items).toHaveLength(1);
+    expect(received).toHaveLength(1);
+    expect(
+      logLines.some((l) => l.msg === "dropped invalid chat event" && String(l.problem).includes("channel")),
+    ).toBe(true);
+  });
+
+  it("serves the directory on rosey.api.commands.list", async () => {
+    const reply = await chat.request<{ commands: unknown[] }>(COMMANDS_LIST_SUBJECT, {}, { timeoutMs: 1000 });
+    expect(reply.data.commands[0]).toEqual({
+      name: "roll",
+      usage: "!roll",
+      description: "does roll",
+      plugin: "x",
+      aliases: ["dice"],
+    });
+    expect(reply.data.commands).toHaveLength(directory.length);
+  });
+
+  it("handles each message once when several routers share the queue group", async () => {
+    const second = new Router({
+      bus: plugin,
+      logger: silentLogger(),
+      settings: { prefix: "!", timeoutMs: 300 },
+      directory: () => directory,
+    });
+    await second.start();
+    try {
+      for (let i = 0; i < 10; i++) say(`!echo ${i}`);
+      await completed.waitFor(10);
+      await core.flush();
+      await chat.flush();
+      expect(completed.items).toHaveLength(10);
+      expect(received).toHaveLength(10);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("stop() waits for commands in flight and is idempotent", async () => {
+    say("!sleep");
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await Promise.all([router.stop(), router.stop()]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    expect((await completed.waitFor(1))[0]!.data.status).toBe("timeout");
+  });
+});

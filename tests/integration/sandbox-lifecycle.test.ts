@@ -1,0 +1,137 @@
+import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Bus, createBus } from "../../src/core/bus.js";
+import type { Command, CommandResult } from "../../src/core/commands.js";
+import { validateConfig } from "../../src/core/config/load.js";
+import { silentLogger } from "../../src/core/logger.js";
+import type { ProcessSpawner } from "../../src/core/plugins/plugin-host-process.js";
+import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
+import { collect } from "../support/bus.js";
+import { startPrivateNats } from "../support/private-nats.js";
+
+const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
+const PLUGINS = ["spinner", "bomber", "leaker", "hog", "offheap", "steady"];
+
+const command = (name: string): Command => ({
+  name,
+  args: [],
+  text: "",
+  user: "alice",
+  rank: 1,
+  platform: "console",
+  channel: "console",
+  correlationId: `c-${name}-${Math.random()}`,
+});
+
+describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s isolation)", (isolation) => {
+  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  let core: Bus;
+  let client: Bus;
+  let manager: PluginManager;
+  const audit = collect<{ type: string; plugin: string; reason: string }>(20_000);
+
+  beforeAll(async () => {
+    nats = await startPrivateNats();
+    core = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
+    client = await createBus({ url: nats.url, source: "test", logger: silentLogger() });
+    client.subscribe<{ type: string; plugin: string; reason: string }>("rosey.security.audit", (m) => audit.push(m.envelope.data));
+    await client.flush();
+    const config = validateConfig(
+      {
+        plugins: {
+          directory: FIXTURES,
+          enabled: PLUGINS,
+          entries: Object.fromEntries(PLUGINS.map((p) => [p, { grants: ["chat.send"] }])),
+        },
+        sandbox: { isolation, heartbeatMs: 250, cpuHogSeconds: 1, maxArrayBufferMb: 16, maxRestarts: 2 },
+      },
+      "test",
+    );
+    manager = new PluginManager({ bus: core, config, logger: silentLogger() });
+    await manager.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await manager?.stop();
+    await client?.close();
+    await core?.close();
+    await nats?.stop();
+  });
+
+  const run = async (plugin: string, name: string, timeoutMs = 10_000) =>
+    (await client.request<CommandResult>(`rosey.commands.${plugin}.execute`, command(name), { timeoutMs })).data;
+  const state = (plugin: string) => manager.status().find((s) => s.name === plugin);
+
+  it("starts all plugins", () => {
+    expect(manager.status().map((s) => [s.name, s.state])).toEqual(PLUGINS.map((p) => [p, "running"]).sort());
+  });
+
+  it("terminates a spinning handler at its deadline, keeps the main loop responsive, and restarts the worker", async () => {
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    const [spun, pong] = await Promise.all([run("spinner", "spin"), run("steady", "ping")]);
+    delay.disable();
+    expect(spun).toMatchObject({ ok: false, error: { code: "TIMEOUT" } });
+    expect(pong).toEqual({ ok: true, replied: true });
+    // The main thread never blocks on a plugin: its loop delay stays far below the handler deadline.
+    expect(delay.percentile(99) / 1e6).toBeLessThan(250);
+    await expect.poll(() => [state("spinner")?.restarts, state("spinner")?.state], { timeout: 10_000 }).toEqual([1, "running"]);
+    expect(state("spinner")?.lastError).toMatch(/overran its 300 ms deadline/);
+  });
+
+  it("ends a worker that runs out of heap with a logged reason, answers its command with an error, and restarts it", async () => {
+    const result = await run("leaker", "leak", 20_000);
+    expect(result).toMatchObject({ ok: false, error: { code: "PLUGIN_ERROR" } });
+    expect((result as { error: { message: string } }).error.message).toMatch(/out of memory|exited|crashed/);
+    await expect.poll(() => state("leaker")?.state, { timeout: 10_000 }).toBe("running");
+    expect(state("steady")?.state).toBe("running");
+  });
+
+  it("terminates a worker that hogs the CPU while yielding", async () => {
+    expect(await run("hog", "hog")).toEqual({ ok: true, replied: true });
+    await expect.poll(() => state("hog")?.lastError ?? "", { timeout: 15_000 }).toMatch(/CPU hog/);
+    expect(await run("steady", "ping")).toEqual({ ok: true, replied: true });
+  });
+
+  it("suspends a plugin whose off-heap memory passes the cap", async () => {
+    await run("offheap", "grow");
+    await expect.poll(() => state("offheap")?.state, { timeout: 10_000 }).toBe("suspended");
+    expect(state("offheap")?.lastError).toMatch(/off-heap memory/);
+    expect(await run("offheap", "grow")).toMatchObject({ ok: false, error: { code: "PLUGIN_NOT_RUNNING" } });
+    const suspended = (await audit.waitFor(1)).find((a) => a.plugin === "offheap");
+    expect(suspended?.type).toBe("plugin.suspended");
+  });
+
+  it("resumes a suspended plugin on rosey.admin.plugins.resume", async () => {
+    const reply = await client.request<{ ok: boolean; state: string }>("rosey.admin.plugins.resume", { plugin: "offheap" }, { timeoutMs: 10_000 });
+    expect(reply.data).toMatchObject({ ok: true, state: "running" });
+    expect(await run("offheap", "grow")).toEqual({ ok: true, replied: true });
+  });
+
+  it("quarantines a plugin that keeps crashing after maxRestarts, with an audit event saying why", async () => {
+    // One restart was spent above; two more crashes exhaust maxRestarts (2), the third quarantines.
+    for (let restarts = 1; restarts <= 2; restarts++) {
+      await expect.poll(() => [state("spinner")?.restarts, state("spinner")?.state], { timeout: 15_000 }).toEqual([restarts, "running"]);
+      await run("spinner", "spin");
+    }
+    await expect.poll(() => state("spinner")?.state, { timeout: 15_000 }).toBe("failed");
+    await expect.poll(() => audit.items.find((a) => a.plugin === "spinner" && a.type === "plugin.failed")?.reason ?? "").toMatch(/crashes within/);
+    expect(await run("steady", "ping")).toEqual({ ok: true, replied: true });
+  });
+
+  it.runIf(isolation === "process")(
+    "contains a single huge allocation: the host dies, the culprit is quarantined, the others are restored",
+    async () => {
+      const spawner = manager.spawner as ProcessSpawner;
+      const startsBefore = spawner.hostStarts;
+      const result = await run("bomber", "bomb", 20_000);
+      expect(result).toMatchObject({ ok: false });
+      await expect.poll(() => state("bomber")?.state, { timeout: 15_000 }).toBe("failed");
+      expect(state("bomber")?.lastError).toMatch(/took down the plugin host/);
+      await expect.poll(() => state("steady")?.state, { timeout: 15_000 }).toBe("running");
+      expect(await run("steady", "ping")).toEqual({ ok: true, replied: true });
+      expect(spawner.hostStarts).toBe(startsBefore + 1);
+    },
+  );
+});

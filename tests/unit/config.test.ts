@@ -1,0 +1,130 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/core/config/load.js";
+import { isRoseyError, type RoseyError } from "../../src/core/errors.js";
+import { PACKAGE_ROOT } from "../../src/core/paths.js";
+
+describe("loadConfig", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-config-"));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const write = (name: string, text: string): string => {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const failure = (fn: () => unknown): RoseyError => {
+    try {
+      fn();
+    } catch (err) {
+      if (isRoseyError(err)) return err;
+      throw err;
+    }
+    throw new Error("expected a RoseyError");
+  };
+
+  it("reads YAML, fills defaults and resolves paths against the file's folder", () => {
+    const file = write(
+      "rosey.yaml",
+      [
+        "version: 2",
+        "dataDir: state",
+        "router:",
+        "  prefix: '?'",
+        "plugins:",
+        "  directory: ./my-plugins",
+      ].join("\n"),
+    );
+    const { config, file: from } = loadConfig({ file, env: {} });
+    expect(from).toBe(file);
+    expect(config.router).toEqual({ prefix: "?", timeoutMs: 5000, defaultCooldownMs: 0 });
+    expect(config.dataDir).toBe(path.join(dir, "state"));
+    expect(config.plugins.directory).toBe(path.join(dir, "my-plugins"));
+    expect(config.platforms).toEqual([]);
+    expect(Object.isFrozen(config) && Object.isFrozen(config.router)).toBe(true);
+  });
+
+  it("reads JSON with the same schema", () => {
+    const file = write(
+      "rosey.json",
+      JSON.stringify({ version: 2, platforms: [{ type: "console" }], router: { timeoutMs: 1500 } }),
+    );
+    const { config } = loadConfig({ file, env: {} });
+    expect(config.platforms).toEqual([{ type: "console" }]);
+    expect(config.router.timeoutMs).toBe(1500);
+  });
+
+  it("names the path, the rule and the current value of every problem", () => {
+    const file = write(
+      "bad.yaml",
+      ["router:", "  timeoutMs: 10", "  prefix: ''", "logging:", "  level: loud", "surprise: true"].join(
+        "\n",
+      ),
+    );
+    const err = failure(() => loadConfig({ file, env: {} }));
+    expect(err.code).toBe("CONFIG_INVALID");
+    expect(err.message).toContain(file);
+    const problems = (err.details?.problems ?? []) as string[];
+    expect(problems.find((p) => p.startsWith("'router.timeoutMs'"))).toMatch(/>=\s*50.*current value is 10$/);
+    expect(problems.find((p) => p.startsWith("'router.prefix'"))).toMatch(/current value is ""$/);
+    expect(problems.find((p) => p.startsWith("'logging.level'"))).toMatch(/current value is "loud"$/);
+    expect(problems.find((p) => p.includes("surprise"))).toBeDefined();
+  });
+
+  it("reports a YAML syntax error with the file name", () => {
+    const file = write("broken.yaml", "router: [unclosed\n");
+    const err = failure(() => loadConfig({ file, env: {} }));
+    expect(err.code).toBe("CONFIG_INVALID");
+    expect(err.message).toContain(`Cannot parse config file ${file}`);
+  });
+
+  it("applies NATS_URL, DATABASE_URL and LOG_LEVEL over the file", () => {
+    const file = write("rosey.yaml", "nats:\n  url: nats://from-file:4222\nlogging:\n  level: info\n");
+    const { config } = loadConfig({
+      file,
+      env: { NATS_URL: "nats://from-env:4222", DATABASE_URL: "postgres://db/rosey", LOG_LEVEL: "debug" },
+    });
+    expect(config.nats.url).toBe("nats://from-env:4222");
+    expect(config.database.url).toBe("postgres://db/rosey");
+    expect(config.logging.level).toBe("debug");
+  });
+
+  it("validates env overrides like the file (a bad LOG_LEVEL names the path and value)", () => {
+    const err = failure(() => loadConfig({ cwd: dir, env: { LOG_LEVEL: "chatty" } }));
+    expect(err.message).toMatch(/'logging.level'.*current value is "chatty"/);
+  });
+
+  it("finds the file through ROSEY_CONFIG, and --config wins over it", () => {
+    const viaEnv = write("env.yaml", "router:\n  prefix: '$'\n");
+    const viaFlag = write("flag.yaml", "router:\n  prefix: '%'\n");
+    expect(loadConfig({ cwd: dir, env: { ROSEY_CONFIG: viaEnv } }).config.router.prefix).toBe("$");
+    expect(loadConfig({ cwd: dir, file: viaFlag, env: { ROSEY_CONFIG: viaEnv } }).config.router.prefix).toBe(
+      "%",
+    );
+    expect(failure(() => loadConfig({ cwd: dir, env: { ROSEY_CONFIG: "missing.yaml" } })).message).toBe(
+      `Config file not found: ${path.join(dir, "missing.yaml")}`,
+    );
+  });
+
+  it("falls back to the embedded defaults: bundled plugins granted 'basic', data under the cwd", () => {
+    const { config, file } = loadConfig({ cwd: dir, env: {} });
+    expect(file).toBeUndefined();
+    expect(config.dataDir).toBe(path.join(dir, "data"));
+    expect(config.plugins.directory).toBe(path.join(PACKAGE_ROOT, "plugins"));
+    expect(config.plugins.entries.dice?.grants).toEqual(["basic"]);
+  });
+
+  it("ignores env overrides when asked (config check validates the file as written)", () => {
+    const file = write("rosey.yaml", "logging:\n  level: warn\n");
+    expect(loadConfig({ file, env: { LOG_LEVEL: "debug" }, ignoreEnv: true }).config.logging.level).toBe(
+      "warn",
+    );
+  });
+});
