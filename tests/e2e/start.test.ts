@@ -248,7 +248,10 @@ describe("rosey start (console connector, end to end)", () => {
     expect(natsPid, run.stderr).toEqual(expect.any(Number));
     expect(isAlive(natsPid as number)).toBe(false);
     expect(processesWithMarker(run.marker)).toEqual([]);
-    // Workers are threads of the rosey process, which has exited: nothing carrying its environment remains.
+    // The plugin host runs with an empty environment, so it is found by the pid the core logged.
+    const hostPid = logLines(run.stderr).find((l) => l.msg === "plugin host started")?.hostPid;
+    expect(hostPid, run.stderr).toEqual(expect.any(Number));
+    expect(isAlive(hostPid as number)).toBe(false);
   });
 
   it("writes logs to stderr as JSON (not a TTY) and keeps stdout for chat", () => {

@@ -55,7 +55,7 @@ class HostProcess {
       this.#child.once("exit", (code, signal) => {
         this.#dead = true;
         const reason = `plugin host process died (${signal ?? `exit code ${code}`})`;
-        if (this.#threads.size > 0) this.#log.error({ pid: this.#child.pid, code, signal }, reason);
+        if (this.#threads.size > 0) this.#log.error({ hostPid: this.#child.pid, code, signal }, reason);
         for (const thread of this.#threads.values()) this.#exitThread(thread, { code: code ?? 1, reason, hostCrash: true });
         this.#threads.clear();
         onDeath();
@@ -109,7 +109,7 @@ class HostProcess {
   }
 
   #kill(reason: string): void {
-    this.#log.error({ pid: this.#child.pid }, `killing plugin host: ${reason}`);
+    this.#log.error({ hostPid: this.#child.pid }, `killing plugin host: ${reason}`);
     this.#child.kill("SIGKILL");
   }
 
@@ -191,7 +191,7 @@ export class ProcessSpawner implements SandboxSpawner {
         if (this.#host === host) this.#host = undefined;
       });
       this.#host = host;
-      this.#log.info({ pid: host.pid, starts: this.#hostStarts }, "plugin host started");
+      this.#log.info({ hostPid: host.pid, starts: this.#hostStarts }, "plugin host started");
     }
     return this.#host.spawn(this.#nextWid++, request);
   }
