@@ -136,6 +136,49 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("audit")
+    .description(
+      "show, per plugin, what it requests, is granted and may reach, its limits, state and violations",
+    )
+    .option("-c, --config <file>", "config file (JSON or YAML); default ROSEY_CONFIG or ./rosey.yaml")
+    .option("--json", "print the report as JSON (schemas/audit-report.schema.json)")
+    .option("--strict", "exit 1 when a plugin requests a capability the config does not grant")
+    .action(async (options: { config?: string; json?: boolean; strict?: boolean }) => {
+      const { auditCommand } = await import("../core/audit/cli.js");
+      process.exitCode = await auditCommand(options);
+    });
+
+  program
+    .command("db")
+    .description("run the database service alone, joining an existing NATS (NATS_URL or nats.url)")
+    .option("-c, --config <file>", "config file (JSON or YAML)")
+    .option("--nats <url>", "NATS server to join")
+    .action(async (options: { config?: string; nats?: string }) => {
+      process.exitCode = await runDb(options);
+    });
+
+  program
+    .command("migrate")
+    .description("per-plugin database migrations (docs/database.md)")
+    .argument("<plugin>", "plugin name")
+    .argument("<action>", "status | apply | rollback")
+    .option("-c, --config <file>", "config file (JSON or YAML)")
+    .option("--to <n>", "apply up to / roll back down to version N")
+    .option("--count <n>", "at most N migrations")
+    .option("--dry-run", "run inside a transaction that is rolled back; changes nothing")
+    .option("--json", "print the result as JSON")
+    .action(async (plugin: string, action: string, options: Record<string, string | boolean | undefined>) => {
+      const { runMigrateCommand } = await import("../core/migrations/cli.js");
+      process.exitCode = await runMigrateCommand(plugin, action, {
+        config: options.config as string | undefined,
+        to: options.to as string | undefined,
+        count: options.count as string | undefined,
+        dryRun: options.dryRun === true,
+        json: options.json === true,
+      });
+    });
+
+  program
     .command("bench")
     .description("measure msg/s and latency through the sandboxed plugins vs raw NATS (bench/README.md)")
     .option("--rate <n>", "fixed-rate msg/s, and the first saturation step", "1000")
@@ -151,6 +194,18 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/** `rosey db`: runs until SIGINT/SIGTERM. */
+async function runDb(options: { config?: string; nats?: string }): Promise<number> {
+  const { runDbCommand } = await import("../core/db/cli.js");
+  const service = await runDbCommand(options);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  await service.stop();
+  return 0;
 }
 
 /** The bench lives in bench/ and is built by `npm run bench` into dist/bench/ (not part of the core build). */

@@ -2,6 +2,7 @@ import type { Readable, Writable } from "node:stream";
 import { type Connector, createConnectors } from "../connectors/index.js";
 import { type Bus, createBus } from "./bus.js";
 import type { RoseyConfig } from "./config/schema.js";
+import { databaseServiceFactory } from "./db/service.js";
 import { errorMessage } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./nats/embedded-server.js";
@@ -36,7 +37,7 @@ export type ServiceFactory = (deps: ServiceDeps) => Service | Promise<Service>;
  * The services `rosey start` runs between the bus and the plugin manager, in start order.
  * The database service (src/core/db/) adds its factory here.
  */
-export const CORE_SERVICES: readonly ServiceFactory[] = [];
+export const CORE_SERVICES: readonly ServiceFactory[] = [databaseServiceFactory];
 
 export interface OrchestratorOptions {
   config: Readonly<RoseyConfig>;

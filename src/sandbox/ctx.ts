@@ -61,11 +61,12 @@ function requireString(value: unknown, what: string): string {
 /** Escapes control characters (CR/LF, ANSI ESC) so a plugin cannot forge log lines or colour terminals. */
 export function sanitizeLogText(value: unknown): string {
   const text = typeof value === "string" ? value : String(value);
-  const cut = text.length > MAX_LOG_CHARS ? `${text.slice(0, MAX_LOG_CHARS - 3)}...` : text;
-  return cut.replace(
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  // Escape first, then cut: escaping grows the text (one control character → 6), and the protocol
+  // refuses log lines over MAX_LOG_CHARS as malformed, which would suspend the plugin.
+  const escaped = text
+    .slice(0, MAX_LOG_CHARS)
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return escaped.length > MAX_LOG_CHARS ? `${escaped.slice(0, MAX_LOG_CHARS - 3)}...` : escaped;
 }
 
 const STORAGE_OPS = ["get", "set", "delete", "query", "count"] as const;
@@ -82,10 +83,14 @@ export function createCtx(host: CtxHost, scope: CtxScope): unknown {
       if (typeof t === "number" && Number.isFinite(t))
         timeoutMs = Math.min(MAX_REQUEST_TIMEOUT_MS, Math.max(1, t));
     }
-    return host.request(s, json, Math.round(timeoutMs), correlationId);
+    // The promise itself is a host-made object handed to plugin code: frozen like the rest.
+    return harden(host.request(s, json, Math.round(timeoutMs), correlationId));
   };
 
-  const storageCall = async (
+  const storageCall = (op: (typeof STORAGE_OPS)[number], args: Record<string, unknown>): Promise<unknown> =>
+    harden(storageCallUnhardened(op, args));
+
+  const storageCallUnhardened = async (
     op: (typeof STORAGE_OPS)[number],
     args: Record<string, unknown>,
   ): Promise<unknown> => {
@@ -103,7 +108,7 @@ export function createCtx(host: CtxHost, scope: CtxScope): unknown {
     const code = reply?.error?.code ?? "INTERNAL";
     const error = new Error(`storage ${op} failed (${code}): ${reply?.error?.message ?? "no answer"}`);
     (error as Error & { code: string }).code = code;
-    throw error;
+    throw harden(error);
   };
 
   const log = (level: LogLevel) => (msg: unknown, fields?: unknown) => {

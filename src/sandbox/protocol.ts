@@ -90,7 +90,12 @@ export const workerMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("log"),
     level: z.enum(["debug", "info", "warn", "error"]),
-    msg: z.string().max(MAX_LOG_CHARS),
+    // The worker escapes control characters (ctx.ts sanitizeLogText); a raw CR/LF/ESC here means the
+    // shim was bypassed, and it would forge log lines in a pretty-printed log.
+    msg: z
+      .string()
+      .max(MAX_LOG_CHARS)
+      .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "log text must have its control characters escaped"),
     fields: z.string().max(2048).optional(),
   }),
   z.strictObject({

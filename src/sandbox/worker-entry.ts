@@ -1,6 +1,6 @@
 import "ses";
 import { parentPort, workerData } from "node:worker_threads";
-import { type CtxHost, createCtx, sanitizeLogText } from "./ctx.js";
+import { type CtxHost, createCtx, sanitizeLogText, toJson } from "./ctx.js";
 import { loadPlugin, type PluginModule } from "./loader.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "./protocol.js";
 import { PluginTimers } from "./timers.js";
@@ -33,9 +33,22 @@ const init = workerData as WorkerInit;
 
 const post = (message: WorkerToMain): void => port.postMessage(message);
 
+/**
+ * Plugin-controlled errors can be anything: a Proxy, getters that throw, a toString that throws.
+ * Describing one must never throw, or the catch block reporting it would itself fail.
+ */
 function describeError(err: unknown): string {
-  if (err instanceof Error) return sanitizeLogText(`${err.name}: ${err.message}`);
-  return sanitizeLogText(String(err));
+  try {
+    if (err instanceof Error) return sanitizeLogText(`${String(err.name)}: ${String(err.message)}`);
+    return sanitizeLogText(String(err));
+  } catch {
+    return "(an error that cannot be described)";
+  }
+}
+
+/** A log line the main thread accepts: escaped, and cut to the protocol's limit after the label. */
+function logLine(level: "debug" | "info" | "warn" | "error", msg: string): void {
+  post({ type: "log", level, msg: sanitizeLogText(msg) });
 }
 
 let nextId = 1;
@@ -48,11 +61,11 @@ const guard = (label: string, fn: () => unknown): void => {
     const result = fn();
     if (result && typeof (result as Promise<unknown>).then === "function") {
       (result as Promise<unknown>).then(undefined, (err: unknown) => {
-        post({ type: "log", level: "error", msg: `${label} failed: ${describeError(err)}` });
+        logLine("error", `${label} failed: ${describeError(err)}`);
       });
     }
   } catch (err) {
-    post({ type: "log", level: "error", msg: `${label} failed: ${describeError(err)}` });
+    logLine("error", `${label} failed: ${describeError(err)}`);
   }
 };
 
@@ -129,7 +142,8 @@ function onEvent(message: MainToWorker & { type: "event" }): void {
   const token = message.replyToken;
   const respond = token
     ? harden((data: unknown) => {
-        post({ type: "respond", token, json: JSON.stringify(data === undefined ? null : data) });
+        // toJson caps the size here: an oversized reply is the plugin's error, not a malformed message.
+        post({ type: "respond", token, json: toJson(data) });
       })
     : undefined;
   guard(`subscription(${message.subject})`, () => handler(message.subject, envelope, respond));
@@ -141,7 +155,7 @@ async function stop(): Promise<void> {
   try {
     if (plugin?.stop) await plugin.stop.call(plugin.self, baseCtx);
   } catch (err) {
-    post({ type: "log", level: "error", msg: `stop failed: ${describeError(err)}` });
+    logLine("error", `stop failed: ${describeError(err)}`);
   }
   timers.clearAll();
   for (const subId of subscriptions.keys()) post({ type: "unsubscribe", subId });
@@ -163,13 +177,14 @@ port.on("message", (message: MainToWorker) => {
       const pending = pendingRequests.get(message.id);
       if (!pending) break;
       pendingRequests.delete(message.id);
+      // Hardened like everything else plugin code receives: no mutable host-made object crosses over.
       if (message.ok) pending.resolve(harden(message.data));
-      else pending.reject(Object.assign(new Error(message.message), { code: message.code }));
+      else pending.reject(harden(Object.assign(new Error(message.message), { code: message.code })));
       break;
     }
     case "denied":
       subscriptions.delete(message.subId);
-      post({ type: "log", level: "warn", msg: `subscription refused: ${message.reason}` });
+      logLine("warn", `subscription refused: ${message.reason}`);
       break;
     case "ping": {
       const memory = hostMemory();
@@ -183,7 +198,7 @@ port.on("message", (message: MainToWorker) => {
 });
 
 process.on("unhandledRejection", (reason) => {
-  post({ type: "log", level: "error", msg: `unhandled rejection: ${describeError(reason)}` });
+  logLine("error", `unhandled rejection: ${describeError(reason)}`);
 });
 
 try {

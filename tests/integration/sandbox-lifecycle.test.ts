@@ -35,7 +35,9 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
     nats = await startPrivateNats();
     core = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
     client = await createBus({ url: nats.url, source: "test", logger: silentLogger() });
-    client.subscribe<{ type: string; plugin: string; reason: string }>("rosey.security.audit", (m) => audit.push(m.envelope.data));
+    client.subscribe<{ type: string; plugin: string; reason: string }>("rosey.security.audit", (m) =>
+      audit.push(m.envelope.data),
+    );
     await client.flush();
     const config = validateConfig(
       {
@@ -60,7 +62,8 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
   });
 
   const run = async (plugin: string, name: string, timeoutMs = 10_000) =>
-    (await client.request<CommandResult>(`rosey.commands.${plugin}.execute`, command(name), { timeoutMs })).data;
+    (await client.request<CommandResult>(`rosey.commands.${plugin}.execute`, command(name), { timeoutMs }))
+      .data;
   const state = (plugin: string) => manager.status().find((s) => s.name === plugin);
 
   it("starts all plugins", () => {
@@ -76,7 +79,9 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
     expect(pong).toEqual({ ok: true, replied: true });
     // The main thread never blocks on a plugin: its loop delay stays far below the handler deadline.
     expect(delay.percentile(99) / 1e6).toBeLessThan(250);
-    await expect.poll(() => [state("spinner")?.restarts, state("spinner")?.state], { timeout: 10_000 }).toEqual([1, "running"]);
+    await expect
+      .poll(() => [state("spinner")?.restarts, state("spinner")?.state], { timeout: 10_000 })
+      .toEqual([1, "running"]);
     expect(state("spinner")?.lastError).toMatch(/overran its 300 ms deadline/);
   });
 
@@ -104,7 +109,11 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
   });
 
   it("resumes a suspended plugin on rosey.admin.plugins.resume", async () => {
-    const reply = await client.request<{ ok: boolean; state: string }>("rosey.admin.plugins.resume", { plugin: "offheap" }, { timeoutMs: 10_000 });
+    const reply = await client.request<{ ok: boolean; state: string }>(
+      "rosey.admin.plugins.resume",
+      { plugin: "offheap" },
+      { timeoutMs: 10_000 },
+    );
     expect(reply.data).toMatchObject({ ok: true, state: "running" });
     expect(await run("offheap", "grow")).toEqual({ ok: true, replied: true });
   });
@@ -112,11 +121,15 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
   it("quarantines a plugin that keeps crashing after maxRestarts, with an audit event saying why", async () => {
     // One restart was spent above; two more crashes exhaust maxRestarts (2), the third quarantines.
     for (let restarts = 1; restarts <= 2; restarts++) {
-      await expect.poll(() => [state("spinner")?.restarts, state("spinner")?.state], { timeout: 15_000 }).toEqual([restarts, "running"]);
+      await expect
+        .poll(() => [state("spinner")?.restarts, state("spinner")?.state], { timeout: 15_000 })
+        .toEqual([restarts, "running"]);
       await run("spinner", "spin");
     }
     await expect.poll(() => state("spinner")?.state, { timeout: 15_000 }).toBe("failed");
-    await expect.poll(() => audit.items.find((a) => a.plugin === "spinner" && a.type === "plugin.failed")?.reason ?? "").toMatch(/crashes within/);
+    await expect
+      .poll(() => audit.items.find((a) => a.plugin === "spinner" && a.type === "plugin.failed")?.reason ?? "")
+      .toMatch(/crashes within/);
     expect(await run("steady", "ping")).toEqual({ ok: true, replied: true });
   });
 

@@ -12,6 +12,8 @@ import { errorMessage, RoseyError } from "../errors.js";
 const FORBIDDEN_TEXT = [
   { pattern: /\bimport\s*\(/, what: "'import(' (dynamic import)" },
   { pattern: /<!--|-->/, what: "an HTML comment marker ('<!--' or '-->')" },
+  // SES refuses anything that looks like a direct eval, also inside strings; say so at load time.
+  { pattern: /(?:^|[^.\w$])eval\s*\(/m, what: "'eval(' (a direct eval; use (0, eval)(…) or Function)" },
 ];
 
 export async function bundlePlugin(entryFile: string, pluginDir: string): Promise<string> {

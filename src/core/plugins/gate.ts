@@ -1,4 +1,5 @@
 import type { Bus, BusMessage, BusSubscription } from "../bus.js";
+import { KV_OPERATIONS, KV_SUBJECT_PREFIX, type KvOperation, kvRequestSchemas } from "../db/kv-protocol.js";
 import type { Envelope } from "../envelope.js";
 import { RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -109,7 +110,11 @@ export class PermissionGate {
   /** Sends a request on the plugin's behalf; refusals reject with `PERMISSION_DENIED` (or the check's code). */
   async request(subject: string, json: string, timeoutMs: number, correlationId?: string): Promise<Envelope> {
     if (this.#suspended) throw new RoseyError("PLUGIN_NOT_RUNNING", `plugin '${this.plugin}' is suspended`);
-    if (!this.#check("request", subject) || !this.#checkPayload("request", subject, json)) {
+    if (
+      !this.#check("request", subject) ||
+      !this.#checkPayload("request", subject, json) ||
+      !this.#checkStorage(subject, json)
+    ) {
       throw new RoseyError("PERMISSION_DENIED", `request to '${subject}' refused by the gate`);
     }
     if (!this.#bucket.take()) {
@@ -197,6 +202,39 @@ export class PermissionGate {
     return true;
   }
 
+  /**
+   * Storage requests never name a namespace: the database service takes it from the envelope's `source`,
+   * which this gate stamps. A request whose data carries fields the kv protocol does not define (a
+   * `namespace`, `plugin` or `source` naming someone else's collections) is refused here, before the
+   * database sees it; naming another owner is severe.
+   */
+  #checkStorage(subject: string, json: string): boolean {
+    const prefix = `${KV_SUBJECT_PREFIX}.`;
+    if (!subject.startsWith(prefix)) return true;
+    const op = subject.slice(prefix.length);
+    const data: unknown = JSON.parse(json);
+    if (data === null || typeof data !== "object" || Array.isArray(data)) {
+      this.#violate("request", subject, "storage", "storage request data must be an object", false);
+      return false;
+    }
+    const allowed: readonly string[] = (KV_OPERATIONS as readonly string[]).includes(op)
+      ? Object.keys(kvRequestSchemas[op as KvOperation].shape)
+      : [];
+    const extra = Object.keys(data).filter((key) => !allowed.includes(key));
+    if (extra.length === 0) return true;
+    const naming = extra.filter((key) => OWNER_FIELDS.test(key));
+    this.#violate(
+      "request",
+      subject,
+      "storage",
+      naming.length
+        ? `storage request names an owner (${naming.join(", ")}): the namespace is always the caller's own`
+        : `storage request has fields the kv protocol does not define: ${extra.slice(0, 5).join(", ")}`,
+      naming.length > 0,
+    );
+    return false;
+  }
+
   /** The envelope as JSON text around the already-encoded payload: no second encoding of the data. */
   #envelopeJson(subject: string, json: string, correlationId: string | undefined): string {
     const id = crypto.randomUUID();
@@ -232,6 +270,9 @@ export class PermissionGate {
     this.#onViolation?.(violation);
   }
 }
+
+/** Field names by which a storage request could try to pick whose records it reads. */
+const OWNER_FIELDS = /^(namespace|plugin|source|owner|table|schema|prefix|tenant)$/i;
 
 /** True when some subject matches both patterns (used to refuse subscriptions that reach reserved space). */
 function patternsOverlap(a: string, b: string): boolean {

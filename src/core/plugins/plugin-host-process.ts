@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Duplex } from "node:stream";
-import type { Logger } from "../logger.js";
-import { runtimeFile } from "../paths.js";
 import { encodeFrame, FrameDecoder } from "../../sandbox/host/framing.js";
 import { type CoreToHost, type HostToCore, hostFrameSchema } from "../../sandbox/host/host-protocol.js";
+import type { Logger } from "../logger.js";
+import { runtimeFile } from "../paths.js";
 import type { SandboxSpawner, SandboxThread, SpawnRequest, ThreadExit } from "./sandbox-thread.js";
 
 /**
@@ -48,7 +48,8 @@ class HostProcess {
     );
     this.#channel.on("data", (chunk: Buffer) => decoder.push(chunk));
     this.#channel.on("error", () => {});
-    const output = (chunk: Buffer) => this.#log.debug({ host: chunk.toString("utf8").slice(0, 2000) }, "plugin host output");
+    const output = (chunk: Buffer) =>
+      this.#log.debug({ host: chunk.toString("utf8").slice(0, 2000) }, "plugin host output");
     this.#child.stdout?.on("data", output);
     this.#child.stderr?.on("data", output);
     this.exited = new Promise<void>((resolve) => {
@@ -56,7 +57,8 @@ class HostProcess {
         this.#dead = true;
         const reason = `plugin host process died (${signal ?? `exit code ${code}`})`;
         if (this.#threads.size > 0) this.#log.error({ hostPid: this.#child.pid, code, signal }, reason);
-        for (const thread of this.#threads.values()) this.#exitThread(thread, { code: code ?? 1, reason, hostCrash: true });
+        for (const thread of this.#threads.values())
+          this.#exitThread(thread, { code: code ?? 1, reason, hostCrash: true });
         this.#threads.clear();
         onDeath();
         resolve();
@@ -75,7 +77,13 @@ class HostProcess {
   spawn(wid: number, request: SpawnRequest): SandboxThread {
     const thread: RemoteThread = { wid, threadId: -1, utilization: undefined, exited: false };
     this.#threads.set(wid, thread);
-    this.#send({ t: "spawn", wid, name: request.name, workerData: request.workerData, resourceLimits: request.resourceLimits });
+    this.#send({
+      t: "spawn",
+      wid,
+      name: request.name,
+      workerData: request.workerData,
+      resourceLimits: request.resourceLimits,
+    });
     return {
       get threadId() {
         return thread.threadId;
@@ -155,7 +163,11 @@ class HostProcess {
         this.#threads.delete(frame.wid);
         this.#exitThread(thread, {
           code: frame.code,
-          reason: frame.oom ? "out of memory (heap limit reached)" : frame.error ? `crashed: ${frame.error}` : undefined,
+          reason: frame.oom
+            ? "out of memory (heap limit reached)"
+            : frame.error
+              ? `crashed: ${frame.error}`
+              : undefined,
         });
         break;
     }

@@ -336,12 +336,20 @@ export class PluginManager {
     p.restarts = p.restarts.filter((t) => t > now - this.#config.sandbox.restartWindowMs);
     // A plugin that merely shared a host with the culprit is restarted without spending its budget.
     if (!exit.hostCrash && p.restarts.length >= this.#config.sandbox.maxRestarts) {
-      this.#fail(p, `${p.restarts.length + 1} crashes within ${this.#config.sandbox.restartWindowMs} ms; last: ${exit.reason}`);
+      this.#fail(
+        p,
+        `${p.restarts.length + 1} crashes within ${this.#config.sandbox.restartWindowMs} ms; last: ${exit.reason}`,
+      );
       return;
     }
-    const delay = exit.hostCrash ? RESTART_BASE_MS : Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** p.restarts.length);
+    const delay = exit.hostCrash
+      ? RESTART_BASE_MS
+      : Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** p.restarts.length);
     if (!exit.hostCrash) p.restarts.push(now);
-    this.#log.warn({ plugin: name, reason: exit.reason, restartInMs: delay }, "plugin worker ended; restarting");
+    this.#log.warn(
+      { plugin: name, reason: exit.reason, restartInMs: delay },
+      "plugin worker ended; restarting",
+    );
     this.#audit("plugin.crashed", name, exit.reason);
     p.restartTimer = setTimeout(() => {
       p.restartTimer = undefined;
@@ -378,11 +386,20 @@ export class PluginManager {
 
   #onAlert(p: ManagedPlugin, alert: WorkerAlert): void {
     if (alert.type === "offheap") {
-      this.#suspend(p, `off-heap memory ${Math.round(alert.bytes / 1048576)} MB above the ${Math.round(alert.limit / 1048576)} MB cap`, true);
+      this.#suspend(
+        p,
+        `off-heap memory ${Math.round(alert.bytes / 1048576)} MB above the ${Math.round(alert.limit / 1048576)} MB cap`,
+        true,
+      );
       return;
     }
-    this.#log.warn({ plugin: p.grants.plugin, utilization: alert.utilization }, "worker hogs the CPU; terminating");
-    void p.worker?.kill(`CPU hog: event-loop utilisation ${alert.utilization.toFixed(2)} for ${alert.seconds} s`);
+    this.#log.warn(
+      { plugin: p.grants.plugin, utilization: alert.utilization },
+      "worker hogs the CPU; terminating",
+    );
+    void p.worker?.kill(
+      `CPU hog: event-loop utilisation ${alert.utilization.toFixed(2)} for ${alert.seconds} s`,
+    );
   }
 
   /** `rosey.admin.plugins.resume|suspend|reload` with `{ plugin }`: operators' controls. */
@@ -390,7 +407,10 @@ export class PluginManager {
     const action = message.subject.split(".").pop();
     const name = (message.envelope.data as { plugin?: unknown } | null)?.plugin;
     const p = typeof name === "string" ? this.#plugins.get(name) : undefined;
-    const answer = (ok: boolean, detail: string) => message.respond(ok ? { ok, state: p?.state, detail } : { ok, error: { code: "VALIDATION_FAILED", message: detail } });
+    const answer = (ok: boolean, detail: string) =>
+      message.respond(
+        ok ? { ok, state: p?.state, detail } : { ok, error: { code: "VALIDATION_FAILED", message: detail } },
+      );
     if (!p) {
       answer(false, `no plugin named ${JSON.stringify(name)}`);
       return;

@@ -106,6 +106,7 @@ export class PluginWorker {
   #resolveStopped: (() => void) | undefined;
   #handlerMs: number[] = [];
   #hotSamples = 0;
+  #stopping: Promise<void> | undefined;
 
   constructor(options: PluginWorkerOptions) {
     this.name = options.init.plugin.name;
@@ -234,17 +235,21 @@ export class PluginWorker {
   }
 
   /** Asks the plugin to stop (its stop hook, timers, subscriptions), then ends the thread. Idempotent. */
-  async stop(graceMs = 2_000): Promise<void> {
-    if (this.#exited) return;
-    const stopped = new Promise<void>((resolve) => {
-      this.#resolveStopped = resolve;
-    });
-    this.#post({ type: "stop" });
-    const timer = setTimeout(() => this.#resolveStopped?.(), graceMs);
-    await stopped;
-    clearTimeout(timer);
-    this.#terminate("stopped");
-    await this.#exitPromise;
+  stop(graceMs = 2_000): Promise<void> {
+    // Memoised: the manager's shutdown and a launch finishing during it may both ask, and both must see the end.
+    this.#stopping ??= (async () => {
+      if (this.#exited) return;
+      const stopped = new Promise<void>((resolve) => {
+        this.#resolveStopped = resolve;
+      });
+      this.#post({ type: "stop" });
+      const timer = setTimeout(() => this.#resolveStopped?.(), graceMs);
+      await stopped;
+      clearTimeout(timer);
+      this.#terminate("stopped");
+      await this.#exitPromise;
+    })();
+    return this.#stopping;
   }
 
   /** Ends the thread now (watchdog, violations, shutdown). */
@@ -446,7 +451,11 @@ export class PluginWorker {
         this.#lastPong = Date.now();
         this.#memory = { heapUsed: message.heapUsed, arrayBuffers: message.arrayBuffers };
         if (message.arrayBuffers > this.#options.maxArrayBufferBytes) {
-          this.#options.onAlert?.({ type: "offheap", bytes: message.arrayBuffers, limit: this.#options.maxArrayBufferBytes });
+          this.#options.onAlert?.({
+            type: "offheap",
+            bytes: message.arrayBuffers,
+            limit: this.#options.maxArrayBufferBytes,
+          });
         }
         break;
       case "stopped":

@@ -22,7 +22,11 @@ export class FrameDecoder {
   #buffered = 0;
   #failed = false;
 
-  constructor(onFrame: (value: unknown) => void, onError: (reason: string) => void, maxBytes = MAX_FRAME_BYTES) {
+  constructor(
+    onFrame: (value: unknown) => void,
+    onError: (reason: string) => void,
+    maxBytes = MAX_FRAME_BYTES,
+  ) {
     this.#onFrame = onFrame;
     this.#onError = onError;
     this.#maxBytes = maxBytes;

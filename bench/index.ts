@@ -1,0 +1,236 @@
+import { writeFileSync } from "node:fs";
+import { createLogger, type Logger } from "../src/core/logger.js";
+import { measureColdStart } from "./coldstart.js";
+import { BENCH_COMMANDS } from "./load.js";
+import { type BenchPath, type PhaseResult, runPhase } from "./phase.js";
+import { type BenchPlatform, startBenchPlatform } from "./platform.js";
+import { sampleChildren } from "./procfs.js";
+import {
+  type BenchReport,
+  type BenchSettings,
+  evaluateTargets,
+  machine,
+  progressLine,
+  REPORT_VERSION,
+  type ResourceFigures,
+  renderReport,
+} from "./report.js";
+import { ResourceSampler } from "./resources.js";
+import { climb, type SaturationOutcome, type StepResult } from "./saturation.js";
+
+/**
+ * `rosey bench`: starts the platform in-process, measures plugin cold start and idle memory, then runs
+ * the fixed-rate phase (platform, then the raw NATS relay at the same rate) and the saturation ladders,
+ * and prints/saves the report. See bench/README.md for what each figure means.
+ */
+
+export interface BenchCliOptions {
+  rate?: string | number;
+  duration?: string | number;
+  json?: string;
+  mode?: string;
+  warmup?: string | number;
+  isolation?: string;
+  stepDuration?: string | number;
+  maxP99?: string | number;
+  maxRate?: string | number;
+  relayDuration?: string | number;
+  coldStartRounds?: string | number;
+  logLevel?: string;
+}
+
+function num(name: string, value: string | number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === "number" ? value : Number(value);
+  if (!Number.isFinite(n) || n < min)
+    throw new RangeError(
+      `Cannot run the bench as '--${name}' must be a number ≥ ${min}: current value is ${value}`,
+    );
+  return n;
+}
+
+/** Validates CLI options into settings; throws a RangeError naming the option. */
+export function resolveSettings(options: BenchCliOptions): BenchSettings {
+  const mode = options.mode ?? "both";
+  if (mode !== "fixed" && mode !== "saturation" && mode !== "both")
+    throw new RangeError(
+      `Cannot run the bench as '--mode' must be fixed, saturation or both: current value is ${mode}`,
+    );
+  const isolation = options.isolation ?? "process";
+  if (isolation !== "process" && isolation !== "thread")
+    throw new RangeError(
+      `Cannot run the bench as '--isolation' must be process or thread: current value is ${isolation}`,
+    );
+  const rate = num("rate", options.rate, 1_000, 1);
+  const durationMs = num("duration", options.duration, 60, 0.1) * 1000;
+  return Object.freeze({
+    mode,
+    rate,
+    durationMs,
+    warmupMs: num("warmup", options.warmup, 3, 0) * 1000,
+    drainMs: 6_000,
+    relayDurationMs: num("relay-duration", options.relayDuration, durationMs / 1000, 0.1) * 1000,
+    isolation,
+    plugins: [...new Set(BENCH_COMMANDS.map((c) => c.plugin))],
+    saturation: Object.freeze({
+      startRate: rate,
+      factor: 1.5,
+      stepDurationMs: num("step-duration", options.stepDuration, 5, 0.1) * 1000,
+      maxP99Ms: num("max-p99", options.maxP99, 50, 0.1),
+      maxLossRatio: 0.001,
+      minDeliveredRatio: 0.95,
+      maxRate: num("max-rate", options.maxRate, 200_000, 1),
+    }),
+    coldStartRounds: Math.round(num("cold-start-rounds", options.coldStartRounds, 3, 1)),
+  });
+}
+
+export interface RunOptions {
+  settings: BenchSettings;
+  logger: Logger;
+  /** Where the progress line goes. @default process.stderr */
+  progress?: NodeJS.WritableStream | undefined;
+}
+
+/** Runs the whole bench and returns the report (printing is the caller's business). */
+export async function runBench({ settings, logger, progress }: RunOptions): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const out = progress;
+  const status = (line: string) => out?.write(`\r\x1b[2K${line}`);
+  const note = (line: string) => out?.write(`\r\x1b[2K${line}\n`);
+  note("starting the platform…");
+  const platform: BenchPlatform = await startBenchPlatform({ logger, isolation: settings.isolation });
+  const sampler = new ResourceSampler({
+    pluginHeaps: async () =>
+      Object.fromEntries((await platform.plugins()).map((p) => [p.name, p.heapUsed] as const)),
+  });
+  let seq = 0;
+  const nextSeqPath = (path: BenchPath): BenchPath => ({
+    ...path,
+    name: path.name,
+    send: () => path.send(seq++),
+  });
+  const paths = { platform: nextSeqPath(platform.platformPath), relay: nextSeqPath(platform.relayPath) };
+  let childCpu = new Map(sampleChildren().map((c) => [c.pid, c.cpuMs]));
+  let windowStart = performance.now();
+  const resources = async (): Promise<ResourceFigures> => {
+    await sampler.probeWorkers().catch(() => undefined);
+    const window = sampler.window();
+    const wallMs = Math.max(1, performance.now() - windowStart);
+    const children = sampleChildren().map((c) => ({
+      ...c,
+      cpuPercent: Math.round(((c.cpuMs - (childCpu.get(c.pid) ?? c.cpuMs)) / wallMs) * 1000) / 10,
+    }));
+    childCpu = new Map(children.map((c) => [c.pid, c.cpuMs]));
+    windowStart = performance.now();
+    return { ...window, children };
+  };
+  const startWindow = async () => {
+    await resources();
+  };
+  const phase = (path: BenchPath, rate: number, durationMs: number) =>
+    runPhase(path, {
+      rate,
+      durationMs,
+      drainMs: settings.drainMs,
+      onProgress: (p) => status(progressLine(p)),
+    });
+
+  const partial: Omit<BenchReport, "targets"> = {
+    version: REPORT_VERSION,
+    startedAt,
+    finishedAt: startedAt,
+    machine: machine(),
+    settings,
+    startupMs: platform.startupMs,
+    pluginsAtEnd: [],
+  };
+  try {
+    sampler.start();
+    // Idle figures first: the platform with its five plugins, doing nothing.
+    await new Promise((r) => setTimeout(r, 2_000));
+    partial.idleResources = await resources();
+    note("measuring plugin cold start and idle worker memory…");
+    partial.coldStart = await measureColdStart({
+      config: platform.config,
+      logger,
+      rounds: settings.coldStartRounds,
+    });
+    if (settings.warmupMs > 0) {
+      note(`warming up for ${settings.warmupMs / 1000} s (not recorded)…`);
+      await phase(paths.platform, settings.rate, settings.warmupMs);
+      await phase(paths.relay, settings.rate, settings.warmupMs);
+    }
+    if (settings.mode !== "saturation") {
+      await startWindow();
+      const fixedPlatform = await phase(paths.platform, settings.rate, settings.durationMs);
+      const platformResources = await resources();
+      note(summaryLine(fixedPlatform));
+      const fixedRelay = await phase(paths.relay, settings.rate, settings.relayDurationMs);
+      const relayResources = await resources();
+      note(summaryLine(fixedRelay));
+      partial.fixed = {
+        platform: { ...fixedPlatform, resources: platformResources },
+        relay: { ...fixedRelay, resources: relayResources },
+        latencyRatio: {
+          p50: ratio(fixedPlatform.latency.p50, fixedRelay.latency.p50),
+          p99: ratio(fixedPlatform.latency.p99, fixedRelay.latency.p99),
+        },
+      };
+    }
+    if (settings.mode !== "fixed") {
+      const ladder = (path: BenchPath): Promise<SaturationOutcome> =>
+        climb(
+          settings.saturation,
+          async (rate): Promise<StepResult> => phase(path, rate, settings.saturation.stepDurationMs),
+          (step, verdict) =>
+            note(`${summaryLine(step as PhaseResult)}  ${verdict.ok ? "held" : `BROKE: ${verdict.reason}`}`),
+        );
+      const sat = await ladder(paths.platform);
+      // Let a broken step's backlog clear before the relay climbs.
+      await new Promise((r) => setTimeout(r, 3_000));
+      const relay = await ladder(paths.relay);
+      partial.saturation = {
+        platform: sat,
+        relay,
+        throughputRatio:
+          relay.sustainedRate > 0 ? Math.round((sat.sustainedRate / relay.sustainedRate) * 1000) / 1000 : 0,
+      };
+    }
+    partial.pluginsAtEnd = (await platform.plugins()).map((p) => ({
+      name: p.name,
+      state: p.state,
+      heapMb: Math.round((p.heapUsed / 1024 / 1024) * 10) / 10,
+      restarts: p.restarts,
+      violations: p.violations,
+    }));
+  } finally {
+    sampler.stop();
+    note("stopping the platform…");
+    await platform.stop();
+  }
+  partial.finishedAt = new Date().toISOString();
+  return { ...partial, targets: evaluateTargets(partial) };
+}
+
+const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 10) / 10 : 0);
+
+function summaryLine(
+  p: Pick<PhaseResult, "path" | "offeredRate" | "achievedRate" | "sent" | "lost" | "failed" | "latency">,
+): string {
+  return `${p.path} @ ${p.offeredRate}/s: ${p.achievedRate} replies/s, sent ${p.sent}, lost ${p.lost}, failed ${p.failed}, p50 ${p.latency.p50} ms, p99 ${p.latency.p99} ms, max ${p.latency.max} ms`;
+}
+
+/** Entry of `rosey bench`: runs, prints the table on stdout, writes `--json FILE`; returns the exit code. */
+export async function benchCommand(options: BenchCliOptions): Promise<number> {
+  const settings = resolveSettings(options);
+  const level = options.logLevel ?? "warn";
+  const logger = createLogger({ level: level as "warn", pretty: false });
+  const report = await runBench({ settings, logger, progress: process.stderr });
+  process.stdout.write(renderReport(report));
+  if (options.json) {
+    writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
+    process.stderr.write(`report written to ${options.json}\n`);
+  }
+  return 0;
+}

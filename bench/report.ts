@@ -1,0 +1,297 @@
+import os from "node:os";
+import type { ColdStartResult } from "./coldstart.js";
+import type { PhaseProgress, PhaseResult } from "./phase.js";
+import type { ChildProcessSample } from "./procfs.js";
+import type { ResourceWindow } from "./resources.js";
+import type { SaturationOutcome, SaturationSettings } from "./saturation.js";
+
+/**
+ * The report: one JSON document with the machine, the settings and every figure (so two runs can be
+ * compared), a table for people, and a one-line progress display while the bench runs.
+ */
+
+export const REPORT_VERSION = 1;
+
+export interface Machine {
+  cores: number;
+  cpuModel: string;
+  totalMemoryMb: number;
+  node: string;
+  platform: string;
+  arch: string;
+  /** 1/5/15-minute load averages when the run started: other work on the machine skews every figure. */
+  loadAverage: number[];
+}
+
+export interface BenchSettings {
+  mode: "fixed" | "saturation" | "both";
+  rate: number;
+  durationMs: number;
+  warmupMs: number;
+  drainMs: number;
+  relayDurationMs: number;
+  isolation: "process" | "thread";
+  plugins: string[];
+  saturation: SaturationSettings;
+  coldStartRounds: number;
+}
+
+export interface ResourceFigures extends ResourceWindow {
+  /** Children at the end of the phase (nats-server, plugin host) with CPU used during the phase. */
+  children: Array<ChildProcessSample & { cpuPercent: number }>;
+}
+
+export interface FixedFigures {
+  platform: PhaseResult & { resources: ResourceFigures };
+  relay?: PhaseResult & { resources: ResourceFigures };
+  /** platform p99 / relay p99 (and p50): what the path costs over bare NATS. */
+  latencyRatio?: { p50: number; p99: number };
+}
+
+export interface SaturationFigures {
+  platform: SaturationOutcome;
+  relay: SaturationOutcome;
+  /** platform sustained msg/s ÷ relay sustained msg/s. */
+  throughputRatio: number;
+}
+
+export interface Target {
+  name: string;
+  goal: string;
+  actual: string;
+  met: boolean | null;
+}
+
+export interface BenchReport {
+  version: typeof REPORT_VERSION;
+  startedAt: string;
+  finishedAt: string;
+  machine: Machine;
+  settings: BenchSettings;
+  startupMs: number;
+  coldStart?: ColdStartResult;
+  idleResources?: ResourceFigures;
+  fixed?: FixedFigures;
+  saturation?: SaturationFigures;
+  pluginsAtEnd: Array<{ name: string; state: string; heapMb: number; restarts: number; violations: number }>;
+  targets: Target[];
+}
+
+export function machine(): Machine {
+  const cpus = os.cpus();
+  return {
+    cores: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? "unknown",
+    totalMemoryMb: Math.round(os.totalmem() / 1024 / 1024),
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+/** Evaluates design.md §9; `null` when the run did not measure the figure. */
+export function evaluateTargets(report: Omit<BenchReport, "targets">): Target[] {
+  const targets: Target[] = [];
+  const fixed = report.fixed?.platform;
+  targets.push({
+    name: "fixed rate",
+    goal: "1000 msg/s for 60 s, all answered",
+    actual: fixed
+      ? `${fixed.offeredRate} msg/s for ${fixed.durationMs / 1000} s: ${fixed.replied}/${fixed.sent} answered, ${fixed.achievedRate} replies/s`
+      : "not run",
+    met: fixed
+      ? fixed.offeredRate >= 1000 && fixed.durationMs >= 60_000 && fixed.replied === fixed.scheduled
+      : null,
+  });
+  targets.push({
+    name: "p99 latency",
+    goal: "≤ 5 ms",
+    actual: fixed ? `${fixed.latency.p99} ms` : "not run",
+    met: fixed ? fixed.latency.p99 <= 5 : null,
+  });
+  targets.push({
+    name: "lost",
+    goal: "0",
+    actual: fixed ? `${fixed.lost} lost, ${fixed.failed} failed` : "not run",
+    met: fixed ? fixed.lost === 0 && fixed.failed === 0 : null,
+  });
+  const sat = report.saturation;
+  targets.push({
+    name: "saturation vs raw relay",
+    goal: "≥ 40%",
+    actual: sat
+      ? `${Math.round(sat.platform.sustainedRate)} / ${Math.round(sat.relay.sustainedRate)} msg/s = ${(sat.throughputRatio * 100).toFixed(1)}%`
+      : "not run",
+    met: sat ? sat.throughputRatio >= 0.4 : null,
+  });
+  const cold = report.coldStart;
+  targets.push({
+    name: "plugin cold start",
+    goal: "≤ 300 ms",
+    actual: cold
+      ? `p50 ${cold.p50Ms} ms, max ${cold.maxMs} ms (max after first ${cold.maxWarmMs} ms)`
+      : "not run",
+    met: cold ? cold.maxMs <= 300 : null,
+  });
+  const idleRss = cold?.idle.rssPerWorkerMb;
+  targets.push({
+    name: "idle worker memory",
+    goal: "≤ 15 MB",
+    actual: cold ? `heap ≤ ${cold.idle.maxHeapMb} MB; +${idleRss ?? "?"} MB RSS per worker` : "not run",
+    met: cold ? cold.idle.maxHeapMb <= 15 && (idleRss === undefined || idleRss <= 15) : null,
+  });
+  const rssMax = Math.max(
+    report.idleResources?.rssMb.max ?? 0,
+    report.fixed?.platform.resources.rssMb.max ?? 0,
+  );
+  targets.push({
+    name: "core RSS (5 plugins)",
+    goal: "≤ 100 MB",
+    actual: rssMax > 0 ? `${rssMax} MB (max idle / fixed-rate)` : "not run",
+    met: rssMax > 0 ? rssMax <= 100 : null,
+  });
+  return targets;
+}
+
+const pad = (s: string, n: number): string => (s.length >= n ? s : s + " ".repeat(n - s.length));
+const lpad = (s: string, n: number): string => (s.length >= n ? s : " ".repeat(n - s.length) + s);
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? pad(c, widths[i]!) : lpad(c, widths[i]!))).join("  ");
+  return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+type PhaseRow = Pick<PhaseResult, "offeredRate" | "achievedRate" | "sent" | "lost" | "failed" | "latency">;
+
+function phaseRow(label: string, p: PhaseRow): string[] {
+  const l = p.latency;
+  return [
+    label,
+    String(p.offeredRate),
+    String(p.achievedRate),
+    String(p.sent),
+    String(p.lost),
+    String(p.failed),
+    String(l.p50),
+    String(l.p90),
+    String(l.p99),
+    String(l.p999),
+    String(l.max),
+  ];
+}
+
+const PHASE_HEADERS = [
+  "phase",
+  "offered/s",
+  "replies/s",
+  "sent",
+  "lost",
+  "failed",
+  "p50 ms",
+  "p90",
+  "p99",
+  "p99.9",
+  "max",
+];
+
+export function renderReport(report: BenchReport): string {
+  const out: string[] = [];
+  const m = report.machine;
+  out.push(
+    `Rosey bench — ${m.cores} cores, ${m.cpuModel}, Node ${m.node}, isolation ${report.settings.isolation}`,
+  );
+  out.push(`platform startup ${report.startupMs} ms; load average at start ${m.loadAverage.join(" ")}`);
+  const rows: string[][] = [];
+  if (report.fixed) {
+    rows.push(phaseRow("fixed: platform", report.fixed.platform));
+    if (report.fixed.relay) rows.push(phaseRow("fixed: raw relay", report.fixed.relay));
+  }
+  if (report.saturation) {
+    for (const s of report.saturation.platform.steps)
+      rows.push(phaseRow(`sat platform ${s.verdict.ok ? "ok" : "BROKE"}`, s));
+    for (const s of report.saturation.relay.steps)
+      rows.push(phaseRow(`sat relay ${s.verdict.ok ? "ok" : "BROKE"}`, s));
+  }
+  if (rows.length) out.push("", table(PHASE_HEADERS, rows));
+  if (report.fixed?.latencyRatio)
+    out.push(
+      `latency platform/relay: p50 ×${report.fixed.latencyRatio.p50}, p99 ×${report.fixed.latencyRatio.p99}`,
+    );
+  if (report.saturation) {
+    const s = report.saturation;
+    out.push(
+      `saturation: platform ${Math.round(s.platform.sustainedRate)} msg/s (${s.platform.stoppedBecause})`,
+      `            relay    ${Math.round(s.relay.sustainedRate)} msg/s (${s.relay.stoppedBecause})`,
+      `            ratio ${(s.throughputRatio * 100).toFixed(1)}%`,
+    );
+  }
+  const res: string[][] = [];
+  const resRow = (label: string, r: ResourceFigures) => {
+    const child = (role: string) => r.children.filter((c) => c.role === role);
+    const host = child("plugin-host");
+    const nats = child("nats-server");
+    res.push([
+      label,
+      String(r.rssMb.max),
+      String(r.cpuPercent),
+      String(r.eventLoopUtilization),
+      host.length ? host.map((h) => `${h.rssMb}`).join("+") : "-",
+      host.length ? host.map((h) => `${h.cpuPercent}`).join("+") : "-",
+      nats.length ? String(nats[0]!.cpuPercent) : "-",
+      Object.entries(r.workerHeapMb)
+        .map(([n, v]) => `${n} ${v}`)
+        .join(", "),
+    ]);
+  };
+  if (report.idleResources) resRow("idle (5 plugins)", report.idleResources);
+  if (report.fixed) resRow("fixed: platform", report.fixed.platform.resources);
+  if (report.fixed?.relay) resRow("fixed: relay", report.fixed.relay.resources);
+  if (res.length)
+    out.push(
+      "",
+      table(
+        [
+          "resources",
+          "core RSS MB",
+          "core CPU %",
+          "core ELU",
+          "host RSS MB",
+          "host CPU %",
+          "nats CPU %",
+          "worker heap MB",
+        ],
+        res,
+      ),
+    );
+  if (report.coldStart) {
+    const c = report.coldStart;
+    out.push(
+      "",
+      `cold start (${c.isolation}, ${c.samplesMs.length} spawns): p50 ${c.p50Ms} ms, max ${c.maxMs} ms, max after first ${c.maxWarmMs} ms`,
+      `idle worker: heap ${Object.entries(c.idle.heapMb)
+        .map(([n, v]) => `${n} ${v}`)
+        .join(", ")} MB; +${c.idle.rssPerWorkerMb ?? "?"} MB RSS per worker`,
+    );
+  }
+  out.push(
+    "",
+    table(
+      ["target", "goal", "actual", "status"],
+      report.targets.map((t) => [
+        t.name,
+        t.goal,
+        t.actual,
+        t.met === null ? "n/a" : t.met ? "met" : "MISSED",
+      ]),
+    ),
+  );
+  return `${out.join("\n")}\n`;
+}
+
+export function progressLine(p: PhaseProgress): string {
+  const pct = Math.min(100, Math.round((p.elapsedMs / p.durationMs) * 100));
+  return `[${p.path} @ ${p.rate}/s] ${lpad(String(pct), 3)}%  sent ${p.sent}  replied ${p.replied}  failed ${p.failed}  pending ${p.pending}  p99 ${p.p99Ms} ms`;
+}

@@ -1,0 +1,108 @@
+import type { LatencySummary } from "./histogram.js";
+
+/**
+ * Saturation search: run fixed-rate steps at increasing rates until a step breaks a threshold; the
+ * saturation throughput is the reply rate of the last step that held. Pure decisions, so the ladder
+ * logic is unit-tested without a platform.
+ */
+
+export interface SaturationSettings {
+  /** Rate of the first step, msg/s. */
+  startRate: number;
+  /** Each next step offers `rate × factor`. */
+  factor: number;
+  /** Length of each step. */
+  stepDurationMs: number;
+  /** A step breaks when its p99 latency exceeds this. */
+  maxP99Ms: number;
+  /** A step breaks when more than this fraction of its messages is lost or failed. */
+  maxLossRatio: number;
+  /** A step breaks when the replies per second fall below this fraction of the offered rate. */
+  minDeliveredRatio: number;
+  /** Safety stop. */
+  maxRate: number;
+}
+
+export interface StepResult {
+  offeredRate: number;
+  sent: number;
+  replied: number;
+  lost: number;
+  failed: number;
+  /** Replies per second over the step (sent messages answered / step time including the drain). */
+  achievedRate: number;
+  /** Messages the generator sent per second (below the offered rate when the sender itself falls behind). */
+  sendRate: number;
+  latency: LatencySummary;
+}
+
+export type StepVerdict = { ok: true } | { ok: false; reason: string };
+
+export function judgeStep(step: StepResult, settings: SaturationSettings): StepVerdict {
+  if (step.sent === 0) return { ok: false, reason: "nothing was sent" };
+  const bad = (step.lost + step.failed) / step.sent;
+  if (bad > settings.maxLossRatio)
+    return {
+      ok: false,
+      reason: `${step.lost} lost + ${step.failed} failed of ${step.sent} (${pct(bad)} > ${pct(settings.maxLossRatio)})`,
+    };
+  if (step.latency.p99 > settings.maxP99Ms)
+    return { ok: false, reason: `p99 ${step.latency.p99} ms > ${settings.maxP99Ms} ms` };
+  if (step.sendRate < step.offeredRate * settings.minDeliveredRatio)
+    return {
+      ok: false,
+      reason: `the generator sent only ${Math.round(step.sendRate)} msg/s of ${step.offeredRate}`,
+    };
+  if (step.achievedRate < step.offeredRate * settings.minDeliveredRatio)
+    return {
+      ok: false,
+      reason: `only ${Math.round(step.achievedRate)} replies/s for ${step.offeredRate} msg/s offered`,
+    };
+  return { ok: true };
+}
+
+/** The next rate to offer after a step that held, or `undefined` when the ladder is at its top. */
+export function nextRate(current: number, settings: SaturationSettings): number | undefined {
+  const next = Math.round(current * settings.factor);
+  if (current >= settings.maxRate) return undefined;
+  return Math.min(settings.maxRate, Math.max(next, current + 1));
+}
+
+export interface SaturationOutcome {
+  steps: Array<StepResult & { verdict: StepVerdict }>;
+  /** Achieved reply rate of the last step that held (0 when the first step broke). */
+  sustainedRate: number;
+  /** Offered rate of that step. */
+  sustainedOfferedRate: number;
+  /** Why the ladder stopped. */
+  stoppedBecause: string;
+}
+
+/** Runs the ladder with `runStep` doing the real work of one step. */
+export async function climb(
+  settings: SaturationSettings,
+  runStep: (rate: number) => Promise<StepResult>,
+  onStep?: (step: StepResult, verdict: StepVerdict) => void,
+): Promise<SaturationOutcome> {
+  const steps: SaturationOutcome["steps"] = [];
+  let rate: number | undefined = settings.startRate;
+  let sustainedRate = 0;
+  let sustainedOfferedRate = 0;
+  let stoppedBecause = `reached the ladder's top (${settings.maxRate} msg/s)`;
+  while (rate !== undefined) {
+    const step = await runStep(rate);
+    const verdict = judgeStep(step, settings);
+    steps.push({ ...step, verdict });
+    onStep?.(step, verdict);
+    if (!verdict.ok) {
+      stoppedBecause = `${rate} msg/s broke: ${verdict.reason}`;
+      break;
+    }
+    sustainedRate = Math.max(sustainedRate, step.achievedRate);
+    sustainedOfferedRate = rate;
+    rate = nextRate(rate, settings);
+  }
+  return { steps, sustainedRate, sustainedOfferedRate, stoppedBecause };
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;

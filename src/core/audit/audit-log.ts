@@ -1,0 +1,40 @@
+import { existsSync } from "node:fs";
+import type { RoseyConfig } from "../config/schema.js";
+import type { AuditLogReader, AuditLogRow } from "./audit.js";
+
+/**
+ * The audit log as the database service persists it (`audit_log`: every `rosey.security.violation` and
+ * `rosey.security.audit` event), read through the service's own `audit` query. Read-only: an audit never
+ * creates a database file, and a database that is not there means "no audit log", not an error.
+ */
+export async function openAuditLog(
+  config: Readonly<RoseyConfig>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<AuditLogReader | undefined> {
+  if (!config.database.enabled) return undefined;
+  const { openDatabase, resolveDatabaseTarget } = await import("../db/connection.js");
+  const { runQuery } = await import("../db/queries.js");
+  const target = resolveDatabaseTarget(config, env);
+  if (target.engine === "sqlite" && !existsSync(target.file)) return undefined;
+  const db = await openDatabase(target);
+  return {
+    source: db.description,
+    async rows(plugin: string, limit: number): Promise<AuditLogRow[]> {
+      const rows = (await runQuery(db, "audit", { plugin, limit })) as Array<{
+        kind: string;
+        plugin: string | null;
+        action: string;
+        reason: string | null;
+        createdAt: string;
+      }>;
+      return rows.map((r) => ({
+        kind: r.kind === "violation" ? "violation" : "audit",
+        plugin: r.plugin,
+        action: r.action,
+        reason: r.reason,
+        createdAt: r.createdAt,
+      }));
+    },
+    close: () => db.close(),
+  };
+}

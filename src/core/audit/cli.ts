@@ -1,0 +1,30 @@
+import { loadConfig } from "../config/load.js";
+import { buildAuditReport, formatAuditReport } from "./audit.js";
+import { openAuditLog } from "./audit-log.js";
+
+export interface AuditCommandOptions {
+  config?: string | undefined;
+  json?: boolean | undefined;
+  strict?: boolean | undefined;
+  env?: NodeJS.ProcessEnv;
+  write?: (text: string) => void;
+}
+
+/**
+ * `rosey audit [--json] [--strict] [--config FILE]`. Prints the report (human table, or the JSON of
+ * `schemas/audit-report.schema.json`) and returns the exit code: 1 under `--strict` when any plugin requests
+ * a capability the config does not grant (or one that does not exist), else 0.
+ */
+export async function auditCommand(options: AuditCommandOptions): Promise<number> {
+  const env = options.env ?? process.env;
+  const loaded = loadConfig({ file: options.config, env });
+  const report = await buildAuditReport({
+    config: loaded.config,
+    configFile: loaded.file,
+    natsUrl: env.NATS_URL || loaded.config.nats.url,
+    openAuditLog: () => openAuditLog(loaded.config, env),
+  });
+  const write = options.write ?? ((text: string) => process.stdout.write(text));
+  write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatAuditReport(report));
+  return options.strict && !report.strict.ok ? 1 : 0;
+}

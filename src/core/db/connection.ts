@@ -1,0 +1,160 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
+import { PrismaPg } from "@prisma/adapter-pg";
+import BetterSqlite3 from "better-sqlite3";
+import { PrismaClient as PgPrismaClient } from "../../generated/prisma/postgresql/client.js";
+import {
+  type Prisma as PrismaNamespace,
+  PrismaClient as SqlitePrismaClient,
+} from "../../generated/prisma/sqlite/client.js";
+import type { RoseyConfig } from "../config/schema.js";
+import { errorMessage, RoseyError } from "../errors.js";
+
+/**
+ * Opens the core database through Prisma Client 7 and a driver adapter: better-sqlite3 for the embedded
+ * default (WAL mode), `pg` for PostgreSQL. The only module that constructs a Prisma client; everything
+ * else reaches the database through the database service on the bus.
+ */
+
+export type Engine = "sqlite" | "postgresql";
+
+export type DatabaseTarget =
+  | { engine: "sqlite"; file: string }
+  | { engine: "postgresql"; url: string; poolSize: number };
+
+/**
+ * Both generated clients share one API shape (same models); the SQLite client's type stands for both.
+ * Engine-specific SQL (JSON operators, placeholders) branches on `Database.engine`.
+ */
+export type Prisma = InstanceType<typeof SqlitePrismaClient>;
+/** The client handed to an interactive transaction. */
+export type Tx = PrismaNamespace.TransactionClient;
+
+export interface Database {
+  readonly engine: Engine;
+  readonly prisma: Prisma;
+  /** Where it points, with any password removed: for logs. */
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_SQLITE_FILE = "rosey.sqlite";
+const DEFAULT_PG_POOL = 10;
+
+function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+/**
+ * Picks the database: `DATABASE_URL`, then config `database.url`, then config `database.path` (SQLite),
+ * then `<dataDir>/rosey.sqlite`. A URL is PostgreSQL when it starts with `postgres://` or
+ * `postgresql://`; `file:` URLs and plain paths are SQLite.
+ * @throws {RoseyError} CONFIG_INVALID for any other URL scheme.
+ */
+export function resolveDatabaseTarget(
+  config: Pick<Readonly<RoseyConfig>, "database" | "dataDir">,
+  env: NodeJS.ProcessEnv = process.env,
+): DatabaseTarget {
+  const url = env.DATABASE_URL || config.database.url;
+  if (url) {
+    if (isPostgresUrl(url)) {
+      const parsed = new URL(url);
+      const fromUrl = Number(parsed.searchParams.get("connection_limit"));
+      return {
+        engine: "postgresql",
+        url,
+        poolSize: Number.isInteger(fromUrl) && fromUrl > 0 ? fromUrl : DEFAULT_PG_POOL,
+      };
+    }
+    if (url.startsWith("file:")) {
+      return { engine: "sqlite", file: path.resolve(config.dataDir, url.slice("file:".length)) };
+    }
+    throw new RoseyError(
+      "CONFIG_INVALID",
+      `Cannot open the database as 'database.url' must be a postgres:// or file: URL: current value is ${JSON.stringify(redact(url))}`,
+    );
+  }
+  if (config.database.path)
+    return { engine: "sqlite", file: path.resolve(config.dataDir, config.database.path) };
+  return { engine: "sqlite", file: path.join(config.dataDir, DEFAULT_SQLITE_FILE) };
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ":***@");
+  }
+}
+
+/** Opens the database; the schema is not touched (the migration runner does that). */
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  if (target.engine === "sqlite") {
+    mkdirSync(path.dirname(target.file), { recursive: true });
+    // WAL is a property of the file: set it once with a plain connection before the adapter opens it.
+    try {
+      const raw = new BetterSqlite3(target.file);
+      raw.pragma("journal_mode = WAL");
+      raw.close();
+    } catch (err) {
+      throw new RoseyError("INTERNAL", `Cannot open SQLite database ${target.file}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    // One connection (SQLite has one writer anyway); a busy timeout covers a second process (`rosey migrate`).
+    const adapter = new PrismaBetterSqlite3({ url: target.file, timeout: 10_000 });
+    const prisma = new SqlitePrismaClient({ adapter });
+    await prisma.$connect();
+    await prisma.$executeRawUnsafe("PRAGMA foreign_keys = ON");
+    return {
+      engine: "sqlite",
+      prisma,
+      description: `sqlite:${target.file}`,
+      close: once(() => prisma.$disconnect()),
+    };
+  }
+  const adapter = new PrismaPg({ connectionString: target.url, max: target.poolSize });
+  const prisma = new PgPrismaClient({ adapter }) as unknown as Prisma;
+  try {
+    await prisma.$connect();
+    await prisma.$queryRawUnsafe("SELECT 1");
+  } catch (err) {
+    await prisma.$disconnect().catch(() => {});
+    throw new RoseyError(
+      "INTERNAL",
+      `Cannot connect to PostgreSQL at ${redact(target.url)}: ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+  return {
+    engine: "postgresql",
+    prisma,
+    description: redact(target.url),
+    close: once(() => prisma.$disconnect()),
+  };
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => {
+    done ??= fn();
+    return done;
+  };
+}
+
+/** Builds parameterised SQL for either engine: `$1, $2…` on PostgreSQL, `?` on SQLite. */
+export class SqlBuilder {
+  readonly params: unknown[] = [];
+  readonly #engine: Engine;
+  constructor(engine: Engine) {
+    this.#engine = engine;
+  }
+  /** Adds a parameter and returns its placeholder. */
+  param(value: unknown): string {
+    this.params.push(value);
+    return this.#engine === "postgresql" ? `$${this.params.length}` : "?";
+  }
+}

@@ -1,0 +1,338 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { type Bus, type BusMessage, createBus } from "../bus.js";
+import type { RoseyConfig } from "../config/schema.js";
+import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { loadCoreMigrations, loadPluginMigrations, type MigrationSet } from "../migrations/files.js";
+import { MigrationRunner, type RunOptions } from "../migrations/runner.js";
+import { discoverPlugins } from "../plugins/manifest.js";
+import { PLUGIN_NAME, SUBJECTS } from "../subjects.js";
+import { type Database, type DatabaseTarget, openDatabase, resolveDatabaseTarget } from "./connection.js";
+import { type IngestOptions, type Ingestor, startIngestor } from "./ingestion.js";
+import {
+  type DbReply,
+  KV_OPERATIONS,
+  KV_SUBJECT_PREFIX,
+  type KvOperation,
+  kvRequestSchemas,
+  NAMESPACE_FIELDS,
+  pluginOfSource,
+} from "./kv-protocol.js";
+import { manifestPolicies, PluginStorage, type PolicySource } from "./kv-store.js";
+import { isQueryName, runQuery } from "./queries.js";
+
+/**
+ * The database service: the only holder of database credentials. On the bus it answers
+ *   rosey.db.kv.<get|set|delete|query|count>        plugin storage (namespace = verified source)
+ *   rosey.db.query.<name>                            queries (see queries.ts)
+ *   rosey.db.migrate.<plugin>.<apply|rollback|status> per-plugin migrations
+ * and ingests the `rosey.db.*` events from JetStream (ingestion.ts). Requests are served by a queue group,
+ * so several instances can share the load.
+ */
+
+export interface DatabaseServiceOptions {
+  natsUrl: string;
+  config: Readonly<RoseyConfig>;
+  logger: Logger;
+  /** Overrides the database choice (tests, bench); default from env + config. */
+  target?: DatabaseTarget;
+  ingest?: IngestOptions;
+  /** Storage policies; default: the plugins folder's manifests. */
+  policies?: PolicySource;
+  /** How long a migrate request waits for another runner's lock. @default 10000 */
+  lockTimeoutMs?: number;
+  /**
+   * Apply every discovered plugin's pending migrations at start (as `db:auto`), so bundled plugins work
+   * out of the box. A plugin whose migrations fail is logged and left as it was; the service still starts.
+   * @default true
+   */
+  autoMigratePlugins?: boolean;
+}
+
+export interface DatabaseService {
+  readonly database: Database;
+  stop(): Promise<void>;
+}
+
+export const DB_QUEUE_GROUP = "rosey-db";
+const MIGRATE_ACTIONS = ["apply", "rollback", "status"] as const;
+
+const migrateRequest = z.strictObject({
+  to_version: z.number().int().nonnegative().optional(),
+  count: z.number().int().positive().optional(),
+  dry_run: z.boolean().optional(),
+});
+
+export async function startDatabaseService(options: DatabaseServiceOptions): Promise<DatabaseService> {
+  const log = options.logger.child({ component: "db" });
+  const target = options.target ?? resolveDatabaseTarget(options.config);
+  const db = await openDatabase(target);
+  let bus: Bus | undefined;
+  let ingestor: Ingestor | undefined;
+  try {
+    const core = await new MigrationRunner(db, { actor: "db" }).applyCore(loadCoreMigrations(db.engine));
+    if (core.versions.length) log.info({ versions: core.versions }, "applied core migrations");
+    if (options.autoMigratePlugins ?? true) await autoMigrate(db, options, log);
+    bus = await createBus({ url: options.natsUrl, source: "db", logger: options.logger, name: "rosey-db" });
+    const storage = new PluginStorage(
+      db,
+      options.policies ?? manifestPolicies(options.config.plugins.directory),
+    );
+    const handlers = new Handlers(bus, db, storage, options, log);
+    const queue = { queue: DB_QUEUE_GROUP };
+    bus.subscribe(`${KV_SUBJECT_PREFIX}.*`, (m) => handlers.kv(m), queue);
+    bus.subscribe("rosey.db.query.*", (m) => handlers.query(m), queue);
+    bus.subscribe("rosey.db.migrate.*.*", (m) => handlers.migrate(m), queue);
+    await bus.flush();
+    ingestor = await startIngestor(bus.connection, db, options.logger, options.ingest);
+    log.info({ database: db.description }, "database service started");
+  } catch (err) {
+    await ingestor?.stop().catch(() => {});
+    await bus?.close().catch(() => {});
+    await db.close().catch(() => {});
+    throw err;
+  }
+  const started = { bus, ingestor };
+  let stopping: Promise<void> | undefined;
+  return {
+    database: db,
+    stop() {
+      stopping ??= (async () => {
+        // Reverse order: stop taking events, finish the batch in hand, drain requests, then close the pool.
+        const errors: unknown[] = [];
+        await started.ingestor.stop().catch((e: unknown) => errors.push(e));
+        await started.bus.close().catch((e: unknown) => errors.push(e));
+        await db.close().catch((e: unknown) => errors.push(e));
+        log.info("database service stopped");
+        if (errors.length)
+          throw new RoseyError(
+            "INTERNAL",
+            `Database service stopped with errors: ${errors.map(errorMessage).join("; ")}`,
+          );
+      })();
+      return stopping;
+    },
+  };
+}
+
+class Handlers {
+  readonly #bus: Bus;
+  readonly #db: Database;
+  readonly #storage: PluginStorage;
+  readonly #options: DatabaseServiceOptions;
+  readonly #log: Logger;
+
+  constructor(bus: Bus, db: Database, storage: PluginStorage, options: DatabaseServiceOptions, log: Logger) {
+    this.#bus = bus;
+    this.#db = db;
+    this.#storage = storage;
+    this.#options = options;
+    this.#log = log;
+  }
+
+  async kv(m: BusMessage): Promise<void> {
+    await this.#answer(m, async () => {
+      const op = m.subject.slice(KV_SUBJECT_PREFIX.length + 1) as KvOperation;
+      if (!(KV_OPERATIONS as readonly string[]).includes(op)) {
+        throw new RoseyError(
+          "VALIDATION_FAILED",
+          `Unknown storage operation '${op}': one of ${KV_OPERATIONS.join(", ")}`,
+        );
+      }
+      const plugin = pluginOfSource(m.envelope.source);
+      if (!plugin) {
+        this.#violation(
+          m,
+          undefined,
+          `storage requests must come from a plugin; source is '${m.envelope.source}'`,
+        );
+        throw new RoseyError(
+          "PERMISSION_DENIED",
+          `Cannot use plugin storage from source '${m.envelope.source}': only plugins have a storage namespace`,
+        );
+      }
+      const data = m.envelope.data;
+      if (data && typeof data === "object") {
+        const named = NAMESPACE_FIELDS.filter((f) => Object.hasOwn(data, f));
+        if (named.length > 0) {
+          this.#violation(
+            m,
+            plugin,
+            `storage request names a namespace field (${named.join(", ")}): cross-plugin access attempt`,
+          );
+          throw new RoseyError(
+            "PERMISSION_DENIED",
+            `Cannot choose a storage namespace: '${named[0]}' is not allowed; plugin '${plugin}' only ever reaches its own records`,
+          );
+        }
+      }
+      const parsed = kvRequestSchemas[op].safeParse(data);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new RoseyError(
+          "VALIDATION_FAILED",
+          `Invalid storage ${op} request: '${issue?.path.join(".") || "(root)"}' ${issue?.message ?? "is invalid"}`,
+        );
+      }
+      const req = parsed.data;
+      switch (op) {
+        case "get":
+          return this.#storage.get(plugin, req as never);
+        case "set":
+          return this.#storage.set(plugin, req as never);
+        case "delete":
+          return this.#storage.delete(plugin, req as never);
+        case "query":
+          return this.#storage.query(plugin, req as never);
+        case "count":
+          return this.#storage.count(plugin, req as never);
+      }
+    });
+  }
+
+  async query(m: BusMessage): Promise<void> {
+    await this.#answer(m, async () => {
+      this.#refusePlugins(m);
+      const name = m.subject.split(".")[3] ?? "";
+      if (!isQueryName(name)) throw new RoseyError("VALIDATION_FAILED", `Unknown query '${name}'`);
+      return runQuery(this.#db, name, m.envelope.data);
+    });
+  }
+
+  async migrate(m: BusMessage): Promise<void> {
+    await this.#answer(m, async () => {
+      this.#refusePlugins(m);
+      const [, , , plugin = "", action = ""] = m.subject.split(".");
+      if (!(MIGRATE_ACTIONS as readonly string[]).includes(action)) {
+        throw new RoseyError(
+          "VALIDATION_FAILED",
+          `Unknown migrate action '${action}': one of ${MIGRATE_ACTIONS.join(", ")}`,
+        );
+      }
+      const parsed = migrateRequest.safeParse(m.envelope.data ?? {});
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new RoseyError(
+          "VALIDATION_FAILED",
+          `Invalid migrate request: '${issue?.path.join(".") || "(root)"}' ${issue?.message ?? "is invalid"}`,
+        );
+      }
+      const set = pluginMigrationSet(this.#options.config.plugins.directory, plugin, this.#db);
+      const runner = new MigrationRunner(this.#db, {
+        actor: m.envelope.source,
+        lockTimeoutMs: this.#options.lockTimeoutMs,
+      });
+      const run: RunOptions = {
+        toVersion: parsed.data.to_version,
+        count: parsed.data.count,
+        dryRun: parsed.data.dry_run,
+      };
+      if (action === "status") return runner.status(set);
+      const result = action === "apply" ? await runner.apply(set, run) : await runner.rollback(set, run);
+      this.#storage.invalidateTables();
+      if (!result.dryRun && result.versions.length) {
+        this.#log.info(
+          { plugin, action, versions: result.versions, by: m.envelope.source },
+          "plugin migrations run",
+        );
+      }
+      return result;
+    });
+  }
+
+  #refusePlugins(m: BusMessage): void {
+    const plugin = pluginOfSource(m.envelope.source);
+    if (plugin) {
+      this.#violation(m, plugin, "plugins may only use rosey.db.kv.*");
+      throw new RoseyError(
+        "PERMISSION_DENIED",
+        `Cannot answer '${m.subject}' for plugin '${plugin}': plugins may only use rosey.db.kv.*`,
+      );
+    }
+  }
+
+  #violation(m: BusMessage, plugin: string | undefined, reason: string): void {
+    try {
+      this.#bus.publish(SUBJECTS.securityViolation, {
+        plugin: plugin ?? m.envelope.source,
+        operation: "request",
+        subject: m.subject,
+        capability: "storage",
+        reason,
+      });
+    } catch (err) {
+      this.#log.warn({ err: errorMessage(err) }, "cannot publish violation");
+    }
+    this.#log.warn({ source: m.envelope.source, subject: m.subject, reason }, "refused database request");
+  }
+
+  async #answer(m: BusMessage, work: () => Promise<unknown>): Promise<void> {
+    let reply: DbReply<unknown>;
+    try {
+      reply = { success: true, data: (await work()) ?? null };
+    } catch (err) {
+      if (isRoseyError(err)) {
+        reply = { success: false, error: { code: err.code, message: err.message } };
+      } else {
+        this.#log.error({ err, subject: m.subject }, "database request failed");
+        reply = {
+          success: false,
+          error: {
+            code: "INTERNAL",
+            message: `Database request on '${m.subject}' failed: ${errorMessage(err)}`,
+          },
+        };
+      }
+    }
+    if (m.replyTo) m.respond(reply);
+  }
+}
+
+async function autoMigrate(db: Database, options: DatabaseServiceOptions, log: Logger): Promise<void> {
+  let plugins: string[];
+  try {
+    plugins = discoverPlugins(options.config.plugins.directory).plugins.map((p) => p.manifest.name);
+  } catch (err) {
+    log.warn({ err: errorMessage(err) }, "cannot list plugins for their migrations");
+    return;
+  }
+  const runner = new MigrationRunner(db, { actor: "db:auto", lockTimeoutMs: options.lockTimeoutMs });
+  for (const plugin of plugins) {
+    try {
+      const set = pluginMigrationSet(options.config.plugins.directory, plugin, db);
+      if (set.migrations.length === 0) continue;
+      const result = await runner.apply(set, {});
+      if (result.versions.length)
+        log.info({ plugin, versions: result.versions }, "applied plugin migrations");
+    } catch (err) {
+      log.error(
+        { plugin, code: isRoseyError(err) ? err.code : undefined, err: errorMessage(err) },
+        "plugin migrations not applied",
+      );
+    }
+  }
+}
+
+/** Loads `<pluginsDir>/<plugin>/migrations`. @throws NOT_FOUND when the plugin folder does not exist. */
+export function pluginMigrationSet(
+  pluginsDir: string,
+  plugin: string,
+  db: Pick<Database, "engine">,
+): MigrationSet {
+  if (!PLUGIN_NAME.test(plugin)) {
+    throw new RoseyError(
+      "VALIDATION_FAILED",
+      `Cannot migrate ${JSON.stringify(plugin)} as plugin names must match ${PLUGIN_NAME}`,
+    );
+  }
+  const dir = path.join(pluginsDir, plugin);
+  if (!existsSync(path.join(dir, "plugin.json"))) {
+    throw new RoseyError(
+      "NOT_FOUND",
+      `Cannot migrate '${plugin}': no plugin folder with a plugin.json at ${dir}`,
+    );
+  }
+  return loadPluginMigrations(plugin, dir, db.engine);
+}

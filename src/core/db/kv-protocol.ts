@@ -1,0 +1,100 @@
+import { z } from "zod";
+import type { ErrorCode } from "../errors.js";
+
+/**
+ * Plugin storage protocol: `ctx.storage` in the sandbox ↔ the database service, through the gate.
+ * Request/reply on `rosey.db.kv.<op>`. The namespace is the envelope's `source` (`plugin:<name>`), which
+ * the gate stamps: nothing in the request names a plugin, and a request that tries is refused.
+ *
+ * | op | request data | reply data |
+ * |---|---|---|
+ * | get | `{collection, key}` | the value, or `null` |
+ * | set | `{collection, key, value}` | `{key}` |
+ * | delete | `{collection, key}` | `{key, deleted: true}`; NOT_FOUND when absent |
+ * | query | `{collection, filter?, limit?, order?}` | `[{key, value}]` |
+ * | count | `{collection, filter?}` | number |
+ */
+
+export const KV_OPERATIONS = ["get", "set", "delete", "query", "count"] as const;
+export type KvOperation = (typeof KV_OPERATIONS)[number];
+
+export const KV_SUBJECT_PREFIX = "rosey.db.kv";
+export const kvSubject = (op: KvOperation): string => `${KV_SUBJECT_PREFIX}.${op}`;
+
+/** Collections as the manifest schema names them. */
+export const COLLECTION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+/** Top-level JSON fields usable in `filter` and `order`. */
+export const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+export const KEY_MAX_LENGTH = 256;
+export const QUERY_MAX_LIMIT = 1000;
+export const QUERY_DEFAULT_LIMIT = 100;
+/** Largest single value, as UTF-8 JSON. */
+export const VALUE_MAX_BYTES = 256 * 1024;
+
+const collection = z.string().regex(COLLECTION_NAME, "must match ^[a-z][a-z0-9_]{0,63}$");
+const key = z.string().min(1).max(KEY_MAX_LENGTH);
+const jsonValue = z
+  .unknown()
+  .refine((v) => v !== undefined && v !== null, "is required (use delete to remove a record)");
+const filter = z
+  .record(z.string().regex(FIELD_NAME, "filter fields must be top-level field names"), z.unknown())
+  .refine((f) => Object.keys(f).length <= 16, "may have at most 16 fields");
+const order = z.strictObject({
+  field: z.string().regex(FIELD_NAME, "must be a top-level field name"),
+  direction: z.enum(["asc", "desc"]).default("asc"),
+});
+
+export const kvRequestSchemas = {
+  get: z.strictObject({ collection, key }),
+  set: z.strictObject({ collection, key, value: jsonValue }),
+  delete: z.strictObject({ collection, key }),
+  query: z.strictObject({
+    collection,
+    filter: filter.optional(),
+    limit: z.number().int().min(1).max(QUERY_MAX_LIMIT).default(QUERY_DEFAULT_LIMIT),
+    order: order.optional(),
+  }),
+  count: z.strictObject({ collection, filter: filter.optional() }),
+} as const satisfies Record<KvOperation, z.ZodType>;
+
+export type KvRequest<Op extends KvOperation> = z.infer<(typeof kvRequestSchemas)[Op]>;
+/** What callers may send (defaults not yet applied). */
+export type KvRequestInput<Op extends KvOperation> = z.input<(typeof kvRequestSchemas)[Op]>;
+
+export interface KvRecord {
+  key: string;
+  value: unknown;
+}
+
+export interface KvResults {
+  get: unknown;
+  set: { key: string };
+  delete: { key: string; deleted: true };
+  query: KvRecord[];
+  count: number;
+}
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Every reply of the database service (kv, query, migrate): `{success: true, data} | {success: false, error}`. */
+export type DbReply<T> = { success: true; data: T } | { success: false; error: WireError };
+
+export const dbReplySchema = z.discriminatedUnion("success", [
+  z.strictObject({ success: z.literal(true), data: z.unknown() }),
+  z.strictObject({
+    success: z.literal(false),
+    error: z.object({ code: z.string(), message: z.string() }).loose(),
+  }),
+]);
+
+/** Field names a request could use to name another plugin's namespace; any of them is refused. */
+export const NAMESPACE_FIELDS = ["plugin", "namespace", "source", "owner"] as const;
+
+/** `plugin:<name>` → `<name>`; anything else → undefined. */
+export function pluginOfSource(source: string): string | undefined {
+  const m = /^plugin:([a-z][a-z0-9-]{0,31})$/.exec(source);
+  return m?.[1];
+}

@@ -1,0 +1,413 @@
+import { Ajv, type ValidateFunction } from "ajv";
+import addFormatsImport from "ajv-formats";
+import { errorMessage, RoseyError } from "../errors.js";
+import { tablePrefix } from "../migrations/validator.js";
+import { discoverPlugins, type PluginManifest } from "../plugins/manifest.js";
+import { type Database, SqlBuilder, type Tx } from "./connection.js";
+import type { KvRecord, KvRequest, KvResults } from "./kv-protocol.js";
+import { VALUE_MAX_BYTES } from "./kv-protocol.js";
+
+/**
+ * Plugin storage: every row is keyed by (plugin, collection, key), where `plugin` is always the caller's
+ * verified identity. Records of a collection with a JSON Schema in the manifest are validated with ajv;
+ * per-plugin quotas (records, bytes) are checked inside the write's transaction, and writes of one
+ * plugin are serialised so two concurrent sets cannot both slip under the quota.
+ *
+ * Table-backed collections: when a plugin's own migrations created `<prefix><collection>` (e.g.
+ * `quotes_quotes`) for a collection its manifest declares, that collection's records live in that table
+ * instead of `plugin_records`, so the plugin's migrations can index and evolve it. The table must have
+ * `"key"` (text primary key), `"value"` (TEXT, the JSON), `"size"` INTEGER, `"created_at"` and
+ * `"updated_at"` BIGINT (epoch ms); extra columns need defaults. See docs/database.md.
+ */
+
+/** Defaults when a manifest declares no `storage.quota`. */
+export const DEFAULT_QUOTA = Object.freeze({ records: 10_000, bytes: 10 * 1024 * 1024 });
+
+export interface StoragePolicy {
+  quota: { records: number; bytes: number };
+  /** Collection → validator, for collections with a schema. */
+  validators: Map<string, ValidateFunction>;
+  /** Collection → why its manifest schema does not compile. */
+  brokenSchemas: Map<string, string>;
+  /** Collections the manifest declares: the ones that may be backed by a table of the plugin's own. */
+  collections: string[];
+}
+
+export type PolicySource = (plugin: string) => StoragePolicy;
+
+// ajv-formats is CommonJS; its default export arrives as the module object or the function.
+const addFormats = ((addFormatsImport as unknown as { default?: unknown }).default ??
+  addFormatsImport) as unknown as (ajv: Ajv) => Ajv;
+
+export function policyFromManifest(manifest: Pick<PluginManifest, "storage"> | undefined): StoragePolicy {
+  const ajv = addFormats(new Ajv({ allErrors: true, strict: false }));
+  const validators = new Map<string, ValidateFunction>();
+  const brokenSchemas = new Map<string, string>();
+  for (const [name, spec] of Object.entries(manifest?.storage?.collections ?? {})) {
+    if (!spec.schema) continue;
+    try {
+      validators.set(name, ajv.compile(spec.schema));
+    } catch (err) {
+      brokenSchemas.set(name, errorMessage(err));
+    }
+  }
+  return {
+    quota: {
+      records: manifest?.storage?.quota?.records ?? DEFAULT_QUOTA.records,
+      bytes: manifest?.storage?.quota?.bytes ?? DEFAULT_QUOTA.bytes,
+    },
+    validators,
+    brokenSchemas,
+    collections: Object.keys(manifest?.storage?.collections ?? {}),
+  };
+}
+
+/**
+ * Policies read from the plugins folder's manifests, re-read at most every `ttlMs` so a reloaded plugin's
+ * new schema applies without restarting the service. A plugin without a readable manifest gets defaults.
+ */
+export function manifestPolicies(pluginsDir: string, ttlMs = 5_000): PolicySource {
+  let loadedAt = 0;
+  let policies = new Map<string, StoragePolicy>();
+  const fallback = policyFromManifest(undefined);
+  return (plugin) => {
+    if (Date.now() - loadedAt > ttlMs) {
+      const next = new Map<string, StoragePolicy>();
+      try {
+        for (const p of discoverPlugins(pluginsDir).plugins)
+          next.set(p.manifest.name, policyFromManifest(p.manifest));
+      } catch {
+        // An unreadable plugins folder leaves every plugin on defaults; the orchestrator reports the folder.
+      }
+      policies = next;
+      loadedAt = Date.now();
+    }
+    return policies.get(plugin) ?? fallback;
+  };
+}
+
+export class PluginStorage {
+  readonly #db: Database;
+  readonly #policies: PolicySource;
+  readonly #writeQueues = new Map<string, Promise<unknown>>();
+  readonly #tableCache = new Map<string, { exists: boolean; at: number }>();
+
+  constructor(db: Database, policies: PolicySource) {
+    this.#db = db;
+    this.#policies = policies;
+  }
+
+  async get(plugin: string, req: KvRequest<"get">): Promise<KvResults["get"]> {
+    const table = await this.#table(plugin, req.collection);
+    if (table) {
+      const sql = new SqlBuilder(this.#db.engine);
+      const rows = await this.#db.prisma.$queryRawUnsafe<Array<{ value: string }>>(
+        `SELECT "value" FROM "${table}" WHERE "key" = ${sql.param(req.key)}`,
+        ...sql.params,
+      );
+      return rows[0] ? (JSON.parse(rows[0].value) as unknown) : null;
+    }
+    const row = await this.#db.prisma.pluginRecord.findUnique({
+      where: { plugin_collection_key: { plugin, collection: req.collection, key: req.key } },
+      select: { value: true },
+    });
+    return row ? row.value : null;
+  }
+
+  set(plugin: string, req: KvRequest<"set">): Promise<KvResults["set"]> {
+    const policy = this.#policies(plugin);
+    const broken = policy.brokenSchemas.get(req.collection);
+    if (broken) {
+      return Promise.reject(
+        new RoseyError(
+          "VALIDATION_FAILED",
+          `Cannot store in '${req.collection}' as its schema in plugin '${plugin}' manifest does not compile: ${broken}`,
+        ),
+      );
+    }
+    const validate = policy.validators.get(req.collection);
+    if (validate && !validate(req.value)) {
+      const problems = (validate.errors ?? []).map(
+        (e) =>
+          `'${e.instancePath ? e.instancePath.slice(1).replaceAll("/", ".") : "(root)"}' ${e.message ?? "is invalid"}`,
+      );
+      return Promise.reject(
+        new RoseyError(
+          "VALIDATION_FAILED",
+          `Cannot store '${req.collection}/${req.key}' as it does not match the collection's schema: ${problems.join("; ")}`,
+          { details: { problems } },
+        ),
+      );
+    }
+    const json = JSON.stringify(req.value);
+    const size = Buffer.byteLength(json, "utf8");
+    if (size > VALUE_MAX_BYTES) {
+      return Promise.reject(
+        new RoseyError(
+          "VALIDATION_FAILED",
+          `Cannot store '${req.collection}/${req.key}' as a value may be at most ${VALUE_MAX_BYTES} bytes: current value is ${size} bytes`,
+        ),
+      );
+    }
+    return this.#serialised(plugin, async () => {
+      const table = await this.#table(plugin, req.collection);
+      const tables = await this.#tables(plugin, policy);
+      return this.#db.prisma.$transaction(async (tx) => {
+        const where = { plugin_collection_key: { plugin, collection: req.collection, key: req.key } };
+        let existing: { size: number } | null;
+        if (table) {
+          const sql = new SqlBuilder(this.#db.engine);
+          const rows = await tx.$queryRawUnsafe<Array<{ size: number }>>(
+            `SELECT "size" FROM "${table}" WHERE "key" = ${sql.param(req.key)}`,
+            ...sql.params,
+          );
+          existing = rows[0] ? { size: Number(rows[0].size) } : null;
+        } else {
+          existing = await tx.pluginRecord.findUnique({ where, select: { size: true } });
+        }
+        const totals = await usageOf(tx, this.#db.engine, plugin, tables);
+        const records = totals.records + (existing ? 0 : 1);
+        const bytes = totals.bytes - (existing?.size ?? 0) + size;
+        if (records > policy.quota.records) {
+          throw new RoseyError(
+            "QUOTA_EXCEEDED",
+            `Cannot store '${req.collection}/${req.key}' as plugin '${plugin}' may keep ${policy.quota.records} records: it has ${totals.records}`,
+            { details: { quota: policy.quota, records: totals.records } },
+          );
+        }
+        if (bytes > policy.quota.bytes) {
+          throw new RoseyError(
+            "QUOTA_EXCEEDED",
+            `Cannot store '${req.collection}/${req.key}' (${size} bytes) as plugin '${plugin}' may keep ${policy.quota.bytes} bytes: it would use ${bytes}`,
+            { details: { quota: policy.quota, bytes } },
+          );
+        }
+        const now = new Date();
+        if (table) {
+          const sql = new SqlBuilder(this.#db.engine);
+          const ms = now.getTime();
+          const text = existing
+            ? `UPDATE "${table}" SET "value" = ${sql.param(json)}, "size" = ${sql.param(size)}, "updated_at" = ${sql.param(ms)} WHERE "key" = ${sql.param(req.key)}`
+            : `INSERT INTO "${table}" ("key", "value", "size", "created_at", "updated_at") VALUES (${sql.param(req.key)}, ${sql.param(json)}, ${sql.param(size)}, ${sql.param(ms)}, ${sql.param(ms)})`;
+          await tx.$executeRawUnsafe(text, ...sql.params);
+          return { key: req.key };
+        }
+        await tx.pluginRecord.upsert({
+          where,
+          create: {
+            plugin,
+            collection: req.collection,
+            key: req.key,
+            value: req.value as object,
+            size,
+            createdAt: now,
+            updatedAt: now,
+          },
+          update: { value: req.value as object, size, updatedAt: now },
+        });
+        return { key: req.key };
+      });
+    });
+  }
+
+  delete(plugin: string, req: KvRequest<"delete">): Promise<KvResults["delete"]> {
+    return this.#serialised(plugin, async () => {
+      const table = await this.#table(plugin, req.collection);
+      let count: number;
+      if (table) {
+        const sql = new SqlBuilder(this.#db.engine);
+        count = await this.#db.prisma.$executeRawUnsafe(
+          `DELETE FROM "${table}" WHERE "key" = ${sql.param(req.key)}`,
+          ...sql.params,
+        );
+      } else {
+        ({ count } = await this.#db.prisma.pluginRecord.deleteMany({
+          where: { plugin, collection: req.collection, key: req.key },
+        }));
+      }
+      if (count === 0) {
+        throw new RoseyError(
+          "NOT_FOUND",
+          `Cannot delete '${req.collection}/${req.key}' as no such record exists`,
+        );
+      }
+      return { key: req.key, deleted: true as const };
+    });
+  }
+
+  async query(plugin: string, req: KvRequest<"query">): Promise<KvResults["query"]> {
+    const table = await this.#table(plugin, req.collection);
+    const sql = new SqlBuilder(this.#db.engine);
+    const where = this.#where(sql, plugin, req.collection, req.filter, table);
+    const value = table && this.#db.engine === "postgresql" ? `("value"::jsonb)` : `"value"`;
+    let orderBy = `"key" ASC`;
+    if (req.order) {
+      const dir = req.order.direction === "desc" ? "DESC" : "ASC";
+      const expr =
+        this.#db.engine === "postgresql"
+          ? `${value} -> ${sql.param(req.order.field)}`
+          : `json_extract("value", ${sql.param(jsonPath(req.order.field))})`;
+      orderBy = `${expr} ${dir}, "key" ASC`;
+    }
+    if (table) {
+      const text = `SELECT "key", "value" FROM "${table}" WHERE ${where} ORDER BY ${orderBy} LIMIT ${sql.param(req.limit)}`;
+      const rows = await this.#db.prisma.$queryRawUnsafe<Array<{ key: string; value: string }>>(
+        text,
+        ...sql.params,
+      );
+      return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) as unknown }));
+    }
+    const text = `SELECT "key" FROM "plugin_records" WHERE ${where} ORDER BY ${orderBy} LIMIT ${sql.param(req.limit)}`;
+    const keys = (await this.#db.prisma.$queryRawUnsafe<Array<{ key: string }>>(text, ...sql.params)).map(
+      (r) => r.key,
+    );
+    if (keys.length === 0) return [];
+    // Values through the client, so JSON decoding is Prisma's and identical on both engines.
+    const rows = await this.#db.prisma.pluginRecord.findMany({
+      where: { plugin, collection: req.collection, key: { in: keys } },
+      select: { key: true, value: true },
+    });
+    const byKey = new Map(rows.map((r) => [r.key, r.value]));
+    return keys.filter((k) => byKey.has(k)).map((k): KvRecord => ({ key: k, value: byKey.get(k) }));
+  }
+
+  async count(plugin: string, req: KvRequest<"count">): Promise<KvResults["count"]> {
+    const table = await this.#table(plugin, req.collection);
+    if (table) {
+      const sql = new SqlBuilder(this.#db.engine);
+      const where = this.#where(sql, plugin, req.collection, req.filter, table);
+      const rows = await this.#db.prisma.$queryRawUnsafe<Array<{ n: number | bigint }>>(
+        `SELECT COUNT(*) AS n FROM "${table}" WHERE ${where}`,
+        ...sql.params,
+      );
+      return Number(rows[0]?.n ?? 0);
+    }
+    if (!req.filter || Object.keys(req.filter).length === 0) {
+      return this.#db.prisma.pluginRecord.count({ where: { plugin, collection: req.collection } });
+    }
+    const sql = new SqlBuilder(this.#db.engine);
+    const where = this.#where(sql, plugin, req.collection, req.filter);
+    const rows = await this.#db.prisma.$queryRawUnsafe<Array<{ n: number | bigint }>>(
+      `SELECT COUNT(*) AS n FROM "plugin_records" WHERE ${where}`,
+      ...sql.params,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Records and bytes a plugin uses. */
+  async usage(plugin: string): Promise<{ records: number; bytes: number }> {
+    return usageOf(
+      this.#db.prisma,
+      this.#db.engine,
+      plugin,
+      await this.#tables(plugin, this.#policies(plugin)),
+    );
+  }
+
+  /** The table backing a collection, when the plugin's migrations created one. Cached briefly. */
+  async #table(plugin: string, collection: string): Promise<string | undefined> {
+    if (!this.#policies(plugin).collections.includes(collection)) return undefined;
+    const name = `${tablePrefix(plugin)}${collection}`;
+    const cached = this.#tableCache.get(name);
+    if (cached && Date.now() - cached.at < TABLE_CACHE_MS) return cached.exists ? name : undefined;
+    const exists = await tableExists(this.#db, name);
+    this.#tableCache.set(name, { exists, at: Date.now() });
+    return exists ? name : undefined;
+  }
+
+  async #tables(plugin: string, policy: StoragePolicy): Promise<string[]> {
+    const out: string[] = [];
+    for (const c of policy.collections) {
+      const t = await this.#table(plugin, c);
+      if (t) out.push(t);
+    }
+    return out;
+  }
+
+  /** Forgets cached table lookups (after a migration created or dropped a table). */
+  invalidateTables(): void {
+    this.#tableCache.clear();
+  }
+
+  /** Equality on top-level JSON fields: same JSON type and value (a missing field never equals null). */
+  #where(
+    sql: SqlBuilder,
+    plugin: string,
+    collection: string,
+    filter: Record<string, unknown> | undefined,
+    table?: string,
+  ): string {
+    const parts = table
+      ? ["1 = 1"]
+      : [`"plugin" = ${sql.param(plugin)}`, `"collection" = ${sql.param(collection)}`];
+    const value = table && this.#db.engine === "postgresql" ? `("value"::jsonb)` : `"value"`;
+    for (const [field, v] of Object.entries(filter ?? {})) {
+      const json = JSON.stringify(v ?? null);
+      if (this.#db.engine === "postgresql") {
+        parts.push(`${value} -> ${sql.param(field)} = ${sql.param(json)}::jsonb`);
+      } else {
+        const p = jsonPath(field);
+        parts.push(
+          `json_type("value", ${sql.param(p)}) IS json_type(${sql.param(json)}, '$')`,
+          `json_extract("value", ${sql.param(p)}) IS json_extract(${sql.param(json)}, '$')`,
+        );
+      }
+    }
+    return parts.join(" AND ");
+  }
+
+  #serialised<T>(plugin: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#writeQueues.get(plugin) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => {});
+    this.#writeQueues.set(plugin, settled);
+    void settled.then(() => {
+      if (this.#writeQueues.get(plugin) === settled) this.#writeQueues.delete(plugin);
+    });
+    return next;
+  }
+}
+
+const TABLE_CACHE_MS = 2_000;
+
+async function tableExists(db: Database, name: string): Promise<boolean> {
+  const rows =
+    db.engine === "sqlite"
+      ? await db.prisma.$queryRawUnsafe<unknown[]>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+          name,
+        )
+      : await db.prisma.$queryRawUnsafe<unknown[]>(
+          "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
+          name,
+        );
+  return rows.length > 0;
+}
+
+/** Records and bytes over `plugin_records` and the plugin's collection tables. */
+async function usageOf(
+  client: Pick<Tx, "pluginRecord" | "$queryRawUnsafe">,
+  engine: Database["engine"],
+  plugin: string,
+  tables: string[],
+): Promise<{ records: number; bytes: number }> {
+  const totals = await client.pluginRecord.aggregate({
+    where: { plugin },
+    _count: { _all: true },
+    _sum: { size: true },
+  });
+  let records = totals._count._all;
+  let bytes = totals._sum.size ?? 0;
+  for (const table of tables) {
+    const rows = await client.$queryRawUnsafe<Array<{ n: number | bigint; b: number | bigint | null }>>(
+      `SELECT COUNT(*) AS n, ${engine === "postgresql" ? 'SUM("size")::bigint' : 'SUM("size")'} AS b FROM "${table}"`,
+    );
+    records += Number(rows[0]?.n ?? 0);
+    bytes += Number(rows[0]?.b ?? 0);
+  }
+  return { records, bytes };
+}
+
+function jsonPath(field: string): string {
+  return `$."${field}"`;
+}

@@ -1,0 +1,164 @@
+import os from "node:os";
+import { createBus } from "../bus.js";
+import { loadConfig } from "../config/load.js";
+import type { RoseyConfig } from "../config/schema.js";
+import { openDatabase, resolveDatabaseTarget } from "../db/connection.js";
+import { pluginMigrationSet } from "../db/database-service.js";
+import type { DbReply } from "../db/kv-protocol.js";
+import { isRoseyError, RoseyError } from "../errors.js";
+import { silentLogger } from "../logger.js";
+import { loadCoreMigrations } from "./files.js";
+import { MigrationRunner, type MigrationStatus, type RunResult } from "./runner.js";
+
+/**
+ * `rosey migrate <plugin> status|apply|rollback [--to N] [--count N] [--dry-run]`.
+ * With a NATS URL configured and a database service answering, the request goes over the bus
+ * (`rosey.db.migrate.<plugin>.<action>`); otherwise the CLI opens the database itself (the runner's lock
+ * keeps it safe beside a running service). Prints a report and returns the exit code.
+ */
+
+export const MIGRATE_ACTIONS = ["status", "apply", "rollback"] as const;
+export type MigrateAction = (typeof MIGRATE_ACTIONS)[number];
+
+export interface MigrateCommandOptions {
+  config?: string | undefined;
+  to?: string | number | undefined;
+  count?: string | number | undefined;
+  dryRun?: boolean | undefined;
+  json?: boolean | undefined;
+  /** Where the report goes. @default process.stdout */
+  out?: NodeJS.WritableStream;
+}
+
+function intOption(name: string, value: string | number | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RoseyError(
+      "VALIDATION_FAILED",
+      `Cannot migrate as '--${name}' must be an integer >= ${min}: current value is ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+export async function runMigrateCommand(
+  plugin: string,
+  action: string,
+  options: MigrateCommandOptions = {},
+): Promise<number> {
+  const out = options.out ?? process.stdout;
+  if (!(MIGRATE_ACTIONS as readonly string[]).includes(action)) {
+    throw new RoseyError(
+      "VALIDATION_FAILED",
+      `Unknown migrate action '${action}': one of ${MIGRATE_ACTIONS.join(", ")}`,
+    );
+  }
+  const request = {
+    to_version: intOption("to", options.to, 0),
+    count: intOption("count", options.count, 1),
+    dry_run: options.dryRun || undefined,
+  };
+  const { config } = loadConfig({ file: options.config });
+  const actor = `cli:${safeUser()}`;
+  const result =
+    (await viaBus(config, plugin, action as MigrateAction, request, actor)) ??
+    (await direct(config, plugin, action as MigrateAction, request, actor));
+  if (options.json) out.write(`${JSON.stringify(result, null, 2)}\n`);
+  else
+    out.write(
+      `${action === "status" ? formatStatus(result as MigrationStatus) : formatRun(result as RunResult)}\n`,
+    );
+  return 0;
+}
+
+function safeUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return "unknown";
+  }
+}
+
+async function viaBus(
+  config: Readonly<RoseyConfig>,
+  plugin: string,
+  action: MigrateAction,
+  request: object,
+  actor: string,
+): Promise<unknown | undefined> {
+  if (!config.nats.url) return undefined;
+  const bus = await createBus({
+    url: config.nats.url,
+    source: actor,
+    logger: silentLogger(),
+    maxReconnectAttempts: 0,
+    connectTimeoutMs: config.nats.connectTimeoutMs,
+  }).catch(() => undefined);
+  if (!bus) return undefined;
+  try {
+    const reply = await bus.request<DbReply<unknown>>(`rosey.db.migrate.${plugin}.${action}`, request, {
+      timeoutMs: 130_000,
+    });
+    if (!reply.data.success) throw new RoseyError(reply.data.error.code, reply.data.error.message);
+    return reply.data.data;
+  } catch (err) {
+    if (isRoseyError(err, "NO_RESPONDERS")) return undefined;
+    throw err;
+  } finally {
+    await bus.close();
+  }
+}
+
+async function direct(
+  config: Readonly<RoseyConfig>,
+  plugin: string,
+  action: MigrateAction,
+  request: { to_version?: number | undefined; count?: number | undefined; dry_run?: boolean | undefined },
+  actor: string,
+): Promise<unknown> {
+  const db = await openDatabase(resolveDatabaseTarget(config));
+  try {
+    const runner = new MigrationRunner(db, { actor });
+    await runner.applyCore(loadCoreMigrations(db.engine));
+    const set = pluginMigrationSet(config.plugins.directory, plugin, db);
+    const run = { toVersion: request.to_version, count: request.count, dryRun: request.dry_run };
+    if (action === "status") return await runner.status(set);
+    return action === "apply" ? await runner.apply(set, run) : await runner.rollback(set, run);
+  } finally {
+    await db.close();
+  }
+}
+
+function formatIssues(issues: MigrationStatus["issues"]): string[] {
+  return issues.map(
+    (i) => `  ${i.level.padEnd(7)} v${i.version} ${i.section.toUpperCase()} line ${i.line}: ${i.message}`,
+  );
+}
+
+export function formatStatus(s: MigrationStatus): string {
+  const lines = [`${s.plugin}: at version ${s.currentVersion} of ${s.availableVersion}`];
+  for (const a of s.applied)
+    lines.push(
+      `  applied  ${String(a.version).padStart(3, "0")} ${a.description}  (${a.appliedAt} by ${a.appliedBy})`,
+    );
+  for (const p of s.pending) lines.push(`  pending  ${String(p.version).padStart(3, "0")} ${p.description}`);
+  if (s.issues.length) lines.push("issues:", ...formatIssues(s.issues));
+  return lines.join("\n");
+}
+
+export function formatRun(r: RunResult): string {
+  const verb =
+    r.action === "apply"
+      ? r.dryRun
+        ? "Would apply"
+        : "Applied"
+      : r.dryRun
+        ? "Would roll back"
+        : "Rolled back";
+  const head = r.versions.length
+    ? `${r.dryRun ? "[dry-run] " : ""}${verb} ${r.plugin} ${r.versions.join(", ")}; now at version ${r.currentVersion}`
+    : `${r.plugin}: nothing to ${r.action === "apply" ? "apply" : "roll back"}; at version ${r.currentVersion}`;
+  const section = r.action === "apply" ? "up" : "down";
+  return [head, ...formatIssues(r.issues.filter((i) => i.section === section))].join("\n");
+}

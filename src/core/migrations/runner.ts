@@ -1,0 +1,423 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Database, Tx } from "../db/connection.js";
+import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
+import { CORE_OWNER, type MigrationFile, type MigrationSet } from "./files.js";
+import type { ValidationIssue } from "./validator.js";
+
+/**
+ * Applies and rolls back migrations, recording each in `plugin_schema_migrations`.
+ *
+ * - Every run holds the owner's row in `migration_locks` (a second runner waits, then fails with
+ *   LOCK_TIMEOUT); a lock older than its TTL belongs to a crashed runner and is taken over.
+ * - Before anything, every applied migration's file is checked against its recorded SHA-256
+ *   (CHECKSUM_MISMATCH blocks status, apply and rollback alike).
+ * - Validation ERRORs block (VALIDATION_FAILED); each migration runs in its own transaction, and a failing
+ *   statement rolls that migration back (MIGRATION_FAILED), leaving the earlier ones applied.
+ * - `dryRun` runs the very same statements inside a transaction that is then rolled back: it proves the SQL
+ *   executes against the real schema and changes nothing.
+ */
+
+export interface RunnerOptions {
+  /** Recorded as applied_by / rolled_back_by, e.g. `cli:alice`, `core`. */
+  actor: string;
+  /** How long to wait for another runner's lock. @default 10000 */
+  lockTimeoutMs?: number;
+  /** A lock older than this is stale. @default 300000 */
+  lockTtlMs?: number;
+}
+
+export interface AppliedMigration {
+  version: number;
+  description: string;
+  checksum: string;
+  appliedAt: string;
+  appliedBy: string;
+}
+
+export interface MigrationStatus {
+  plugin: string;
+  currentVersion: number;
+  availableVersion: number;
+  pending: Array<{ version: number; description: string }>;
+  applied: AppliedMigration[];
+  rolledBack: Array<{ version: number; rolledBackAt: string | null; rolledBackBy: string | null }>;
+  issues: Array<ValidationIssue & { version: number }>;
+}
+
+export interface RunOptions {
+  /** apply: up to and including N; rollback: down to N (N stays applied). */
+  toVersion?: number | undefined;
+  /** At most this many migrations. */
+  count?: number | undefined;
+  dryRun?: boolean | undefined;
+}
+
+export interface RunResult {
+  plugin: string;
+  action: "apply" | "rollback";
+  dryRun: boolean;
+  /** Versions applied or rolled back, in the order it happened. */
+  versions: number[];
+  currentVersion: number;
+  issues: Array<ValidationIssue & { version: number }>;
+}
+
+interface LedgerRow {
+  version: number;
+  description: string;
+  checksum: string;
+  status: string;
+  appliedAt: Date;
+  appliedBy: string;
+  rolledBackAt: Date | null;
+  rolledBackBy: string | null;
+}
+
+class DryRunRollback extends Error {}
+
+const LEDGER_TABLE = "plugin_schema_migrations";
+
+export class MigrationRunner {
+  readonly #db: Database;
+  readonly #actor: string;
+  readonly #lockTimeoutMs: number;
+  readonly #lockTtlMs: number;
+
+  constructor(db: Database, options: RunnerOptions) {
+    this.#db = db;
+    this.#actor = options.actor;
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this.#lockTtlMs = options.lockTtlMs ?? 300_000;
+  }
+
+  /**
+   * Brings the core schema up to date. On an empty database the first migration creates the ledger
+   * and lock tables themselves, so that one runs unlocked (PostgreSQL: under an advisory lock).
+   */
+  async applyCore(set: MigrationSet): Promise<RunResult> {
+    if (set.owner !== CORE_OWNER) throw new RoseyError("INTERNAL", "applyCore needs the core migration set");
+    if (!(await this.#ledgerExists())) {
+      const first = set.migrations[0];
+      if (!first) throw new RoseyError("MIGRATION_FAILED", "No core migrations found");
+      await this.#bootstrap(set, first);
+    }
+    return this.apply(set, {});
+  }
+
+  async status(set: MigrationSet): Promise<MigrationStatus> {
+    const rows = await this.#ledger(set.owner);
+    this.#verifyChecksums(set, rows);
+    return this.#describe(set, rows);
+  }
+
+  async apply(set: MigrationSet, options: RunOptions): Promise<RunResult> {
+    return this.#locked(set.owner, async () => {
+      const rows = await this.#ledger(set.owner);
+      this.#verifyChecksums(set, rows);
+      const applied = new Set(rows.filter((r) => r.status === "applied").map((r) => r.version));
+      let targets = set.migrations.filter((m) => !applied.has(m.version));
+      if (options.toVersion !== undefined) targets = targets.filter((m) => m.version <= options.toVersion!);
+      if (options.count !== undefined) targets = targets.slice(0, options.count);
+      const issues = issuesOf(targets);
+      blockOnErrors(set.owner, issues);
+      await this.#run(set.owner, targets, "up", !!options.dryRun, async (tx, migration) => {
+        const existing = rows.find((r) => r.version === migration.version);
+        const data = {
+          description: migration.description,
+          checksum: migration.checksum,
+          status: "applied",
+          appliedAt: new Date(),
+          appliedBy: this.#actor,
+          rolledBackAt: null,
+          rolledBackBy: null,
+        };
+        if (existing) {
+          await tx.pluginSchemaMigration.update({
+            where: { pluginName_version: { pluginName: set.owner, version: migration.version } },
+            data,
+          });
+        } else {
+          await tx.pluginSchemaMigration.create({
+            data: { pluginName: set.owner, version: migration.version, ...data },
+          });
+        }
+      });
+      const done = targets.map((m) => m.version);
+      const current = options.dryRun ? currentOf(rows) : Math.max(currentOf(rows), ...done, 0);
+      return {
+        plugin: set.owner,
+        action: "apply",
+        dryRun: !!options.dryRun,
+        versions: done,
+        currentVersion: current,
+        issues,
+      };
+    });
+  }
+
+  async rollback(set: MigrationSet, options: RunOptions): Promise<RunResult> {
+    return this.#locked(set.owner, async () => {
+      const rows = await this.#ledger(set.owner);
+      this.#verifyChecksums(set, rows);
+      const applied = rows
+        .filter((r) => r.status === "applied")
+        .map((r) => r.version)
+        .sort((a, b) => b - a);
+      let versions: number[];
+      if (options.toVersion !== undefined) versions = applied.filter((v) => v > options.toVersion!);
+      else versions = applied.slice(0, options.count ?? 1);
+      if (options.count !== undefined) versions = versions.slice(0, options.count);
+      const targets = versions.map((v) => set.migrations.find((m) => m.version === v)!);
+      for (const migration of targets) {
+        if (migration.down.length === 0) {
+          throw new RoseyError(
+            "MIGRATION_FAILED",
+            `Cannot roll back '${set.owner}' migration ${migration.version} (${migration.description}) as it has no DOWN section`,
+            { details: { plugin: set.owner, version: migration.version } },
+          );
+        }
+      }
+      const issues = issuesOf(targets).filter((i) => i.section === "down");
+      blockOnErrors(set.owner, issues);
+      await this.#run(set.owner, targets, "down", !!options.dryRun, async (tx, migration) => {
+        await tx.pluginSchemaMigration.update({
+          where: { pluginName_version: { pluginName: set.owner, version: migration.version } },
+          data: { status: "rolled_back", rolledBackAt: new Date(), rolledBackBy: this.#actor },
+        });
+      });
+      const done = targets.map((m) => m.version);
+      const remaining = applied.filter((v) => options.dryRun || !done.includes(v));
+      return {
+        plugin: set.owner,
+        action: "rollback",
+        dryRun: !!options.dryRun,
+        versions: done,
+        currentVersion: remaining.length ? Math.max(...remaining) : 0,
+        issues,
+      };
+    });
+  }
+
+  /**
+   * Runs migrations one transaction each; a dry run runs them all in one transaction (later ones may
+   * depend on earlier ones) and rolls it back.
+   */
+  async #run(
+    owner: string,
+    migrations: MigrationFile[],
+    direction: "up" | "down",
+    dryRun: boolean,
+    record: (tx: Tx, migration: MigrationFile) => Promise<void>,
+  ): Promise<void> {
+    const batches = dryRun ? [migrations] : migrations.map((m) => [m]);
+    for (const batch of batches) {
+      if (batch.length === 0) continue;
+      try {
+        await this.#db.prisma.$transaction(
+          async (tx) => {
+            for (const migration of batch) {
+              await this.#runStatements(tx, owner, migration, direction);
+              await record(tx, migration);
+            }
+            if (dryRun) throw new DryRunRollback();
+          },
+          { timeout: 120_000, maxWait: 30_000 },
+        );
+      } catch (err) {
+        if (err instanceof DryRunRollback) continue;
+        if (isRoseyError(err)) throw err;
+        throw new RoseyError(
+          "MIGRATION_FAILED",
+          `Migration ${batch.map((m) => m.version).join(", ")} of '${owner}' failed and was rolled back: ${dbMessage(err)}`,
+          { cause: err, details: { plugin: owner, versions: batch.map((m) => m.version) } },
+        );
+      }
+    }
+  }
+
+  async #bootstrap(set: MigrationSet, first: MigrationFile): Promise<void> {
+    blockOnErrors(set.owner, issuesOf([first]));
+    try {
+      await this.#db.prisma.$transaction(
+        async (tx) => {
+          // Two services starting on one empty PostgreSQL database: the first takes this transaction-scoped
+          // advisory lock, the second waits for it and then finds the ledger there. (SQLite: one writer.)
+          if (this.#db.engine === "postgresql")
+            await tx.$executeRawUnsafe("SELECT pg_advisory_xact_lock(7263311)");
+          if (await this.#ledgerExists(tx)) return;
+          await this.#runStatements(tx, set.owner, first, "up");
+          await tx.pluginSchemaMigration.create({
+            data: {
+              pluginName: set.owner,
+              version: first.version,
+              description: first.description,
+              checksum: first.checksum,
+              status: "applied",
+              appliedAt: new Date(),
+              appliedBy: this.#actor,
+            },
+          });
+        },
+        { timeout: 120_000, maxWait: this.#lockTimeoutMs },
+      );
+    } catch (err) {
+      if (isRoseyError(err)) throw err;
+      throw new RoseyError("MIGRATION_FAILED", `Cannot create the core schema: ${dbMessage(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async #runStatements(
+    tx: Tx,
+    owner: string,
+    migration: MigrationFile,
+    direction: "up" | "down",
+  ): Promise<void> {
+    for (const statement of direction === "up" ? migration.up : migration.down) {
+      try {
+        await tx.$executeRawUnsafe(statement.text);
+      } catch (err) {
+        throw new RoseyError(
+          "MIGRATION_FAILED",
+          `Migration ${migration.version} (${migration.description}) of '${owner}' failed (${direction.toUpperCase()}, line ${statement.line}) and was rolled back: ${dbMessage(err)}`,
+          { cause: err, details: { plugin: owner, version: migration.version, line: statement.line } },
+        );
+      }
+    }
+  }
+
+  async #ledgerExists(client: Pick<Tx, "$queryRawUnsafe"> = this.#db.prisma): Promise<boolean> {
+    const rows =
+      this.#db.engine === "sqlite"
+        ? await client.$queryRawUnsafe<unknown[]>(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+            LEDGER_TABLE,
+          )
+        : await client.$queryRawUnsafe<unknown[]>(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
+            LEDGER_TABLE,
+          );
+    return rows.length > 0;
+  }
+
+  async #ledger(owner: string): Promise<LedgerRow[]> {
+    return this.#db.prisma.pluginSchemaMigration.findMany({
+      where: { pluginName: owner },
+      orderBy: { version: "asc" },
+    });
+  }
+
+  #verifyChecksums(set: MigrationSet, rows: LedgerRow[]): void {
+    const problems: string[] = [];
+    for (const row of rows) {
+      if (row.status !== "applied") continue;
+      const file = set.migrations.find((m) => m.version === row.version);
+      if (!file) problems.push(`version ${row.version} (${row.description}) is applied but its file is gone`);
+      else if (file.checksum !== row.checksum) {
+        problems.push(
+          `version ${row.version} (${file.file}) changed after it was applied: sha256 ${file.checksum.slice(0, 12)}… is not the recorded ${row.checksum.slice(0, 12)}…`,
+        );
+      }
+    }
+    if (problems.length > 0) {
+      throw new RoseyError(
+        "CHECKSUM_MISMATCH",
+        `Cannot migrate '${set.owner}': ${problems.join("; ")}. Restore the original file(s) or roll back with the original files first`,
+        { details: { plugin: set.owner, problems } },
+      );
+    }
+  }
+
+  #describe(set: MigrationSet, rows: LedgerRow[]): MigrationStatus {
+    const applied = rows.filter((r) => r.status === "applied");
+    const appliedVersions = new Set(applied.map((r) => r.version));
+    const pending = set.migrations.filter((m) => !appliedVersions.has(m.version));
+    return {
+      plugin: set.owner,
+      currentVersion: currentOf(rows),
+      availableVersion: set.migrations.at(-1)?.version ?? 0,
+      pending: pending.map((m) => ({ version: m.version, description: m.description })),
+      applied: applied.map((r) => ({
+        version: r.version,
+        description: r.description,
+        checksum: r.checksum,
+        appliedAt: r.appliedAt.toISOString(),
+        appliedBy: r.appliedBy,
+      })),
+      rolledBack: rows
+        .filter((r) => r.status === "rolled_back")
+        .map((r) => ({
+          version: r.version,
+          rolledBackAt: r.rolledBackAt?.toISOString() ?? null,
+          rolledBackBy: r.rolledBackBy,
+        })),
+      issues: issuesOf(set.migrations),
+    };
+  }
+
+  /** Runs `work` holding the owner's migration lock. */
+  async #locked<T>(owner: string, work: () => Promise<T>): Promise<T> {
+    const holder = `${this.#actor}#${randomUUID()}`;
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    const locks = this.#db.prisma.migrationLock;
+    for (;;) {
+      const now = new Date();
+      await locks.deleteMany({ where: { pluginName: owner, expiresAt: { lt: now } } });
+      try {
+        await locks.create({
+          data: {
+            pluginName: owner,
+            holder,
+            acquiredAt: now,
+            expiresAt: new Date(now.getTime() + this.#lockTtlMs),
+          },
+        });
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== "P2002") throw err;
+      }
+      if (Date.now() >= deadline) {
+        const current = await locks.findUnique({ where: { pluginName: owner } });
+        throw new RoseyError(
+          "LOCK_TIMEOUT",
+          `Cannot migrate '${owner}' as another runner holds its lock${current ? ` (${current.holder} since ${current.acquiredAt.toISOString()})` : ""}: waited ${this.#lockTimeoutMs} ms`,
+          { details: { plugin: owner, holder: current?.holder } },
+        );
+      }
+      await sleep(100);
+    }
+    try {
+      return await work();
+    } finally {
+      await locks.deleteMany({ where: { pluginName: owner, holder } }).catch(() => {});
+    }
+  }
+}
+
+function currentOf(rows: LedgerRow[]): number {
+  return Math.max(0, ...rows.filter((r) => r.status === "applied").map((r) => r.version));
+}
+
+function issuesOf(migrations: MigrationFile[]): Array<ValidationIssue & { version: number }> {
+  return migrations.flatMap((m) => m.issues.map((i) => ({ ...i, version: m.version })));
+}
+
+function blockOnErrors(owner: string, issues: Array<ValidationIssue & { version: number }>): void {
+  const errors = issues.filter((i) => i.level === "ERROR");
+  if (errors.length === 0) return;
+  const lines = errors.map((e) => `version ${e.version} line ${e.line}: ${e.message}`);
+  throw new RoseyError(
+    "VALIDATION_FAILED",
+    `Cannot migrate '${owner}' as its migrations have errors:\n  - ${lines.join("\n  - ")}`,
+    { details: { plugin: owner, issues: errors } },
+  );
+}
+
+function dbMessage(err: unknown): string {
+  const e = err as {
+    meta?: { driverAdapterError?: { cause?: { originalMessage?: string; message?: string } } };
+  };
+  return e.meta?.driverAdapterError?.cause?.originalMessage ?? errorMessage(err);
+}

@@ -1,0 +1,64 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+/** `rosey migrate` end to end: the compiled CLI on the bundled quotes plugin, SQLite in a temp dir. */
+
+const BIN = path.resolve("bin/rosey.js");
+const cwd = mkdtempSync(path.join(os.tmpdir(), "rosey-migrate-cli-"));
+afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+function rosey(...args: string[]) {
+  const env = { ...process.env, ROSEY_CONFIG: "", NATS_URL: "", DATABASE_URL: "" };
+  const r = spawnSync(process.execPath, [BIN, "migrate", ...args], {
+    cwd,
+    env,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("rosey migrate", () => {
+  it("status, dry-run, apply --to, rollback, and clear errors", () => {
+    expect(rosey("quotes", "status")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/quotes: at version 0 of 2[\s\S]*pending {2}001 create quotes table/),
+    });
+    expect(rosey("quotes", "apply", "--dry-run")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^\[dry-run\] Would apply quotes 1, 2; now at version 0/),
+    });
+    expect(rosey("quotes", "status").out).toMatch(/at version 0 of 2/);
+    expect(rosey("quotes", "apply", "--to", "1")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^Applied quotes 1; now at version 1/),
+    });
+    const json = JSON.parse(rosey("quotes", "status", "--json").out) as {
+      applied: Array<{ appliedBy: string }>;
+    };
+    expect(json.applied[0]!.appliedBy).toMatch(/^cli:/);
+    expect(rosey("quotes", "apply")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^Applied quotes 2; now at version 2/),
+    });
+    expect(rosey("quotes", "rollback", "--count", "2")).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^Rolled back quotes 2, 1; now at version 0/),
+    });
+    expect(rosey("quotes", "explode")).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/Unknown migrate action 'explode'/),
+    });
+    expect(rosey("quotes", "apply", "--count", "0")).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/'--count' must be an integer >= 1/),
+    });
+    expect(rosey("ghost", "status")).toMatchObject({
+      code: 1,
+      err: expect.stringMatching(/Cannot migrate 'ghost'/),
+    });
+  });
+});

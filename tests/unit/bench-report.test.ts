@@ -1,0 +1,173 @@
+import { describe, expect, it } from "vitest";
+import { resolveSettings } from "../../bench/index.js";
+import { chatEventFor } from "../../bench/load.js";
+import type { PhaseResult } from "../../bench/phase.js";
+import { Timeline } from "../../bench/phase.js";
+import { parseRssKb, parseStat } from "../../bench/procfs.js";
+import {
+  type BenchReport,
+  evaluateTargets,
+  machine,
+  REPORT_VERSION,
+  type ResourceFigures,
+  renderReport,
+} from "../../bench/report.js";
+
+const resources: ResourceFigures = {
+  samples: 3,
+  rssMb: { start: 80, max: 90, end: 85 },
+  heapUsedMb: { max: 30 },
+  cpuPercent: 40,
+  eventLoopUtilization: 0.5,
+  workerHeapMb: { dice: 9 },
+  children: [{ pid: 1, role: "nats-server", rssMb: 20, cpuMs: 100, cpuPercent: 10 }],
+};
+
+function phase(path: string, p99: number): PhaseResult {
+  return {
+    path,
+    offeredRate: 1000,
+    durationMs: 60_000,
+    scheduled: 60_000,
+    sent: 60_000,
+    replied: 60_000,
+    failed: 0,
+    lost: 0,
+    duplicates: 0,
+    unexpected: 0,
+    failedSources: {},
+    sendRate: 1000,
+    achievedRate: 999.8,
+    maxSendLagMs: 2,
+    latency: { count: 60_000, min: 0.5, mean: 1, p50: 1, p90: 2, p99, p999: p99 + 1, max: p99 + 2 },
+    timeline: [],
+  };
+}
+
+function report(): Omit<BenchReport, "targets"> {
+  return {
+    version: REPORT_VERSION,
+    startedAt: "2026-01-01T00:00:00.000Z",
+    finishedAt: "2026-01-01T00:05:00.000Z",
+    machine: machine(),
+    settings: resolveSettings({}),
+    startupMs: 900,
+    coldStart: {
+      isolation: "process",
+      samplesMs: [{ plugin: "dice", round: 1, ms: 150 }],
+      p50Ms: 150,
+      maxMs: 150,
+      maxWarmMs: 0,
+      idle: { heapMb: { dice: 9 }, maxHeapMb: 9, rssPerWorkerMb: 12 },
+    },
+    idleResources: resources,
+    fixed: {
+      platform: { ...phase("platform", 4), resources },
+      relay: { ...phase("relay", 1), resources },
+      latencyRatio: { p50: 1, p99: 4 },
+    },
+    pluginsAtEnd: [{ name: "dice", state: "running", heapMb: 9, restarts: 0, violations: 0 }],
+  };
+}
+
+describe("bench report", () => {
+  it("describes the machine", () => {
+    const m = machine();
+    expect(m.cores).toBeGreaterThan(0);
+    expect(m.node).toBe(process.version);
+    expect(typeof m.cpuModel).toBe("string");
+  });
+
+  it("defaults to 1000 msg/s for 60 s, both modes, and names a bad option", () => {
+    const s = resolveSettings({});
+    expect(s).toMatchObject({ mode: "both", rate: 1000, durationMs: 60_000, isolation: "process" });
+    expect(s.plugins).toHaveLength(5);
+    expect(resolveSettings({ rate: "250", duration: "2" })).toMatchObject({ rate: 250, durationMs: 2000 });
+    expect(() => resolveSettings({ rate: "fast" })).toThrow(/'--rate' must be a number/);
+    expect(() => resolveSettings({ mode: "max" })).toThrow(/'--mode'/);
+  });
+
+  it("marks every §9 target met, missed, or not measured", () => {
+    const base = report();
+    const targets = evaluateTargets(base);
+    expect(targets.map((t) => t.name)).toEqual([
+      "fixed rate",
+      "p99 latency",
+      "lost",
+      "saturation vs raw relay",
+      "plugin cold start",
+      "idle worker memory",
+      "core RSS (5 plugins)",
+    ]);
+    expect(targets.find((t) => t.name === "p99 latency")?.met).toBe(true);
+    expect(targets.find((t) => t.name === "saturation vs raw relay")?.met).toBeNull();
+    const slow = report();
+    slow.fixed!.platform.latency.p99 = 7;
+    slow.fixed!.platform.lost = 3;
+    const missed = evaluateTargets(slow);
+    expect(missed.find((t) => t.name === "p99 latency")?.met).toBe(false);
+    expect(missed.find((t) => t.name === "lost")?.met).toBe(false);
+  });
+
+  it("round-trips as JSON with machine, settings and figures, and renders a table", () => {
+    const base = report();
+    const full: BenchReport = { ...base, targets: evaluateTargets(base) };
+    const parsed = JSON.parse(JSON.stringify(full)) as BenchReport;
+    expect(parsed.version).toBe(REPORT_VERSION);
+    expect(Object.keys(parsed)).toEqual(
+      expect.arrayContaining([
+        "machine",
+        "settings",
+        "startupMs",
+        "coldStart",
+        "fixed",
+        "targets",
+        "pluginsAtEnd",
+      ]),
+    );
+    expect(Object.keys(parsed.fixed!.platform.latency)).toEqual([
+      "count",
+      "min",
+      "mean",
+      "p50",
+      "p90",
+      "p99",
+      "p999",
+      "max",
+    ]);
+    expect(parsed.settings.saturation.startRate).toBe(1000);
+    const text = renderReport(full);
+    expect(text).toMatch(/fixed: platform/);
+    expect(text).toMatch(/p99 latency/);
+  });
+});
+
+describe("bench helpers", () => {
+  it("builds connector-shaped chat events cycling the five plugins, one user per message", () => {
+    const a = chatEventFor(0, undefined, 5);
+    const b = chatEventFor(1, undefined, 5);
+    expect(a).toMatchObject({ platform: "bench", channel: "bench", content: "!roll 2d6", timestamp: 5 });
+    expect(a.user_data).toEqual({ username: a.user, rank: 1, is_afk: false, is_moderator: false });
+    expect(a.user).not.toBe(b.user);
+    expect(chatEventFor(5).content).toBe(a.content);
+  });
+
+  it("buckets a timeline by the due second", () => {
+    const t = new Timeline(1000);
+    t.record(1000, 1);
+    t.record(1500, 7);
+    t.record(3200, 2);
+    expect(t.seconds()).toEqual([
+      { second: 0, replied: 2, over5ms: 1, maxMs: 7 },
+      { second: 1, replied: 0, over5ms: 0, maxMs: 0 },
+      { second: 2, replied: 1, over5ms: 0, maxMs: 2 },
+    ]);
+  });
+
+  it("parses /proc stat and status", () => {
+    const stat = parseStat("42 (nats (srv)) S 7 42 42 0 -1 0 0 0 0 0 150 50 0 0 20 0 1 0");
+    expect(stat).toEqual({ ppid: 7, cpuMs: 2000, comm: "nats (srv)" });
+    expect(parseRssKb("Name:\tx\nVmRSS:\t  2048 kB\n")).toBe(2048);
+    expect(parseRssKb("Name:\tx\n")).toBeUndefined();
+  });
+});

@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import {
+  climb,
+  judgeStep,
+  nextRate,
+  type SaturationSettings,
+  type StepResult,
+} from "../../bench/saturation.js";
+
+const settings: SaturationSettings = {
+  startRate: 1000,
+  factor: 2,
+  stepDurationMs: 1000,
+  maxP99Ms: 50,
+  maxLossRatio: 0.001,
+  minDeliveredRatio: 0.95,
+  maxRate: 16_000,
+};
+
+function step(rate: number, overrides: Partial<StepResult> = {}): StepResult {
+  return {
+    offeredRate: rate,
+    sent: rate,
+    replied: rate,
+    lost: 0,
+    failed: 0,
+    achievedRate: rate,
+    sendRate: rate,
+    latency: { count: rate, min: 1, mean: 2, p50: 2, p90: 3, p99: 4, p999: 5, max: 6 },
+    ...overrides,
+  };
+}
+
+describe("saturation ladder", () => {
+  it("judges loss, latency, the sender and delivery", () => {
+    expect(judgeStep(step(1000), settings)).toEqual({ ok: true });
+    expect(judgeStep(step(1000, { lost: 2 }), settings)).toMatchObject({ ok: false });
+    const slow = step(1000);
+    slow.latency = { ...slow.latency, p99: 51 };
+    expect(judgeStep(slow, settings)).toEqual({ ok: false, reason: "p99 51 ms > 50 ms" });
+    expect(judgeStep(step(1000, { sendRate: 900 }), settings)).toMatchObject({ ok: false });
+    expect(judgeStep(step(1000, { achievedRate: 900 }), settings)).toMatchObject({ ok: false });
+    expect(judgeStep(step(1000, { sent: 0 }), settings)).toMatchObject({ ok: false });
+  });
+
+  it("steps up by the factor and stops at the top", () => {
+    expect(nextRate(1000, settings)).toBe(2000);
+    expect(nextRate(12_000, settings)).toBe(16_000);
+    expect(nextRate(16_000, settings)).toBeUndefined();
+  });
+
+  it("climbs until a step breaks and keeps the last rate that held", async () => {
+    const rates: number[] = [];
+    const outcome = await climb(settings, async (rate) => {
+      rates.push(rate);
+      // Holds up to 4000 msg/s, answers only 5000/s at 8000.
+      return rate <= 4000 ? step(rate, { achievedRate: rate - 1 }) : step(rate, { achievedRate: 5000 });
+    });
+    expect(rates).toEqual([1000, 2000, 4000, 8000]);
+    expect(outcome.sustainedRate).toBe(3999);
+    expect(outcome.sustainedOfferedRate).toBe(4000);
+    expect(outcome.steps).toHaveLength(4);
+    expect(outcome.stoppedBecause).toMatch(/^8000 msg\/s broke: only 5000 replies\/s/);
+  });
+});

@@ -1,0 +1,149 @@
+import { describe, expect, it } from "vitest";
+import type { Bus } from "../../src/core/bus.js";
+import { validateConfig } from "../../src/core/config/load.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { PermissionGate, type Violation } from "../../src/core/plugins/gate.js";
+import { computeGrants } from "../../src/core/plugins/grants.js";
+
+/**
+ * The gate on its own, with a recording bus: what a compromised worker shim could send straight to it
+ * (the sandbox normally refuses these earlier) must still be refused here, before the NATS client.
+ */
+
+function setup(capabilities: string[], grants: string[] = ["basic"]) {
+  const published: Array<{ subject: string; json: string }> = [];
+  const requested: Array<{ subject: string; json: string }> = [];
+  const subscribed: string[] = [];
+  const violations: Violation[] = [];
+  const bus = {
+    publishEncoded: (subject: string, json: string) => published.push({ subject, json }),
+    publish: (subject: string, data: unknown) => {
+      if (subject === "rosey.security.violation") violations.push(data as Violation);
+    },
+    requestEncoded: async (subject: string, json: string) => {
+      requested.push({ subject, json });
+      return { data: { success: true, data: null } };
+    },
+    subscribe: (subject: string) => {
+      subscribed.push(subject);
+      return { subject, unsubscribe() {} };
+    },
+  } as unknown as Bus;
+  const config = validateConfig({ plugins: { entries: { x: { grants } } } }, "t");
+  const gate = new PermissionGate({
+    grants: computeGrants({ name: "x", version: "1.0.0", entry: "index.js", capabilities }, config),
+    bus,
+    logger: silentLogger(),
+    publishPerSecond: 5,
+    maxPayloadChars: 1024,
+    violationWindowMs: 10_000,
+  });
+  return { gate, published, requested, subscribed, violations };
+}
+
+describe("PermissionGate", () => {
+  it("stamps source, id and subject itself; spoofed fields stay inside data", () => {
+    const { gate, published } = setup(["chat.send"]);
+    expect(gate.publish("rosey.actions.chat.send", '{"source":"core","id":"forged"}', "cid-1")).toBe(true);
+    const envelope = JSON.parse(published[0]!.json);
+    expect(envelope).toMatchObject({
+      source: "plugin:x",
+      subject: "rosey.actions.chat.send",
+      correlationId: "cid-1",
+    });
+    expect(envelope.id).not.toBe("forged");
+    expect(envelope.data).toEqual({ source: "core", id: "forged" });
+  });
+
+  it.each([
+    ["rosey.actions.chat.send\r\nPUB rosey.admin.x 1", /characters outside/],
+    ["rosey.plugins.x.a b", /characters outside/],
+    ["rosey.plugins.x..a", /empty token/],
+    ["rosey.plugins.x.*", /wildcards/],
+    ["rosey.plugins.x.>", /wildcards/],
+    ["_INBOX.abc", /reserved/],
+    ["$SYS.REQ.SERVER.PING", /reserved/],
+    ["", /empty/],
+    [`rosey.plugins.x.${"a".repeat(300)}`, /characters, max 256/],
+  ])("refuses to publish %j before the bus sees it (severe)", (subject, reason) => {
+    const { gate, published, violations } = setup(["chat.send"]);
+    expect(gate.publish(subject, "{}")).toBe(false);
+    expect(published).toEqual([]);
+    expect(violations[0]).toMatchObject({ operation: "publish", severe: true });
+    expect(violations[0]?.reason).toMatch(reason);
+  });
+
+  it("refuses payloads over the cap and non-JSON payloads even when the worker's own check was bypassed", () => {
+    const { gate, published, violations } = setup(["chat.send"]);
+    expect(gate.publish("rosey.plugins.x.big", JSON.stringify("x".repeat(2000)))).toBe(false);
+    expect(gate.publish("rosey.plugins.x.bad", "{not json")).toBe(false);
+    expect(published).toEqual([]);
+    expect(violations.map((v) => [v.operation, v.severe])).toEqual([
+      ["publish", false],
+      ["protocol", true],
+    ]);
+    expect(violations[0]?.reason).toMatch(/max 1024/);
+  });
+
+  it("rate-limits publishes with a token bucket (burst = 2 × rate), each refusal a violation", () => {
+    const { gate, published, violations } = setup([]);
+    const results = Array.from({ length: 20 }, (_, i) => gate.publish("rosey.plugins.x.out", `{"i":${i}}`));
+    expect(results.filter(Boolean)).toHaveLength(10);
+    expect(published).toHaveLength(10);
+    expect(violations).toHaveLength(10);
+    expect(violations.at(-1)).toMatchObject({ count: 10, severe: false });
+  });
+
+  it("subscriptions must be covered by a grant; '>' and 'rosey.>' are severe", () => {
+    const { gate, subscribed, violations } = setup(["events.read"]);
+    expect(gate.subscribe("rosey.events.user.*", () => {})).toBeDefined();
+    expect(gate.subscribe("rosey.>", () => {})).toBeUndefined();
+    expect(gate.subscribe(">", () => {})).toBeUndefined();
+    expect(gate.subscribe("rosey.plugins.other.>", () => {})).toBeUndefined();
+    // Overlaps rosey.security.message / rosey.admin.message: reaching reserved space is severe.
+    expect(gate.subscribe("rosey.*.message", () => {})).toBeUndefined();
+    // Merely not granted: a violation, not severe.
+    expect(gate.subscribe("rosey.actions.chat.send", () => {})).toBeUndefined();
+    expect(subscribed).toEqual(["rosey.events.user.*"]);
+    expect(violations.map((v) => v.severe)).toEqual([true, true, true, true, false]);
+  });
+
+  it("storage requests may not name an owner: the namespace is always the stamped source", async () => {
+    const { gate, requested, violations } = setup(["storage"]);
+    for (const data of [
+      { collection: "c", key: "k", namespace: "canary" },
+      { collection: "c", key: "k", plugin: "canary" },
+      { collection: "c", source: "plugin:canary" },
+    ]) {
+      await expect(gate.request("rosey.db.kv.get", JSON.stringify(data), 100)).rejects.toMatchObject({
+        code: "PERMISSION_DENIED",
+      });
+    }
+    expect(violations.map((v) => [v.capability, v.severe])).toEqual([
+      ["storage", true],
+      ["storage", true],
+      ["storage", true],
+    ]);
+    expect(violations[0]?.reason).toMatch(/names an owner \(namespace\)/);
+    // Unknown fields that name nobody are refused too, but not severe (a typo should not suspend).
+    await expect(gate.request("rosey.db.kv.get", '{"collection":"c","kee":"k"}', 100)).rejects.toThrow();
+    expect(violations.at(-1)).toMatchObject({ severe: false });
+    await expect(gate.request("rosey.db.kv.get", "[1]", 100)).rejects.toThrow();
+    expect(requested).toEqual([]);
+    // The legitimate request goes through, with the gate's source.
+    await gate.request("rosey.db.kv.query", '{"collection":"c","filter":{"a":1},"limit":5}', 100);
+    expect(requested).toHaveLength(1);
+    expect(JSON.parse(requested[0]!.json)).toMatchObject({
+      source: "plugin:x",
+      subject: "rosey.db.kv.query",
+    });
+  });
+
+  it("refuses everything, silently, while suspended", () => {
+    const { gate, published, violations } = setup(["chat.send"]);
+    gate.suspended = true;
+    expect(gate.publish("rosey.actions.chat.send", "{}")).toBe(false);
+    expect(published).toEqual([]);
+    expect(violations).toEqual([]);
+  });
+});
