@@ -2,10 +2,16 @@
 // Uses only the public contract: the directory comes from rosey.api.commands.list (capability commands.list).
 
 const LIST_TIMEOUT_MS = 2000;
+// The directory changes only when plugins start or stop: ask again at most every few seconds.
+const LIST_TTL_MS = 5000;
+let cached = { commands: [], until: 0 };
 
 async function listCommands(ctx) {
+  if (ctx.now() < cached.until) return cached.commands;
   const reply = await ctx.request("rosey.api.commands.list", {}, { timeoutMs: LIST_TIMEOUT_MS });
-  return reply && Array.isArray(reply.commands) ? reply.commands : [];
+  const commands = reply && Array.isArray(reply.commands) ? reply.commands : [];
+  cached = { commands, until: ctx.now() + LIST_TTL_MS };
+  return commands;
 }
 
 export default {

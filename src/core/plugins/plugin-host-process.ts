@@ -33,6 +33,7 @@ class HostProcess {
   #ready = false;
   #queue: Buffer[] = [];
   #dead = false;
+  #corked = false;
 
   constructor(log: Logger, onDeath: () => void) {
     this.#log = log;
@@ -112,8 +113,20 @@ class HostProcess {
   #send(frame: CoreToHost): void {
     if (this.#dead) return;
     const bytes = encodeFrame(frame);
-    if (this.#ready) this.#channel.write(bytes);
-    else this.#queue.push(bytes);
+    if (!this.#ready) {
+      this.#queue.push(bytes);
+      return;
+    }
+    // Frames written in the same tick leave in one write: at 1,000 msg/s a write per frame costs more than the frames.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#channel.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#channel.uncork();
+      });
+    }
+    this.#channel.write(bytes);
   }
 
   #kill(reason: string): void {

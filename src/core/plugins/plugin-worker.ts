@@ -45,6 +45,8 @@ export interface PluginWorkerOptions {
   onAlert?: (alert: WorkerAlert) => void;
 }
 
+type RequestMessage = Extract<WorkerToMain, { type: "request" }>;
+
 export type WorkerAlert =
   | { type: "cpu-hog"; utilization: number; seconds: number }
   | { type: "offheap"; bytes: number; limit: number };
@@ -66,6 +68,7 @@ export interface WorkerExit {
 }
 
 const MAX_IN_FLIGHT_REQUESTS = 16;
+const MAX_QUEUED_REQUESTS = 256;
 const MAX_SUBSCRIPTIONS = 64;
 const REPLY_TOKEN_TTL_MS = 30_000;
 const LOGS_PER_SECOND = 20;
@@ -92,6 +95,7 @@ export class PluginWorker {
   /** Where `ctx.reply` of a command goes; kept past completion so a plugin's timer can still answer. */
   readonly #replyRoutes = new Map<number, { command: Command; expires: number }>();
   #inFlightRequests = 0;
+  readonly #queuedRequests: RequestMessage[] = [];
   #nextCommandId = 1;
   #ready = false;
   #exited = false;
@@ -313,6 +317,7 @@ export class PluginWorker {
     this.#subscriptions.clear();
     this.#replyTokens.clear();
     this.#replyRoutes.clear();
+    this.#queuedRequests.length = 0;
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
       pending.resolve({
@@ -401,7 +406,7 @@ export class PluginWorker {
         this.#subscriptions.delete(message.subId);
         break;
       case "request":
-        void this.#request(message);
+        this.#request(message);
         break;
       case "respond": {
         const entry = this.#replyTokens.get(message.token);
@@ -464,17 +469,29 @@ export class PluginWorker {
     }
   }
 
-  async #request(message: Extract<WorkerToMain, { type: "request" }>): Promise<void> {
-    if (this.#inFlightRequests >= MAX_IN_FLIGHT_REQUESTS) {
-      this.#post({
-        type: "response",
-        id: message.id,
-        ok: false,
-        code: "RATE_LIMITED",
-        message: `more than ${MAX_IN_FLIGHT_REQUESTS} requests in flight`,
-      });
+  /**
+   * At most MAX_IN_FLIGHT_REQUESTS go to the bus at once; up to MAX_QUEUED_REQUESTS more wait their turn
+   * (a burst of commands is not an attack), and only past that is a request refused.
+   */
+  #request(message: RequestMessage): void {
+    if (this.#inFlightRequests < MAX_IN_FLIGHT_REQUESTS) {
+      void this.#send(message);
       return;
     }
+    if (this.#queuedRequests.length < MAX_QUEUED_REQUESTS) {
+      this.#queuedRequests.push(message);
+      return;
+    }
+    this.#post({
+      type: "response",
+      id: message.id,
+      ok: false,
+      code: "RATE_LIMITED",
+      message: `more than ${MAX_IN_FLIGHT_REQUESTS + MAX_QUEUED_REQUESTS} requests pending`,
+    });
+  }
+
+  async #send(message: RequestMessage): Promise<void> {
     this.#inFlightRequests++;
     try {
       const reply = await this.#gate.request(
@@ -489,6 +506,8 @@ export class PluginWorker {
       this.#post({ type: "response", id: message.id, ok: false, code, message: errorMessage(err) });
     } finally {
       this.#inFlightRequests--;
+      const next = this.#queuedRequests.shift();
+      if (next && !this.#exited) void this.#send(next);
     }
   }
 

@@ -17,8 +17,22 @@ const ELU_SAMPLE_MS = 1_000;
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
 const workers = new Map<number, { worker: Worker; elu: EventLoopUtilization | undefined }>();
 
+let corked = false;
+/** Writes a frame; frames from one tick leave in one write (see plugin-host-process.ts). */
+function write(bytes: Buffer): void {
+  if (!corked) {
+    corked = true;
+    channel.cork();
+    process.nextTick(() => {
+      corked = false;
+      channel.uncork();
+    });
+  }
+  channel.write(bytes);
+}
+
 function send(frame: HostToCore): void {
-  channel.write(encodeFrame(frame));
+  write(encodeFrame(frame));
 }
 
 function spawn(frame: Extract<CoreToHost, { t: "spawn" }>): void {
@@ -45,7 +59,7 @@ function spawn(frame: Extract<CoreToHost, { t: "spawn" }>): void {
     const body = Buffer.from(json, "utf8");
     const head = Buffer.allocUnsafe(4);
     head.writeUInt32BE(body.length, 0);
-    channel.write(Buffer.concat([head, body]));
+    write(Buffer.concat([head, body]));
   });
   const output = (chunk: Buffer) => send({ t: "output", wid, text: chunk.toString("utf8").slice(0, 4096) });
   worker.stdout.on("data", output);
