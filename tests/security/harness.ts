@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -22,7 +22,29 @@ import { startPrivateNats } from "../support/private-nats.js";
  * the well-behaved `canary`, logging to an in-memory pino stream the tests can read.
  */
 
-export const FIXTURES = path.resolve(import.meta.dirname, "fixtures");
+const SOURCE_FIXTURES = path.resolve(import.meta.dirname, "fixtures");
+
+let materialized: string | undefined;
+/**
+ * The hostile fixtures as the manager loads them: a temp copy in which every fixture that imports
+ * `./probe.js` gets `probe-lib.js` beside it. Plugins cannot import outside their own folder, and one
+ * source of the probes beats a copy per fixture.
+ */
+export function fixturesDir(): string {
+  if (materialized) return materialized;
+  const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-security-fixtures-"));
+  cpSync(SOURCE_FIXTURES, dir, { recursive: true });
+  const lib = readFileSync(path.join(import.meta.dirname, "probe-lib.js"), "utf8");
+  for (const name of readdirSync(dir)) {
+    const entry = path.join(dir, name, "index.js");
+    if (existsSync(entry) && readFileSync(entry, "utf8").includes('from "./probe.js"')) {
+      writeFileSync(path.join(dir, name, "probe.js"), lib);
+    }
+  }
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  materialized = dir;
+  return dir;
+}
 
 export interface Platform {
   nats: Awaited<ReturnType<typeof startPrivateNats>>;
@@ -105,7 +127,7 @@ export async function startPlatform(
   );
   const config = validateConfig(
     {
-      plugins: { directory: FIXTURES, enabled: Object.keys(entries), entries },
+      plugins: { directory: fixturesDir(), enabled: Object.keys(entries), entries },
       // Both isolation modes must pass this suite (except huge-alloc): ROSEY_SECURITY_ISOLATION=thread.
       sandbox: { readyTimeoutMs: 20_000, isolation: isolationUnderTest(), ...sandbox },
     },
