@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runPhase } from "../../bench/phase.js";
 import { type BenchPlatform, startBenchPlatform } from "../../bench/platform.js";
+import { isAlive, rssOfPid } from "../../bench/procfs.js";
 import { silentLogger } from "../../src/core/logger.js";
 
 /**
- * Smoke run of the benchmark: the real platform (embedded nats-server, plugin manager with five
- * sandboxed plugins, router) and the raw relay, a few hundred messages each. Proves the harness works end
- * to end; it asserts nothing about speed.
+ * Smoke run of the benchmark: the real platform as a `rosey start` child (needs `npm run build`, which
+ * `pretest` runs) on the bench's embedded nats-server, with five sandboxed plugins, and the raw relay, a
+ * few hundred messages each. Proves the harness works end to end; it asserts nothing about speed.
  */
 describe("bench smoke", () => {
   let platform: BenchPlatform;
@@ -33,6 +34,15 @@ describe("bench smoke", () => {
     for (const p of plugins) expect(p.state).toBe("running");
   }, 30_000);
 
+  it("runs the core as its own process", () => {
+    expect(platform.corePid).toBeGreaterThan(0);
+    expect(platform.corePid).not.toBe(process.pid);
+    if (process.platform === "linux") {
+      expect(rssOfPid(platform.corePid)).toBeGreaterThan(0);
+      expect(platform.hostPid()).toBeGreaterThan(0);
+    }
+  });
+
   it("relays over raw NATS at the same rate", async () => {
     let seq = 10_000;
     const path = { ...platform.relayPath, send: () => platform.relayPath.send(seq++) };
@@ -41,4 +51,11 @@ describe("bench smoke", () => {
     expect(result.replied).toBe(200);
     expect(result.lost).toBe(0);
   }, 30_000);
+
+  it("stops the core with exit code 0 at end of stdin, leaving nothing running", async () => {
+    const corePid = platform.corePid;
+    const exit = await platform.stop();
+    expect(exit).toMatchObject({ code: 0, stoppedBy: "stdin-eof", leftover: [] });
+    expect(isAlive(corePid)).toBe(false);
+  }, 40_000);
 });

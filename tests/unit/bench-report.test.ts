@@ -15,10 +15,13 @@ import {
 
 const resources: ResourceFigures = {
   samples: 3,
-  rssMb: { start: 80, max: 90, end: 85 },
-  heapUsedMb: { max: 30 },
-  cpuPercent: 40,
-  eventLoopUtilization: 0.5,
+  core: { pid: 2, rssMb: { start: 60, max: 70, end: 65 }, cpuPercent: 30, peakRssMb: 72 },
+  bench: {
+    rssMb: { start: 80, max: 150, end: 85 },
+    heapUsedMb: { max: 30 },
+    cpuPercent: 40,
+    eventLoopUtilization: 0.5,
+  },
   workerHeapMb: { dice: 9 },
   children: [{ pid: 1, role: "nats-server", rssMb: 20, cpuMs: 100, cpuPercent: 10 }],
 };
@@ -109,6 +112,17 @@ describe("bench report", () => {
     expect(missed.find((t) => t.name === "lost")?.met).toBe(false);
   });
 
+  it("judges core RSS on the rosey start process alone, not the bench process", () => {
+    const base = report();
+    const core = evaluateTargets(base).find((t) => t.name === "core RSS (5 plugins)");
+    // The bench process peaked at 150 MB in the fixture; the core at 70 MB.
+    expect(core).toMatchObject({ met: true, actual: expect.stringContaining("70 MB") });
+    const unmeasured = report();
+    unmeasured.idleResources = { ...resources, core: undefined };
+    unmeasured.fixed!.platform.resources = { ...resources, core: undefined };
+    expect(evaluateTargets(unmeasured).find((t) => t.name === "core RSS (5 plugins)")?.met).toBeNull();
+  });
+
   it("round-trips as JSON with machine, settings and figures, and renders a table", () => {
     const base = report();
     const full: BenchReport = { ...base, targets: evaluateTargets(base) };
@@ -139,6 +153,8 @@ describe("bench report", () => {
     const text = renderReport(full);
     expect(text).toMatch(/fixed: platform/);
     expect(text).toMatch(/p99 latency/);
+    expect(text).toMatch(/bench RSS MB/);
+    expect(text).not.toMatch(/core ELU/);
   });
 });
 
