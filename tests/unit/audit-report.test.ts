@@ -8,13 +8,13 @@ import {
   type AuditLogRow,
   buildAuditReport,
   formatAuditReport,
-  resolveLimits,
 } from "../../src/core/audit/audit.js";
 import { auditCommand } from "../../src/core/audit/cli.js";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { bundlePlugin } from "../../src/core/plugins/bundle.js";
+import { resolveLimits } from "../../src/core/plugins/limits.js";
 import { sha256 } from "../../src/core/plugins/manifest.js";
 import { startPrivateNats } from "../support/private-nats.js";
 
@@ -97,7 +97,7 @@ describe("rosey audit (offline)", () => {
   });
 
   it("limits are capped by the operator maxima", () => {
-    expect(resolveLimits(config, "x", { memoryMb: 500, publishPerSecond: 5 })).toEqual({
+    expect(resolveLimits(config, { name: "x", limits: { memoryMb: 500, publishPerSecond: 5 } })).toEqual({
       memoryMb: 48,
       handlerTimeoutMs: 5_000,
       publishPerSecond: 5,

@@ -3,6 +3,7 @@ import { errorMessage } from "../errors.js";
 import { silentLogger } from "../logger.js";
 import { bundlePlugin } from "../plugins/bundle.js";
 import { computeGrants } from "../plugins/grants.js";
+import { type ResolvedLimits, resolveLimits } from "../plugins/limits.js";
 import { discoverPlugins, sha256 } from "../plugins/manifest.js";
 import { SUBJECTS } from "../subjects.js";
 
@@ -16,11 +17,10 @@ import { SUBJECTS } from "../subjects.js";
 
 export const AUDIT_REPORT_VERSION = 1;
 
-export interface AuditLimits {
-  memoryMb: number;
-  handlerTimeoutMs: number;
-  publishPerSecond: number;
-}
+export type AuditLimits = ResolvedLimits;
+
+/** Most audit-log rows read per plugin; the report says when there were more. */
+const HISTORY_LIMIT = 500;
 
 export interface AuditHistory {
   count: number;
@@ -108,25 +108,6 @@ export interface AuditOptions {
 }
 
 /** Limits as the plugin manager resolves them: config entry, else manifest, else default; capped by the maxima. */
-export const DEFAULT_LIMITS: AuditLimits = { memoryMb: 64, handlerTimeoutMs: 5_000, publishPerSecond: 200 };
-const HISTORY_LIMIT = 500;
-
-export function resolveLimits(
-  config: Readonly<RoseyConfig>,
-  name: string,
-  manifestLimits: Partial<AuditLimits> | undefined,
-): AuditLimits {
-  const max = config.sandbox.maxLimits;
-  const fromConfig = config.plugins.entries[name]?.limits ?? {};
-  const pick = (key: keyof AuditLimits) =>
-    Math.min(max[key], fromConfig[key] ?? manifestLimits?.[key] ?? DEFAULT_LIMITS[key]);
-  return {
-    memoryMb: pick("memoryMb"),
-    handlerTimeoutMs: pick("handlerTimeoutMs"),
-    publishPerSecond: pick("publishPerSecond"),
-  };
-}
-
 function history(rows: AuditLogRow[], truncated: boolean): AuditHistory {
   const last = rows[0];
   return { count: rows.length, truncated, lastReason: last?.reason ?? null, lastAt: last?.createdAt ?? null };
@@ -246,7 +227,7 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
           subscribe: [...grants.subscribe],
           request: [...grants.request],
         },
-        limits: resolveLimits(config, manifest.name, manifest.limits),
+        limits: resolveLimits(config, manifest),
         state: status ? status.state : enabled ? "not running" : "disabled",
         live: status
           ? {

@@ -8,9 +8,10 @@ import { commandSubject, SUBJECTS } from "../subjects.js";
 import { bundlePlugin } from "./bundle.js";
 import { PermissionGate, type Violation } from "./gate.js";
 import { computeGrants, type EffectiveGrants, unknownGrantNames } from "./grants.js";
+import { type ResolvedLimits, resolveLimits } from "./limits.js";
 import { type DiscoveredPlugin, discoverPlugins, sha256 } from "./manifest.js";
 import { ProcessSpawner } from "./plugin-host-process.js";
-import { PluginWorker, type ResolvedLimits, type WorkerAlert, type WorkerExit } from "./plugin-worker.js";
+import { PluginWorker, type WorkerAlert, type WorkerExit } from "./plugin-worker.js";
 import { type SandboxSpawner, ThreadSpawner } from "./sandbox-thread.js";
 
 /**
@@ -42,7 +43,6 @@ export interface PluginManagerOptions {
   logger: Logger;
 }
 
-const DEFAULT_LIMITS: ResolvedLimits = { memoryMb: 64, handlerTimeoutMs: 5_000, publishPerSecond: 200 };
 const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 30_000;
 
@@ -202,7 +202,7 @@ export class PluginManager {
         "plugin requests capabilities that do not exist",
       );
     }
-    const limits = this.#limitsFor(discovered);
+    const limits = resolveLimits(this.#config, manifest);
     // The gate reports violations to the plugin's record, which holds the gate: tie the knot via `managed`.
     let managed: ManagedPlugin | undefined;
     const gate = new PermissionGate({
@@ -228,19 +228,6 @@ export class PluginManager {
       latency: { count: 0, total: 0, max: 0 },
     };
     return managed;
-  }
-
-  #limitsFor(discovered: DiscoveredPlugin): ResolvedLimits {
-    const max = this.#config.sandbox.maxLimits;
-    const fromManifest = discovered.manifest.limits ?? {};
-    const fromConfig = this.#config.plugins.entries[discovered.manifest.name]?.limits ?? {};
-    const pick = (key: keyof ResolvedLimits) =>
-      Math.min(max[key], fromConfig[key] ?? fromManifest[key] ?? DEFAULT_LIMITS[key]);
-    return {
-      memoryMb: pick("memoryMb"),
-      handlerTimeoutMs: pick("handlerTimeoutMs"),
-      publishPerSecond: pick("publishPerSecond"),
-    };
   }
 
   /** First plugin (alphabetically) to claim a command name or alias keeps it; later claims are refused loudly. */

@@ -11,6 +11,7 @@ import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { SUBJECTS } from "../subjects.js";
 import type { PermissionGate } from "./gate.js";
+import type { ResolvedLimits } from "./limits.js";
 import type { SandboxSpawner, SandboxThread } from "./sandbox-thread.js";
 
 /**
@@ -18,12 +19,6 @@ import type { SandboxSpawner, SandboxThread } from "./sandbox-thread.js";
  * handshake, relays its bus operations through the gate, runs commands with a deadline, and watches
  * its heartbeat. One instance per worker life; the manager creates a new one to restart.
  */
-
-export interface ResolvedLimits {
-  memoryMb: number;
-  handlerTimeoutMs: number;
-  publishPerSecond: number;
-}
 
 export interface PluginWorkerOptions {
   init: WorkerInit;
