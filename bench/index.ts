@@ -19,7 +19,8 @@ import { ResourceSampler } from "./resources.js";
 import { climb, type SaturationOutcome, type StepResult } from "./saturation.js";
 
 /**
- * `rosey bench`: starts the platform in-process, measures plugin cold start and idle memory, then runs
+ * `rosey bench`: starts the platform as a `rosey start` child process on the bench's own nats-server,
+ * measures (in this process, with the platform's own spawner) plugin cold start and idle memory, then runs
  * the fixed-rate phase (platform, then the raw NATS relay at the same rate) and the saturation ladders,
  * and prints/saves the report. See bench/README.md for what each figure means.
  */
@@ -101,6 +102,7 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
   note("starting the platform…");
   const platform: BenchPlatform = await startBenchPlatform({ logger, isolation: settings.isolation });
   const sampler = new ResourceSampler({
+    corePid: platform.corePid,
     pluginHeaps: async () =>
       Object.fromEntries((await platform.plugins()).map((p) => [p.name, p.heapUsed] as const)),
   });
@@ -111,13 +113,18 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
     send: () => path.send(seq++),
   });
   const paths = { platform: nextSeqPath(platform.platformPath), relay: nextSeqPath(platform.relayPath) };
-  let childCpu = new Map(sampleChildren().map((c) => [c.pid, c.cpuMs]));
+  // The bench's nats-server, and the core's plugin host; the core itself is sampled by the sampler.
+  const processes = () => [
+    ...sampleChildren().filter((c) => c.pid !== platform.corePid),
+    ...sampleChildren(platform.corePid),
+  ];
+  let childCpu = new Map(processes().map((c) => [c.pid, c.cpuMs]));
   let windowStart = performance.now();
   const resources = async (): Promise<ResourceFigures> => {
     await sampler.probeWorkers().catch(() => undefined);
     const window = sampler.window();
     const wallMs = Math.max(1, performance.now() - windowStart);
-    const children = sampleChildren().map((c) => ({
+    const children = processes().map((c) => ({
       ...c,
       cpuPercent: Math.round(((c.cpuMs - (childCpu.get(c.pid) ?? c.cpuMs)) / wallMs) * 1000) / 10,
     }));
@@ -143,6 +150,7 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
     machine: machine(),
     settings,
     startupMs: platform.startupMs,
+    core: { pid: platform.corePid, command: "node bin/rosey.js start --config <temp rosey.yaml>" },
     pluginsAtEnd: [],
   };
   try {
@@ -207,7 +215,12 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
   } finally {
     sampler.stop();
     note("stopping the platform…");
-    await platform.stop();
+    const exit = await platform.stop();
+    if (partial.core) partial.core.exit = exit;
+    if (exit.code !== 0 || exit.leftover.length > 0)
+      note(
+        `warning: rosey start ended with code ${exit.code} (signal ${exit.signal}, ${exit.stoppedBy}); leftover pids: ${exit.leftover.join(", ") || "none"}`,
+      );
   }
   partial.finishedAt = new Date().toISOString();
   return { ...partial, targets: evaluateTargets(partial) };

@@ -1,30 +1,34 @@
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough, Writable } from "node:stream";
 import { connect, type NatsConnection } from "nats";
+import YAML from "yaml";
 import { type Bus, createBus } from "../src/core/bus.js";
 import { validateConfig } from "../src/core/config/load.js";
 import type { RoseyConfig, RoseyConfigInput } from "../src/core/config/schema.js";
 import type { Logger } from "../src/core/logger.js";
-import { type Rosey, startRosey } from "../src/core/orchestrator.js";
+import { type EmbeddedNats, startEmbeddedNats } from "../src/core/nats/embedded-server.js";
 import { PACKAGE_ROOT } from "../src/core/paths.js";
 import { SUBJECTS } from "../src/core/subjects.js";
 import { BENCH_COMMANDS, chatEventFor } from "./load.js";
 import type { Reply } from "./matcher.js";
 import type { BenchPath } from "./phase.js";
+import { isAlive, sampleChildren } from "./procfs.js";
 import { RELAY_IN, RELAY_OUT, RELAY_SOURCE, type Relay, startRelay } from "./relay.js";
 
 /**
- * Starts the platform in this process the way `rosey start` does (the orchestrator: embedded nats-server
- * in a temporary data dir, core bus, core services, plugin manager, router, console connector on an idle
- * stream), with the five benchmarked plugins copied into a temporary plugins folder, and builds the two
- * measured paths on top of it.
+ * Runs the platform the way an operator does, as its own process: `node bin/rosey.js start --config
+ * <temp rosey.yaml>` with `NATS_URL` pointing at the bench's own embedded nats-server (which the raw relay
+ * uses too), the five benchmarked plugins copied into a temporary plugins folder. The load generator,
+ * the reply matcher and the relay stay in this (the bench) process, so the core's RSS and CPU are read
+ * from /proc for the child alone, and the core's event loop is not shared with the generator.
  */
 
 /** Bundled plugins the bench loads; the fifth comes from bench/plugins/. */
 const BUNDLED = ["dice", "echo", "eightball", "help"] as const;
 const BENCH_ONLY = ["reverse"] as const;
+const PLUGIN_NAMES: readonly string[] = [...BUNDLED, ...BENCH_ONLY];
 
 export interface PlatformSettings {
   logger: Logger;
@@ -32,18 +36,38 @@ export interface PlatformSettings {
   isolation?: "process" | "thread";
   /** How long the router waits for a plugin. @default 5000 */
   routerTimeoutMs?: number;
+  /** How long to wait for the child to have all five plugins running and answering. @default 60000 */
+  readyTimeoutMs?: number;
+}
+
+/** How the `rosey start` child ended. */
+export interface CoreExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** How it was stopped: stdin closed (the console connector's end of input), or signals after a timeout. */
+  stoppedBy: "stdin-eof" | "SIGTERM" | "SIGKILL" | "exited-early";
+  /** Pids of the core's children (the plugin host) still alive after it exited; should be empty. */
+  leftover: number[];
 }
 
 export interface BenchPlatform {
+  /** The config the child runs (also what the in-process cold-start measurement uses). */
   readonly config: Readonly<RoseyConfig>;
   readonly natsUrl: string;
-  /** ms from `startRosey` to everything running. */
+  /** pid of the `rosey start` child. */
+  readonly corePid: number;
+  /** pid of the bench's embedded nats-server. */
+  readonly natsPid: number;
+  /** ms from spawning `rosey start` to all five plugins running and a command answered. */
   readonly startupMs: number;
   readonly platformPath: BenchPath;
   readonly relayPath: BenchPath;
+  /** The plugin host's pid (a child of the core; process isolation only), read from /proc. */
+  hostPid(): number | undefined;
   /** Worker heaps (bytes) and states from the manager, over `rosey.monitoring.plugins`. */
   plugins(): Promise<PluginSnapshot[]>;
-  stop(): Promise<void>;
+  /** Ends the child (stdin EOF, then SIGTERM/SIGKILL on timeout), then the nats-server. Idempotent. */
+  stop(): Promise<CoreExit>;
 }
 
 export interface PluginSnapshot {
@@ -59,9 +83,8 @@ export interface PluginSnapshot {
 export function benchConfigInput(
   dataDir: string,
   pluginsDir: string,
-  settings: PlatformSettings,
+  settings: Omit<PlatformSettings, "logger">,
 ): RoseyConfigInput {
-  const names = [...BUNDLED, ...BENCH_ONLY];
   return {
     version: 2,
     dataDir,
@@ -70,9 +93,9 @@ export function benchConfigInput(
     database: { enabled: false },
     plugins: {
       directory: pluginsDir,
-      enabled: names,
+      enabled: [...PLUGIN_NAMES],
       entries: Object.fromEntries(
-        names.map((name) => [name, { grants: ["basic"], limits: { publishPerSecond: 100_000 } }]),
+        PLUGIN_NAMES.map((name) => [name, { grants: ["basic"], limits: { publishPerSecond: 100_000 } }]),
       ),
     },
     router: { defaultCooldownMs: 0, timeoutMs: settings.routerTimeoutMs ?? 5_000 },
@@ -112,6 +135,38 @@ class ReplyTap {
   }
 }
 
+/** Last lines of the child's stderr, for error messages. */
+class Tail {
+  #lines: string[] = [];
+  #partial = "";
+  push(chunk: string): void {
+    const parts = (this.#partial + chunk).split("\n");
+    this.#partial = parts.pop() ?? "";
+    this.#lines.push(...parts.filter((l) => l.trim()));
+    if (this.#lines.length > 40) this.#lines.splice(0, this.#lines.length - 40);
+  }
+  text(): string {
+    return [...this.#lines, this.#partial].filter((l) => l.trim()).join("\n");
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off("exit", onExit);
+      resolve(false);
+    }, ms);
+    const onExit = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once("exit", onExit);
+  });
+}
+
 export async function startBenchPlatform(settings: PlatformSettings): Promise<BenchPlatform> {
   const root = mkdtempSync(path.join(os.tmpdir(), "rosey-bench-"));
   const dataDir = path.join(root, "data");
@@ -122,29 +177,80 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     cpSync(path.join(PACKAGE_ROOT, "bench", "plugins", name), path.join(pluginsDir, name), {
       recursive: true,
     });
-  const config = validateConfig(benchConfigInput(dataDir, pluginsDir, settings), "bench settings");
+  const input = benchConfigInput(dataDir, pluginsDir, settings);
+  // Validated here too: a bad bench config fails before anything is spawned, and cold start uses it.
+  const config = validateConfig(input, "bench settings");
+  const configFile = path.join(root, "rosey.yaml");
+  writeFileSync(configFile, YAML.stringify(input));
 
-  let rosey: Rosey | undefined;
+  let nats: EmbeddedNats | undefined;
+  let child: ChildProcess | undefined;
   let generator: Bus | undefined;
   let taps: NatsConnection | undefined;
   let relay: Relay | undefined;
-  const cleanup = async () => {
-    await generator?.close().catch(() => undefined);
-    await relay?.stop().catch(() => undefined);
-    await taps?.drain().catch(() => undefined);
-    await rosey?.stop();
-    rmSync(root, { recursive: true, force: true });
+  const tail = new Tail();
+  let stopping: Promise<CoreExit> | undefined;
+  let lastHostPid: number | undefined;
+  const hostPid = (): number | undefined => {
+    if (!child?.pid) return undefined;
+    const host = sampleChildren(child.pid).find((c) => c.role === "plugin-host");
+    if (host) lastHostPid = host.pid;
+    return host?.pid;
+  };
+
+  const stopChild = async (): Promise<CoreExit> => {
+    if (!child) return { code: null, signal: null, stoppedBy: "exited-early", leftover: [] };
+    const hosts = new Set<number>();
+    const seen = hostPid() ?? lastHostPid;
+    if (seen) hosts.add(seen);
+    let stoppedBy: CoreExit["stoppedBy"] =
+      child.exitCode !== null || child.signalCode !== null ? "exited-early" : "stdin-eof";
+    if (stoppedBy === "stdin-eof") {
+      // The console connector ends at end of input and `rosey start` then stops everything and exits 0.
+      child.stdin?.end();
+      if (!(await waitExit(child, 15_000))) {
+        stoppedBy = "SIGTERM";
+        child.kill("SIGTERM");
+        if (!(await waitExit(child, 10_000))) {
+          stoppedBy = "SIGKILL";
+          child.kill("SIGKILL");
+          await waitExit(child, 5_000);
+        }
+      }
+    }
+    // The plugin host exits with its parent; give it a moment, then report any that did not.
+    const deadline = Date.now() + 3_000;
+    while ([...hosts].some(isAlive) && Date.now() < deadline) await sleep(50);
+    const leftover = [...hosts].filter(isAlive);
+    for (const pid of leftover) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    return { code: child.exitCode, signal: child.signalCode, stoppedBy, leftover };
+  };
+
+  const cleanup = (): Promise<CoreExit> => {
+    stopping ??= (async () => {
+      await generator?.close().catch(() => undefined);
+      await relay?.stop().catch(() => undefined);
+      await taps?.drain().catch(() => undefined);
+      const exit = await stopChild();
+      await nats?.stop();
+      rmSync(root, { recursive: true, force: true });
+      return exit;
+    })();
+    return stopping;
   };
   try {
-    const t0 = performance.now();
-    rosey = await startRosey({
-      config,
-      logger: settings.logger,
-      stdin: new PassThrough(),
-      stdout: new Writable({ write: (_chunk, _enc, done) => done() }),
+    nats = await startEmbeddedNats({
+      bin: config.nats.serverBin,
+      dataDir: path.join(root, "nats"),
+      maxPayloadBytes: config.nats.maxPayloadBytes,
     });
-    const startupMs = Math.round(performance.now() - t0);
-    const natsUrl = rosey.natsUrl;
+    const natsUrl = nats.url;
     generator = await createBus({
       url: natsUrl,
       source: "connector:bench",
@@ -157,6 +263,77 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     const relayTap = new ReplyTap(taps, RELAY_OUT);
     await taps.flush();
     const bus = generator;
+
+    const t0 = performance.now();
+    const { NATS_URL: _url, ROSEY_CONFIG: _cfg, LOG_LEVEL: _lvl, ...env } = process.env;
+    const spawned = spawn(
+      process.execPath,
+      [path.join(PACKAGE_ROOT, "bin", "rosey.js"), "start", "--config", configFile],
+      { cwd: root, env: { ...env, NATS_URL: natsUrl }, stdio: ["pipe", "ignore", "pipe"] },
+    );
+    child = spawned;
+    spawned.stderr?.setEncoding("utf8");
+    spawned.stderr?.on("data", (chunk: string) => tail.push(chunk));
+    spawned.stdin?.on("error", () => undefined);
+    const early = new Promise<never>((_, reject) => {
+      spawned.once("error", reject);
+      spawned.once("exit", (code, signal) =>
+        reject(new Error(`rosey start exited early (code ${code}, signal ${signal}):\n${tail.text()}`)),
+      );
+    });
+    early.catch(() => undefined);
+
+    const plugins = async (): Promise<PluginSnapshot[]> => {
+      const reply = await bus.request<{ plugins: Array<Record<string, unknown>> }>(
+        SUBJECTS.monitoringPlugins,
+        {},
+        { timeoutMs: 2_000 },
+      );
+      return (reply.data.plugins ?? []).map((p) => ({
+        name: String(p.name),
+        state: String(p.state),
+        heapUsed: Number((p.memory as { heapUsed?: number } | undefined)?.heapUsed ?? 0),
+        restarts: Number(p.restarts ?? 0),
+        violations: Number(p.violations ?? 0),
+        handlerMeanMs: Number((p.handlerLatencyMs as { mean?: number } | undefined)?.mean ?? 0),
+      }));
+    };
+    const readyDeadline = Date.now() + (settings.readyTimeoutMs ?? 60_000);
+    const ready = async (): Promise<void> => {
+      // 1. the manager answers with all five plugins running;
+      for (;;) {
+        if (Date.now() > readyDeadline)
+          throw new Error(`rosey start did not get its plugins running in time:\n${tail.text()}`);
+        const list = await plugins().catch(() => []);
+        const running = new Set(list.filter((p) => p.state === "running").map((p) => p.name));
+        if (PLUGIN_NAMES.every((n) => running.has(n))) break;
+        await sleep(100);
+      }
+      // 2. the router (started after the manager) answers a command end to end.
+      for (let probe = 0; ; probe++) {
+        if (Date.now() > readyDeadline)
+          throw new Error(`rosey start's router did not answer in time:\n${tail.text()}`);
+        const answered = await new Promise<boolean>((resolve) => {
+          let id = "";
+          const timer = setTimeout(() => {
+            detach();
+            resolve(false);
+          }, 500);
+          const detach = chatTap.attach((r) => {
+            if (r.correlationId !== id) return;
+            clearTimeout(timer);
+            detach();
+            resolve(true);
+          });
+          id = bus.publish(SUBJECTS.eventsMessage, chatEventFor(1_000_000_000 + probe, BENCH_COMMANDS)).id;
+        });
+        if (answered) return;
+      }
+    };
+    await Promise.race([ready(), early]);
+    const startupMs = Math.round(performance.now() - t0);
+    const corePid = spawned.pid ?? -1;
+
     const platformPath: BenchPath = {
       name: "platform",
       send: (seq) => bus.publish(SUBJECTS.eventsMessage, chatEventFor(seq, BENCH_COMMANDS)).id,
@@ -172,24 +349,13 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     return {
       config,
       natsUrl,
+      corePid,
+      natsPid: nats.pid,
       startupMs,
       platformPath,
       relayPath,
-      async plugins() {
-        const reply = await bus.request<{ plugins: Array<Record<string, unknown>> }>(
-          SUBJECTS.monitoringPlugins,
-          {},
-          { timeoutMs: 2_000 },
-        );
-        return (reply.data.plugins ?? []).map((p) => ({
-          name: String(p.name),
-          state: String(p.state),
-          heapUsed: Number((p.memory as { heapUsed?: number } | undefined)?.heapUsed ?? 0),
-          restarts: Number(p.restarts ?? 0),
-          violations: Number(p.violations ?? 0),
-          handlerMeanMs: Number((p.handlerLatencyMs as { mean?: number } | undefined)?.mean ?? 0),
-        }));
-      },
+      hostPid,
+      plugins,
       stop: cleanup,
     };
   } catch (err) {

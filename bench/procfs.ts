@@ -1,13 +1,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 
 /**
- * RSS and CPU time of this process's children (the embedded nats-server, the plugin-host process under
- * process isolation) from /proc. Linux only; elsewhere the list is empty and the report says so.
+ * RSS and CPU time of processes from /proc: the bench's children (its embedded nats-server and the
+ * `rosey start` core), the core's child (the plugin host under process isolation). Linux only; elsewhere
+ * the lists are empty and the report says so.
  */
 
 export interface ChildProcessSample {
   pid: number;
-  /** `nats-server`, `plugin-host` or the command name. */
+  /** `nats-server`, `plugin-host`, `rosey-core` or the command name. */
   role: string;
   rssMb: number;
   /** user + system CPU time so far, ms. */
@@ -47,6 +48,7 @@ function roleOf(pid: number, comm: string): string {
   const cmdline = read(`/proc/${pid}/cmdline`)?.replaceAll("\0", " ") ?? "";
   if (cmdline.includes("nats-server") || comm === "nats-server") return "nats-server";
   if (cmdline.includes("plugin-host")) return "plugin-host";
+  if (/rosey(\.js)? start/.test(cmdline)) return "rosey-core";
   return comm;
 }
 
@@ -82,4 +84,32 @@ export function sampleChildren(parent = process.pid): ChildProcessSample[] {
 export function rssOfPid(pid: number): number | undefined {
   const kb = parseRssKb(read(`/proc/${pid}/status`) ?? "");
   return kb === undefined ? undefined : Math.round((kb / 1024) * 10) / 10;
+}
+
+/** Peak RSS (VmHWM) of one process since it started, in MB. */
+export function peakRssOfPid(pid: number): number | undefined {
+  const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(read(`/proc/${pid}/status`) ?? "");
+  return match ? Math.round((Number(match[1]) / 1024) * 10) / 10 : undefined;
+}
+
+/** user + system CPU time of one process so far (ms), or undefined when it cannot be read. */
+export function cpuMsOfPid(pid: number): number | undefined {
+  const stat = read(`/proc/${pid}/stat`);
+  return stat ? parseStat(stat)?.cpuMs : undefined;
+}
+
+/** Whether a process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  const stat = read(`/proc/${pid}/stat`);
+  if (stat === undefined) {
+    if (process.platform === "linux") return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  const close = stat.lastIndexOf(")");
+  return stat.slice(close + 2, close + 3) !== "Z";
 }
