@@ -114,7 +114,7 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
       log.info({ service: service.name }, "service started");
     }
 
-    const plugins = new PluginManager({ bus: await openBus("core", "plugin-manager"), config, logger });
+    const plugins = new PluginManager({ bus, config, logger });
     undo.push({ name: "plugin manager", run: () => plugins.stop() });
     await plugins.start();
 
