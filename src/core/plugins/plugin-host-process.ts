@@ -169,7 +169,7 @@ class HostProcess {
         thread.utilization = frame.value;
         break;
       case "oversize":
-        // Handed to the worker handle as a message that fails its schema: counted as a protocol violation.
+        // Not a protocol message: the worker handle reports it as a protocol violation naming the size.
         thread.onMessage?.({ type: "oversize", bytes: frame.bytes });
         break;
       case "exit":

@@ -375,6 +375,16 @@ export class PluginWorker {
   #onMessage(raw: unknown): void {
     const parsed = workerMessageSchema.safeParse(raw);
     if (!parsed.success) {
+      const bytes =
+        (raw as { type?: unknown; bytes?: unknown } | null)?.type === "oversize"
+          ? (raw as { bytes: unknown }).bytes
+          : undefined;
+      if (typeof bytes === "number") {
+        this.#gate.protocolViolation(
+          `worker message of ${bytes} bytes exceeds the plugin host's relay limit`,
+        );
+        return;
+      }
       this.#gate.protocolViolation(
         `malformed worker message: ${parsed.error.issues[0]?.message ?? "invalid"}`,
       );
