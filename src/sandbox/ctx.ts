@@ -71,22 +71,50 @@ export function sanitizeLogText(value: unknown): string {
 
 const STORAGE_OPS = ["get", "set", "delete", "query", "count"] as const;
 
-export function createCtx(host: CtxHost, scope: CtxScope): unknown {
-  const correlationId = scope.correlationId;
-
-  const request = async (subject: unknown, data: unknown, options?: unknown): Promise<unknown> => {
-    const s = requireString(subject, "subject");
-    const json = toJson(data);
-    let timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
-    if (options !== undefined && options !== null && typeof options === "object") {
-      const t = (options as { timeoutMs?: unknown }).timeoutMs;
-      if (typeof t === "number" && Number.isFinite(t))
-        timeoutMs = Math.min(MAX_REQUEST_TIMEOUT_MS, Math.max(1, t));
-    }
-    // The promise itself is a host-made object handed to plugin code: frozen like the rest.
-    return harden(host.request(s, json, Math.round(timeoutMs), correlationId));
+/** `publish`, `request` and `reply` bound to one scope: the only members that differ between scopes. */
+function scopedMembers(host: CtxHost, scope: CtxScope) {
+  const { correlationId, commandId } = scope;
+  return {
+    publish(subject: unknown, data: unknown): void {
+      host.publish(requireString(subject, "subject"), toJson(data), correlationId);
+    },
+    request(subject: unknown, data: unknown, options?: unknown): Promise<unknown> {
+      const s = requireString(subject, "subject");
+      const json = toJson(data);
+      let timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
+      if (options !== undefined && options !== null && typeof options === "object") {
+        const t = (options as { timeoutMs?: unknown }).timeoutMs;
+        if (typeof t === "number" && Number.isFinite(t))
+          timeoutMs = Math.min(MAX_REQUEST_TIMEOUT_MS, Math.max(1, t));
+      }
+      // The promise itself is a host-made object handed to plugin code: frozen like the rest.
+      return harden(host.request(s, json, Math.round(timeoutMs), correlationId));
+    },
+    reply(text: unknown): void {
+      if (commandId === undefined) throw new Error("ctx.reply is only available while handling a command");
+      host.commandReply(commandId, requireString(text, "reply text"));
+    },
   };
+}
 
+/**
+ * A ctx for one command or event: the base ctx as prototype, with `publish`/`request`/`reply` tied to the
+ * command's correlationId (and `reply` to its channel). Only three closures per command, instead of a
+ * whole new hardened ctx (≈30 µs each, measured).
+ */
+export function scopeCtx(base: object, host: CtxHost, scope: CtxScope): object {
+  const members = scopedMembers(host, scope);
+  return harden(
+    Object.create(base, {
+      publish: { value: members.publish, enumerable: true },
+      request: { value: members.request, enumerable: true },
+      reply: { value: members.reply, enumerable: true },
+    }),
+  );
+}
+
+/** The plugin's base ctx (start, stop, timers): built once per worker. */
+export function createCtx(host: CtxHost): object {
   const storageCall = (op: (typeof STORAGE_OPS)[number], args: Record<string, unknown>): Promise<unknown> =>
     harden(storageCallUnhardened(op, args));
 
@@ -98,7 +126,7 @@ export function createCtx(host: CtxHost, scope: CtxScope): unknown {
       `rosey.db.kv.${op}`,
       toJson(args),
       DEFAULT_REQUEST_TIMEOUT_MS,
-      correlationId,
+      undefined,
     )) as {
       success?: boolean;
       data?: unknown;
@@ -126,20 +154,12 @@ export function createCtx(host: CtxHost, scope: CtxScope): unknown {
   return harden({
     plugin: { name: host.plugin.name, version: host.plugin.version },
     config: host.config,
-    publish(subject: unknown, data: unknown): void {
-      host.publish(requireString(subject, "subject"), toJson(data), correlationId);
-    },
+    ...scopedMembers(host, {}),
     subscribe(pattern: unknown, handler: unknown): () => void {
       const p = requireString(pattern, "pattern");
       if (typeof handler !== "function") throw new TypeError("handler must be a function");
       const subId = host.subscribe(p, handler as (...args: unknown[]) => unknown);
       return () => host.unsubscribe(subId);
-    },
-    request,
-    reply(text: unknown): void {
-      if (scope.commandId === undefined)
-        throw new Error("ctx.reply is only available while handling a command");
-      host.commandReply(scope.commandId, requireString(text, "reply text"));
     },
     storage: {
       get: (collection: unknown, key: unknown) =>

@@ -1,6 +1,6 @@
 import "ses";
 import { parentPort, workerData } from "node:worker_threads";
-import { type CtxHost, createCtx, sanitizeLogText, toJson } from "./ctx.js";
+import { type CtxHost, createCtx, sanitizeLogText, scopeCtx, toJson } from "./ctx.js";
 import { loadPlugin, type PluginModule } from "./loader.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "./protocol.js";
 import { PluginTimers } from "./timers.js";
@@ -104,7 +104,7 @@ const host: CtxHost = {
   random: () => hostRandom(),
 };
 
-const baseCtx = createCtx(host, {});
+const baseCtx = createCtx(host);
 let plugin: (PluginModule & { readonly self: object }) | undefined;
 
 async function onCommand(id: number, command: MainToWorker & { type: "command" }): Promise<void> {
@@ -114,7 +114,7 @@ async function onCommand(id: number, command: MainToWorker & { type: "command" }
     return;
   }
   try {
-    const ctx = createCtx(host, { correlationId: command.command.correlationId, commandId: id });
+    const ctx = scopeCtx(baseCtx, host, { correlationId: command.command.correlationId, commandId: id });
     const result = await handler.call(
       plugin?.self,
       harden({ ...command.command, args: [...command.command.args] }),
@@ -133,7 +133,7 @@ function onEvent(message: MainToWorker & { type: "event" }): void {
     const handler = plugin?.onEvent;
     if (!handler) return;
     const correlationId = (envelope as { correlationId?: string } | null)?.correlationId;
-    const ctx = typeof correlationId === "string" ? createCtx(host, { correlationId }) : baseCtx;
+    const ctx = typeof correlationId === "string" ? scopeCtx(baseCtx, host, { correlationId }) : baseCtx;
     guard(`onEvent(${message.subject})`, () => handler.call(plugin?.self, message.subject, envelope, ctx));
     return;
   }
