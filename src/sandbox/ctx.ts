@@ -1,5 +1,5 @@
-import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./protocol.js";
 import type { PluginTimers } from "./timers.js";
+import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
 
 /**
  * Builds the `ctx` a plugin receives (design.md §4). Everything in it is a hardened closure over the

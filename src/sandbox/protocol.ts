@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
 
 /**
  * Every message that crosses the main ↔ worker boundary of a plugin sandbox, in one place.
@@ -18,11 +19,6 @@ import { z } from "zod";
  * Payloads travel as JSON strings produced in the worker, so their size is known before the
  * main thread parses them and they are never encoded twice.
  */
-
-/** Largest JSON payload a plugin may publish, request or respond with. */
-export const MAX_PAYLOAD_CHARS = 64 * 1024;
-/** Largest log message; longer ones are cut in the worker. */
-export const MAX_LOG_CHARS = 1024;
 
 export interface WorkerInit {
   plugin: { name: string; version: string };

@@ -1,4 +1,4 @@
-import { MAX_PAYLOAD_CHARS } from "../../sandbox/protocol.js";
+import { MAX_PAYLOAD_CHARS } from "../../sandbox/wire-limits.js";
 import type { Bus, BusMessage, BusSubscription } from "../bus.js";
 import { type Command, type CommandInfo, type CommandResult, commandSchema } from "../commands.js";
 import type { RoseyConfig } from "../config/schema.js";
