@@ -20,7 +20,6 @@ export const commandSubject = (plugin: string): string => `rosey.commands.${plug
 export const pluginNamespace = (plugin: string): string => `rosey.plugins.${plugin}.>`;
 export const platformSubject = (platform: string, event: string): string =>
   `rosey.platform.${platform}.${event}`;
-export const actionSubject = (capability: string): string => `rosey.actions.${capability}`;
 
 export const SUBJECT_MAX_LENGTH = 256;
 export const SUBJECT_MAX_TOKENS = 16;

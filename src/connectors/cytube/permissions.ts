@@ -4,19 +4,6 @@
  * every action is checked here before a frame is sent.
  */
 
-/** Ranks as CyTube defines them (§7). */
-export const RANK = {
-  anonymous: -1,
-  guest: 0,
-  registered: 1,
-  leader: 1.5,
-  moderator: 2,
-  admin: 3,
-  owner: 4,
-  founder: 5,
-  siteAdmin: 255,
-} as const;
-
 /** The default permission table of a registered channel (§7), used until the server sends its own. */
 export const DEFAULT_PERMISSIONS: Readonly<Record<string, number>> = Object.freeze({
   seeplaylist: -1,

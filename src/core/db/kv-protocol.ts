@@ -19,7 +19,6 @@ export const KV_OPERATIONS = ["get", "set", "delete", "query", "count"] as const
 export type KvOperation = (typeof KV_OPERATIONS)[number];
 
 export const KV_SUBJECT_PREFIX = "rosey.db.kv";
-export const kvSubject = (op: KvOperation): string => `${KV_SUBJECT_PREFIX}.${op}`;
 
 /** Collections as the manifest schema names them. */
 export const COLLECTION_NAME = /^[a-z][a-z0-9_]{0,63}$/;
@@ -58,8 +57,6 @@ export const kvRequestSchemas = {
 } as const satisfies Record<KvOperation, z.ZodType>;
 
 export type KvRequest<Op extends KvOperation> = z.infer<(typeof kvRequestSchemas)[Op]>;
-/** What callers may send (defaults not yet applied). */
-export type KvRequestInput<Op extends KvOperation> = z.input<(typeof kvRequestSchemas)[Op]>;
 
 export interface KvRecord {
   key: string;
@@ -81,14 +78,6 @@ export interface WireError {
 
 /** Every reply of the database service (kv, query, migrate): `{success: true, data} | {success: false, error}`. */
 export type DbReply<T> = { success: true; data: T } | { success: false; error: WireError };
-
-export const dbReplySchema = z.discriminatedUnion("success", [
-  z.strictObject({ success: z.literal(true), data: z.unknown() }),
-  z.strictObject({
-    success: z.literal(false),
-    error: z.object({ code: z.string(), message: z.string() }).loose(),
-  }),
-]);
 
 /** Field names a request could use to name another plugin's namespace; any of them is refused. */
 export const NAMESPACE_FIELDS = ["plugin", "namespace", "source", "owner"] as const;

@@ -35,8 +35,6 @@ export const querySchemas = {
 } as const;
 
 export type QueryName = keyof typeof querySchemas;
-export const QUERY_NAMES = Object.keys(querySchemas) as QueryName[];
-export const querySubject = (q: QueryName): string => `rosey.db.query.${q}`;
 
 export function isQueryName(s: string): s is QueryName {
   return Object.hasOwn(querySchemas, s);
