@@ -43,6 +43,9 @@ export interface GateOptions {
 
 type Op = "publish" | "subscribe" | "request";
 
+/** What `#parsePayload` returns for a refused payload (any JSON value, `null` included, is a valid one). */
+const INVALID: unique symbol = Symbol("invalid payload");
+
 export class PermissionGate {
   readonly plugin: string;
   readonly source: string;
@@ -85,20 +88,27 @@ export class PermissionGate {
 
   /** Forwards a publish when allowed; returns whether it was. `json` is the payload as JSON text. */
   publish(subject: string, json: string, correlationId?: string): boolean {
-    if (this.#suspended) return false;
-    if (!this.#check("publish", subject)) return false;
-    if (!this.#checkPayload("publish", subject, json)) return false;
+    if (this.#suspended || !this.#check("publish", subject)) return false;
+    if (this.#parsePayload("publish", subject, json) === INVALID) return false;
+    return this.#send(subject, json, correlationId);
+  }
+
+  /**
+   * Publishes data the core built on the plugin's behalf (a command's returned text): grant- and
+   * rate-checked like any publish, but not parsed back, since the core itself just encoded it.
+   */
+  publishData(subject: string, data: unknown, correlationId: string): boolean {
+    if (this.#suspended || !this.#check("publish", subject)) return false;
+    return this.#send(subject, JSON.stringify(data), correlationId);
+  }
+
+  #send(subject: string, json: string, correlationId: string | undefined): boolean {
     if (!this.#bucket.take()) {
       this.#violate("publish", subject, null, `publish rate above ${this.#bucket.rate}/s`, false);
       return false;
     }
     this.#bus.publishEncoded(subject, this.#envelopeJson(subject, json, correlationId));
     return true;
-  }
-
-  /** Publishes data the core built on the plugin's behalf (a command's returned text), still grant-checked. */
-  publishData(subject: string, data: unknown, correlationId: string): boolean {
-    return this.publish(subject, JSON.stringify(data), correlationId);
   }
 
   /** Subscribes on the plugin's behalf when the pattern lies inside its grants. */
@@ -110,11 +120,8 @@ export class PermissionGate {
   /** Sends a request on the plugin's behalf; refusals reject with `PERMISSION_DENIED` (or the check's code). */
   async request(subject: string, json: string, timeoutMs: number, correlationId?: string): Promise<Envelope> {
     if (this.#suspended) throw new RoseyError("PLUGIN_NOT_RUNNING", `plugin '${this.plugin}' is suspended`);
-    if (
-      !this.#check("request", subject) ||
-      !this.#checkPayload("request", subject, json) ||
-      !this.#checkStorage(subject, json)
-    ) {
+    const data = this.#check("request", subject) ? this.#parsePayload("request", subject, json) : INVALID;
+    if (data === INVALID || !this.#checkStorage(subject, data)) {
       throw new RoseyError("PERMISSION_DENIED", `request to '${subject}' refused by the gate`);
     }
     if (!this.#bucket.take()) {
@@ -129,8 +136,7 @@ export class PermissionGate {
 
   /** Answers a request the plugin received; `replyTo` comes from the core's token table, never the plugin. */
   respond(replyTo: string, json: string, correlationId: string): boolean {
-    if (this.#suspended) return false;
-    if (!this.#checkPayload("respond", replyTo, json)) return false;
+    if (this.#suspended || this.#parsePayload("respond", replyTo, json) === INVALID) return false;
     this.#bus.publishEncoded(replyTo, this.#envelopeJson(replyTo, json, correlationId));
     return true;
   }
@@ -182,7 +188,8 @@ export class PermissionGate {
     return false;
   }
 
-  #checkPayload(op: GateOperation, subject: string, json: string): boolean {
+  /** The payload, parsed once; `INVALID` (after reporting why) when it is too large or not JSON. */
+  #parsePayload(op: GateOperation, subject: string, json: string): unknown {
     if (json.length > this.#maxPayload) {
       this.#violate(
         op,
@@ -191,15 +198,14 @@ export class PermissionGate {
         `payload is ${json.length} characters, max ${this.#maxPayload}`,
         false,
       );
-      return false;
+      return INVALID;
     }
     try {
-      JSON.parse(json);
+      return JSON.parse(json);
     } catch {
       this.#violate("protocol", subject, null, "payload is not valid JSON", true);
-      return false;
+      return INVALID;
     }
-    return true;
   }
 
   /**
@@ -208,11 +214,10 @@ export class PermissionGate {
    * `namespace`, `plugin` or `source` naming someone else's collections) is refused here, before the
    * database sees it; naming another owner is severe.
    */
-  #checkStorage(subject: string, json: string): boolean {
+  #checkStorage(subject: string, data: unknown): boolean {
     const prefix = `${KV_SUBJECT_PREFIX}.`;
     if (!subject.startsWith(prefix)) return true;
     const op = subject.slice(prefix.length);
-    const data: unknown = JSON.parse(json);
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
       this.#violate("request", subject, "storage", "storage request data must be an object", false);
       return false;

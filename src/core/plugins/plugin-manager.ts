@@ -72,6 +72,7 @@ export class PluginManager {
   readonly #rejected: Array<{ dir: string; error: string }> = [];
   #commandOwners = new Map<string, string>();
   #subs: BusSubscription[] = [];
+  #directory: readonly CommandInfo[] | undefined;
   #stopping: Promise<void> | undefined;
   readonly #spawner: SandboxSpawner;
 
@@ -128,8 +129,16 @@ export class PluginManager {
     );
   }
 
-  /** Commands of running plugins, in plugin then manifest order. */
-  commands(): CommandInfo[] {
+  /**
+   * Commands of running plugins, in plugin then manifest order. The router asks on every chat message,
+   * so the list is built once per change of which plugins are running (`#setState`), not per call.
+   */
+  commands(): readonly CommandInfo[] {
+    this.#directory ??= Object.freeze(this.#buildDirectory());
+    return this.#directory;
+  }
+
+  #buildDirectory(): CommandInfo[] {
     const out: CommandInfo[] = [];
     for (const p of this.#plugins.values()) {
       if (p.state !== "running") continue;
@@ -178,7 +187,7 @@ export class PluginManager {
           p.commandSub?.unsubscribe();
           p.commandSub = undefined;
           const worker = p.worker;
-          p.state = "stopped";
+          this.#setState(p, "stopped");
           await worker?.stop();
         }),
       );
@@ -254,7 +263,7 @@ export class PluginManager {
 
   async #launch(p: ManagedPlugin): Promise<void> {
     const { manifest } = p.discovered;
-    p.state = "starting";
+    this.#setState(p, "starting");
     try {
       if (p.code === undefined) {
         p.code = await bundlePlugin(p.discovered.entryFile, p.discovered.dir);
@@ -287,7 +296,7 @@ export class PluginManager {
         await worker.stop();
         return;
       }
-      p.state = "running";
+      this.#setState(p, "running");
       p.startedAt = Date.now();
       p.commandSub ??= this.#bus.subscribe(commandSubject(manifest.name), (m) => this.#onCommand(p, m), {
         queue: `plugin:${manifest.name}`,
@@ -300,7 +309,7 @@ export class PluginManager {
     } catch (err) {
       p.lastError = errorMessage(err);
       // Load errors are deterministic: retrying the same code cannot help.
-      p.state = "failed";
+      this.#setState(p, "failed");
       this.#log.error(
         { plugin: manifest.name, code: (err as RoseyError).code },
         `plugin failed to start: ${p.lastError}`,
@@ -318,7 +327,7 @@ export class PluginManager {
       this.#fail(p, `took down the plugin host while handling a command (${exit.reason})`);
       return;
     }
-    p.state = "crashed";
+    this.#setState(p, "crashed");
     const now = Date.now();
     p.restarts = p.restarts.filter((t) => t > now - this.#config.sandbox.restartWindowMs);
     // A plugin that merely shared a host with the culprit is restarted without spending its budget.
@@ -344,8 +353,15 @@ export class PluginManager {
     }, delay);
   }
 
+  /** Every state change goes through here: the command directory depends on which plugins run. */
+  #setState(p: ManagedPlugin, state: PluginState): void {
+    if (p.state === state) return;
+    if (p.state === "running" || state === "running") this.#directory = undefined;
+    p.state = state;
+  }
+
   #fail(p: ManagedPlugin, reason: string): void {
-    p.state = "failed";
+    this.#setState(p, "failed");
     p.lastError = reason;
     p.commandSub?.unsubscribe();
     p.commandSub = undefined;
@@ -363,7 +379,7 @@ export class PluginManager {
 
   #suspend(p: ManagedPlugin, reason: string, terminate: boolean): void {
     if (p.state !== "running") return;
-    p.state = "suspended";
+    this.#setState(p, "suspended");
     p.gate.suspended = true;
     p.lastError = reason;
     this.#log.error({ plugin: p.grants.plugin, reason }, "plugin suspended");

@@ -73,6 +73,8 @@ export class Router {
   readonly #inFlight = new Set<Promise<void>>();
   #state: "new" | "running" | "stopped" = "new";
   #stopping: Promise<void> | undefined;
+  #indexed: readonly CommandInfo[] | undefined;
+  #byName = new Map<string, CommandInfo>();
 
   constructor(options: RouterOptions) {
     this.#bus = options.bus;
@@ -177,8 +179,7 @@ export class Router {
       channel: event.channel,
       correlationId,
     };
-    const log = this.#log.child({ plugin: info.plugin, command: info.name, correlationId });
-    const status = await this.#dispatch(info, command, event, log);
+    const status = await this.#dispatch(info, command, event);
     this.#completed({ correlationId, command: info.name, status });
   }
 
@@ -186,8 +187,10 @@ export class Router {
     info: CommandInfo,
     command: Command,
     event: ChatEvent,
-    log: Logger,
   ): Promise<CommandCompleted["status"]> {
+    // Only failures log; the child logger is made for them, not for every command.
+    const log = () =>
+      this.#log.child({ plugin: info.plugin, command: info.name, correlationId: command.correlationId });
     const shown = `${this.#settings.prefix}${info.name}`;
     let data: unknown;
     try {
@@ -198,28 +201,28 @@ export class Router {
       data = reply.data;
     } catch (err) {
       if (isRoseyError(err, "TIMEOUT")) {
-        log.warn({ timeoutMs: this.#settings.timeoutMs }, "plugin did not answer the command in time");
+        log().warn({ timeoutMs: this.#settings.timeoutMs }, "plugin did not answer the command in time");
         this.#reply(event, `Sorry, ${shown} took too long to answer.`, command.correlationId);
         return "timeout";
       }
       if (isRoseyError(err, "NO_RESPONDERS")) {
-        log.warn("no plugin instance is listening for the command");
+        log().warn("no plugin instance is listening for the command");
         this.#reply(event, `Sorry, ${shown} is unavailable right now.`, command.correlationId);
         return "unavailable";
       }
-      log.error({ err: errorMessage(err) }, "command request failed");
+      log().error({ err: errorMessage(err) }, "command request failed");
       this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
       return "error";
     }
     const result = commandResultSchema.safeParse(data);
     if (!result.success) {
-      log.error({ reply: data }, "plugin side sent a malformed command result");
+      log().error({ reply: data }, "plugin side sent a malformed command result");
       this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
       return "error";
     }
     if (result.data.ok) return "ok";
     const { code, message } = result.data.error;
-    log.warn({ code, error: message }, "command failed in the plugin");
+    log().warn({ code, error: message }, "command failed in the plugin");
     if (code === "TIMEOUT") {
       this.#reply(event, `Sorry, ${shown} took too long to answer.`, command.correlationId);
       return "timeout";
@@ -232,12 +235,16 @@ export class Router {
     return "error";
   }
 
+  /** Names and aliases are lowercase by the manifest schema; the lookup is rebuilt only when the directory changes. */
   #resolve(name: string): CommandInfo | undefined {
     const commands = this.#directory();
-    return (
-      commands.find((c) => c.name.toLowerCase() === name) ??
-      commands.find((c) => c.aliases.some((a) => a.toLowerCase() === name))
-    );
+    if (commands !== this.#indexed) {
+      this.#indexed = commands;
+      this.#byName = new Map();
+      for (const c of commands) for (const alias of c.aliases) this.#byName.set(alias, c);
+      for (const c of commands) this.#byName.set(c.name, c);
+    }
+    return this.#byName.get(name);
   }
 
   #reply(event: ChatEvent, text: string, correlationId: string): void {
