@@ -24,21 +24,28 @@ import { startPrivateNats } from "../support/private-nats.js";
 
 const SOURCE_FIXTURES = path.resolve(import.meta.dirname, "fixtures");
 
+const SHARED = path.resolve(import.meta.dirname, "shared");
+
 let materialized: string | undefined;
 /**
- * The hostile fixtures as the manager loads them: a temp copy in which every fixture that imports
- * `./probe.js` gets `probe-lib.js` beside it. Plugins cannot import outside their own folder, and one
- * source of the probes beats a copy per fixture.
+ * The hostile fixtures as the manager loads them: a temp copy in which every fixture that imports one of
+ * the modules in `shared/` (`./probe.js`, `./forged.js`) gets it beside its entry. Plugins cannot import
+ * outside their own folder, and one source beats a copy per fixture.
  */
 export function fixturesDir(): string {
   if (materialized) return materialized;
   const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-security-fixtures-"));
   cpSync(SOURCE_FIXTURES, dir, { recursive: true });
-  const lib = readFileSync(path.join(import.meta.dirname, "probe-lib.js"), "utf8");
+  const shared = readdirSync(SHARED).map((file) => ({
+    file,
+    text: readFileSync(path.join(SHARED, file), "utf8"),
+  }));
   for (const name of readdirSync(dir)) {
     const entry = path.join(dir, name, "index.js");
-    if (existsSync(entry) && readFileSync(entry, "utf8").includes('from "./probe.js"')) {
-      writeFileSync(path.join(dir, name, "probe.js"), lib);
+    if (!existsSync(entry)) continue;
+    const code = readFileSync(entry, "utf8");
+    for (const { file, text } of shared) {
+      if (code.includes(`from "./${file}"`)) writeFileSync(path.join(dir, name, file), text);
     }
   }
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -187,7 +194,7 @@ export async function report(p: Platform, plugin: string, args: string[] = []): 
 export function expectAllBlocked(text: string): void {
   const parsed = JSON.parse(text) as Record<string, unknown>;
   if (typeof parsed.probes === "number") {
-    // Compact form (probe-lib.js summarize): the count of probes run and the ones that escaped.
+    // Compact form (shared/probe.js summarize): the count of probes run and the ones that escaped.
     expect(parsed.probes).toBeGreaterThan(20);
     expect(parsed.escaped).toEqual({});
     return;
