@@ -2,27 +2,17 @@ import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
-import type { Command, CommandResult } from "../../src/core/commands.js";
+import type { CommandResult } from "../../src/core/commands.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
 import type { ProcessSpawner } from "../../src/core/plugins/plugin-host-process.js";
 import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
 import { collect } from "../support/bus.js";
+import { command } from "../support/command.js";
 import { startPrivateNats } from "../support/private-nats.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
 const PLUGINS = ["spinner", "bomber", "leaker", "hog", "offheap", "steady"];
-
-const command = (name: string): Command => ({
-  name,
-  args: [],
-  text: "",
-  user: "alice",
-  rank: 1,
-  platform: "console",
-  channel: "console",
-  correlationId: `c-${name}-${Math.random()}`,
-});
 
 describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s isolation)", (isolation) => {
   let nats: Awaited<ReturnType<typeof startPrivateNats>>;

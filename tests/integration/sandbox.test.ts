@@ -8,22 +8,10 @@ import { silentLogger } from "../../src/core/logger.js";
 import type { Violation } from "../../src/core/plugins/gate.js";
 import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
 import { collect } from "../support/bus.js";
+import { command } from "../support/command.js";
 import { startPrivateNats } from "../support/private-nats.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
-
-function command(name: string, args: string[] = [], correlationId = `c-${Math.random()}`): Command {
-  return {
-    name,
-    args,
-    text: args.join(" "),
-    user: "alice",
-    rank: 1,
-    platform: "console",
-    channel: "console",
-    correlationId,
-  };
-}
 
 describe.each(["process", "thread"] as const)(
   "sandboxed plugins behind the gate (%s isolation)",

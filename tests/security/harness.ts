@@ -14,6 +14,11 @@ import { silentLogger } from "../../src/core/logger.js";
 import type { Violation } from "../../src/core/plugins/gate.js";
 import { PluginManager, type PluginStatus } from "../../src/core/plugins/plugin-manager.js";
 import { collect } from "../support/bus.js";
+
+import { command } from "../support/command.js";
+
+export { command };
+
 import { startPrivateNats } from "../support/private-nats.js";
 
 /**
@@ -71,19 +76,6 @@ export interface Platform {
 /** The sandbox isolation the suite runs under: the default (`process`) unless ROSEY_SECURITY_ISOLATION says. */
 export function isolationUnderTest(): "process" | "thread" {
   return process.env.ROSEY_SECURITY_ISOLATION === "thread" ? "thread" : "process";
-}
-
-export function command(name: string, args: string[] = [], correlationId = uid("c")): Command {
-  return {
-    name,
-    args,
-    text: args.join(" "),
-    user: "alice",
-    rank: 1,
-    platform: "console",
-    channel: "console",
-    correlationId,
-  };
 }
 
 export function uid(prefix: string): string {
