@@ -64,12 +64,11 @@ function knownUserData(ctx: NormalizeContext, name: string): UserData {
   return userData(u ?? { name, rank: name.startsWith("[") ? -1 : 0, afk: false });
 }
 
-/** `chatMsg` → `rosey.events.message`; `undefined` for history replay and malformed frames. */
-export function normalizeChat(payload: unknown, ctx: NormalizeContext): ChatEvent | undefined {
+/** The fields `chatMsg` and `pm` share; `undefined` for a malformed frame. */
+function chatLine(payload: unknown, ctx: NormalizeContext): ChatEvent | undefined {
   const r = rec(payload);
   const user = str(r.username);
   if (!user || typeof r.msg !== "string") return undefined;
-  if (!ctx.joined) return undefined;
   const event: ChatEvent = {
     platform: PLATFORM,
     channel: ctx.channel,
@@ -83,22 +82,16 @@ export function normalizeChat(payload: unknown, ctx: NormalizeContext): ChatEven
   return event;
 }
 
+/** `chatMsg` → `rosey.events.message`; `undefined` for history replay and malformed frames. */
+export function normalizeChat(payload: unknown, ctx: NormalizeContext): ChatEvent | undefined {
+  return ctx.joined ? chatLine(payload, ctx) : undefined;
+}
+
 /** `pm` → `rosey.events.pm` with `recipient`. PMs are not replayed, so they count even before `addUser`. */
 export function normalizePm(payload: unknown, ctx: NormalizeContext): ChatEvent | undefined {
-  const r = rec(payload);
-  const user = str(r.username);
-  if (!user || typeof r.msg !== "string") return undefined;
-  const event: ChatEvent = {
-    platform: PLATFORM,
-    channel: ctx.channel,
-    user,
-    content: htmlToText(r.msg),
-    timestamp: num(r.time) ?? ctx.receivedAt,
-    user_data: knownUserData(ctx, user),
-    recipient: str(r.to),
-    platform_data: payload,
-  };
-  if (sameName(ctx.self, user)) event.is_self = true;
+  const event = chatLine(payload, ctx);
+  const recipient = str(rec(payload).to);
+  if (event && recipient !== undefined) event.recipient = recipient;
   return event;
 }
 
