@@ -39,13 +39,12 @@ describe("CyTube connector against the emulator and a real nats-server", () => {
     await emu?.close();
   });
 
-  async function setup(
-    emuOptions: EmulatorOptions = {},
+  /** A connector for the running emulator (not started). */
+  function newConnector(
     config: Partial<CytubePlatformConfig> = {},
     extra: Partial<CytubeConnectorOptions> = {},
-  ): Promise<CytubeConnector> {
-    emu = await startCytubeEmulator({ connectionLimit: false, ...emuOptions });
-    connector = new CytubeConnector({
+  ): CytubeConnector {
+    return new CytubeConnector({
       bus: connectorBus,
       logger: silentLogger(),
       config: {
@@ -60,6 +59,15 @@ describe("CyTube connector against the emulator and a real nats-server", () => {
       reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
       ...extra,
     });
+  }
+
+  async function setup(
+    emuOptions: EmulatorOptions = {},
+    config: Partial<CytubePlatformConfig> = {},
+    extra: Partial<CytubeConnectorOptions> = {},
+  ): Promise<CytubeConnector> {
+    emu = await startCytubeEmulator({ connectionLimit: false, ...emuOptions });
+    connector = newConnector(config, extra);
     await connector.start();
     await connector.whenJoined();
     return connector;
@@ -320,18 +328,7 @@ describe("CyTube connector against the emulator and a real nats-server", () => {
     const errors = collect<{ code: string }>();
     testBus.subscribe<{ code: string }>("rosey.events.error", (m) => errors.push(m.envelope.data));
     await testBus.flush();
-    connector = new CytubeConnector({
-      bus: connectorBus,
-      logger: silentLogger(),
-      config: {
-        type: "cytube",
-        server: emu.url,
-        channel: CHANNEL,
-        username: "rosey",
-        rejoin_on_kick: true,
-        rejoin_on_ban: false,
-      },
-    });
+    connector = newConnector();
     await connector.start();
     expect((await errors.waitFor(1))[0]!.code).toBe("LOGIN_FAILED");
     await connector.whenJoined();
