@@ -8,6 +8,7 @@ import { validateConfig } from "../../src/core/config/load.js";
 import { openDatabase } from "../../src/core/db/connection.js";
 import { loadCoreMigrations } from "../../src/core/migrations/files.js";
 import { MigrationRunner } from "../../src/core/migrations/runner.js";
+import { expectValidAuditReport } from "../support/audit-schema.js";
 
 /**
  * `rosey audit` reads violations and suspensions from the database's audit_log (where the database
@@ -50,6 +51,7 @@ describe("rosey audit over the database's audit log", () => {
   it("counts a plugin's violations and suspensions with the last reason and time", async () => {
     const config = validateConfig({ dataDir: dir, plugins: { directory: FIXTURES } }, "t");
     const report = await buildAuditReport({ config, openAuditLog: () => openAuditLog(config, {}) });
+    expectValidAuditReport(report);
     expect(report.auditLog).toMatchObject({ available: true, error: null });
     const intruder = report.plugins.find((p) => p.name === "intruder")!;
     expect(intruder.violations).toEqual({
