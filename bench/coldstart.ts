@@ -1,6 +1,7 @@
 import type { RoseyConfig } from "../src/core/config/schema.js";
 import type { Logger } from "../src/core/logger.js";
 import { bundlePlugin } from "../src/core/plugins/bundle.js";
+import { resolveLimits, workerResourceLimits } from "../src/core/plugins/limits.js";
 import { discoverPlugins } from "../src/core/plugins/manifest.js";
 import { ProcessSpawner } from "../src/core/plugins/plugin-host-process.js";
 import {
@@ -49,11 +50,7 @@ function spawnOne(spawner: SandboxSpawner, init: WorkerInit, memoryMb: number, t
   const thread = spawner.spawn({
     name: `bench-coldstart:${init.plugin.name}`,
     workerData: init,
-    resourceLimits: {
-      maxOldGenerationSizeMb: memoryMb,
-      maxYoungGenerationSizeMb: Math.max(2, Math.min(16, Math.floor(memoryMb / 4))),
-      stackSizeMb: 4,
-    },
+    resourceLimits: workerResourceLimits(memoryMb),
   });
   const pongs = new Map<number, (heap: number) => void>();
   let readyResolve: () => void = () => {};
@@ -119,9 +116,8 @@ export async function measureColdStart(options: ColdStartOptions): Promise<ColdS
         plugin: { name: p.manifest.name, version: p.manifest.version },
         source: await bundlePlugin(p.entryFile, p.dir),
         config: {},
-        handlerTimeoutMs: p.manifest.limits?.handlerTimeoutMs ?? 5_000,
       } satisfies WorkerInit,
-      memoryMb: p.manifest.limits?.memoryMb ?? 64,
+      memoryMb: resolveLimits(config, p.manifest).memoryMb,
     })),
   );
   const samplesMs: ColdStartResult["samplesMs"] = [];

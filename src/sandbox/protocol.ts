@@ -26,7 +26,6 @@ export interface WorkerInit {
   source: string;
   /** The plugin's own config block. */
   config: Record<string, unknown>;
-  handlerTimeoutMs: number;
 }
 
 /** The command as a plugin sees it (design.md §4). */

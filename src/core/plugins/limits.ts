@@ -1,3 +1,4 @@
+import type { ResourceLimits } from "node:worker_threads";
 import type { RoseyConfig } from "../config/schema.js";
 import type { PluginManifest } from "./manifest.js";
 
@@ -29,5 +30,15 @@ export function resolveLimits(
     memoryMb: pick("memoryMb"),
     handlerTimeoutMs: pick("handlerTimeoutMs"),
     publishPerSecond: pick("publishPerSecond"),
+  };
+}
+
+/** The worker's V8 limits for a heap cap (never `--max-old-space-size`: it would override them). */
+export function workerResourceLimits(memoryMb: number): ResourceLimits {
+  return {
+    maxOldGenerationSizeMb: memoryMb,
+    // Plugins handle small messages; a small young generation saves ~4 MB RSS per idle worker.
+    maxYoungGenerationSizeMb: Math.max(2, Math.min(8, Math.floor(memoryMb / 16))),
+    stackSizeMb: 4,
   };
 }

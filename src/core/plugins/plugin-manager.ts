@@ -282,7 +282,6 @@ export class PluginManager {
           plugin: { name: manifest.name, version: manifest.version },
           source: p.code,
           config: structuredClone(entry?.config ?? {}) as Record<string, unknown>,
-          handlerTimeoutMs: p.limits.handlerTimeoutMs,
         },
         limits: p.limits,
         gate: p.gate,

@@ -11,7 +11,7 @@ import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { SUBJECTS } from "../subjects.js";
 import type { PermissionGate } from "./gate.js";
-import type { ResolvedLimits } from "./limits.js";
+import { type ResolvedLimits, workerResourceLimits } from "./limits.js";
 import type { SandboxSpawner, SandboxThread } from "./sandbox-thread.js";
 
 /**
@@ -112,16 +112,10 @@ export class PluginWorker {
     this.#options = options;
     this.#gate = options.gate;
     this.#log = options.logger.child({ plugin: this.name });
-    const memoryMb = options.limits.memoryMb;
     this.#worker = options.spawner.spawn({
       name: `plugin:${this.name}`,
       workerData: options.init,
-      resourceLimits: {
-        maxOldGenerationSizeMb: memoryMb,
-        // Plugins handle small messages; a small young generation saves ~4 MB RSS per idle worker.
-        maxYoungGenerationSizeMb: Math.max(2, Math.min(8, Math.floor(memoryMb / 16))),
-        stackSizeMb: 4,
-      },
+      resourceLimits: workerResourceLimits(options.limits.memoryMb),
     });
     this.#worker.onOutput((text) => this.#log.debug({ output: text.slice(0, 1024) }, "worker output"));
     this.#worker.onMessage((raw) => this.#onMessage(raw));
