@@ -480,7 +480,8 @@ export class PluginManager {
       return;
     }
     const outcome = await worker.runCommand(command);
-    for (const ms of worker.takeHandlerTimings()) {
+    const ms = outcome.handlerMs;
+    if (ms !== undefined) {
       p.latency.count++;
       p.latency.total += ms;
       if (ms > p.latency.max) p.latency.max = ms;

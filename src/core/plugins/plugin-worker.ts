@@ -51,6 +51,8 @@ export interface CommandOutcome {
   /** Text the plugin returned; the manager publishes it through the gate. */
   text?: string | undefined;
   error?: { code: string; message: string };
+  /** How long the plugin's handler took, when it answered at all. */
+  handlerMs?: number;
 }
 
 export interface WorkerExit {
@@ -103,7 +105,6 @@ export class PluginWorker {
   #memory = { heapUsed: 0, arrayBuffers: 0 };
   readonly #exitPromise: Promise<WorkerExit>;
   #resolveStopped: (() => void) | undefined;
-  #handlerMs: number[] = [];
   #hotSamples = 0;
   #stopping: Promise<void> | undefined;
 
@@ -138,20 +139,8 @@ export class PluginWorker {
     return this.#worker.threadId;
   }
 
-  /** Whether a command is running in the worker right now. */
-  get busy(): boolean {
-    return this.#pending.size > 0;
-  }
-
   get memory(): { heapUsed: number; arrayBuffers: number } {
     return this.#memory;
-  }
-
-  /** Handler latencies (ms) since the last call; the manager folds them into its metrics. */
-  takeHandlerTimings(): number[] {
-    const timings = this.#handlerMs;
-    this.#handlerMs = [];
-    return timings;
   }
 
   /** Resolves with the exit once the worker is gone, whatever the cause. */
@@ -441,11 +430,15 @@ export class PluginWorker {
         if (!pending) break;
         this.#pending.delete(message.id);
         clearTimeout(pending.timer);
-        this.#handlerMs.push(performance.now() - pending.started);
+        const handlerMs = performance.now() - pending.started;
         pending.resolve(
           message.ok
-            ? { ok: true, text: message.text }
-            : { ok: false, error: { code: "PLUGIN_ERROR", message: message.error ?? "handler failed" } },
+            ? { ok: true, text: message.text, handlerMs }
+            : {
+                ok: false,
+                error: { code: "PLUGIN_ERROR", message: message.error ?? "handler failed" },
+                handlerMs,
+              },
         );
         break;
       }
