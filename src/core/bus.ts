@@ -111,6 +111,35 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   });
 }
 
+/** A delivered message; `respond` is a method, so delivery allocates no closure per message. */
+class IncomingMessage<T> implements BusMessage<T> {
+  readonly subject: string;
+  readonly envelope: Envelope<T>;
+  readonly #msg: Msg;
+  readonly #source: string;
+
+  constructor(msg: Msg, envelope: Envelope<T>, source: string) {
+    this.subject = msg.subject;
+    this.envelope = envelope;
+    this.#msg = msg;
+    this.#source = source;
+  }
+
+  get replyTo(): string | undefined {
+    return this.#msg.reply || undefined;
+  }
+
+  respond(data: unknown, fields?: { source?: string }): boolean {
+    const replyTo = this.#msg.reply;
+    if (!replyTo) return false;
+    const reply = createEnvelope(replyTo, data, {
+      source: fields?.source ?? this.#source,
+      correlationId: this.envelope.correlationId,
+    });
+    return this.#msg.respond(encodeEnvelope(reply));
+  }
+}
+
 interface PendingRequest {
   settle(msg: Msg): void;
   reject(err: Error): void;
@@ -198,34 +227,16 @@ class NatsBus implements Bus {
           log.warn({ subject: msg.subject, err: errorMessage(decodeErr) }, "dropped malformed message");
           return;
         }
-        const message: BusMessage<T> = {
-          subject: msg.subject,
-          envelope,
-          replyTo: msg.reply || undefined,
-          respond: (data, fields) => {
-            if (!msg.reply) return false;
-            const reply = createEnvelope(msg.reply, data, {
-              source: fields?.source ?? source,
-              correlationId: envelope.correlationId,
-            });
-            return msg.respond(encodeEnvelope(reply));
-          },
-        };
+        const message = new IncomingMessage<T>(msg, envelope, source);
         try {
           const result = handler(message);
           if (result && typeof (result as Promise<void>).catch === "function") {
-            (result as Promise<void>).catch((handlerErr: unknown) => {
-              log.error(
-                { err: handlerErr, subject: msg.subject, correlationId: envelope.correlationId },
-                "handler failed",
-              );
-            });
+            (result as Promise<void>).catch((handlerErr: unknown) =>
+              this.#handlerFailed(handlerErr, message),
+            );
           }
         } catch (handlerErr) {
-          log.error(
-            { err: handlerErr, subject: msg.subject, correlationId: envelope.correlationId },
-            "handler failed",
-          );
+          this.#handlerFailed(handlerErr, message);
         }
       },
     });
@@ -235,6 +246,13 @@ class NatsBus implements Bus {
         if (!sub.isClosed()) sub.unsubscribe();
       },
     };
+  }
+
+  #handlerFailed(err: unknown, message: BusMessage): void {
+    this.#log.error(
+      { err, subject: message.subject, correlationId: message.envelope.correlationId },
+      "handler failed",
+    );
   }
 
   request<T = unknown>(subject: string, data: unknown, options: RequestOptions): Promise<Envelope<T>> {
