@@ -35,6 +35,7 @@ export interface BenchCliOptions {
   stepDuration?: string | number;
   maxP99?: string | number;
   maxRate?: string | number;
+  refineSteps?: string | number;
   relayDuration?: string | number;
   coldStartRounds?: string | number;
   logLevel?: string;
@@ -81,6 +82,7 @@ export function resolveSettings(options: BenchCliOptions): BenchSettings {
       maxLossRatio: 0.001,
       minDeliveredRatio: 0.95,
       maxRate: num("max-rate", options.maxRate, 200_000, 1),
+      refineSteps: Math.round(num("refine-steps", options.refineSteps, 2, 0)),
     }),
     coldStartRounds: Math.round(num("cold-start-rounds", options.coldStartRounds, 3, 1)),
   });

@@ -9,6 +9,7 @@ import { validateConfig } from "../src/core/config/load.js";
 import type { RoseyConfig, RoseyConfigInput } from "../src/core/config/schema.js";
 import type { Logger } from "../src/core/logger.js";
 import { type EmbeddedNats, startEmbeddedNats } from "../src/core/nats/embedded-server.js";
+import { CORE_NODE_FLAGS } from "../src/core/node-flags.js";
 import { PACKAGE_ROOT } from "../src/core/paths.js";
 import { SUBJECTS } from "../src/core/subjects.js";
 import { BENCH_COMMANDS, chatEventFor } from "./load.js";
@@ -268,7 +269,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     const { NATS_URL: _url, ROSEY_CONFIG: _cfg, LOG_LEVEL: _lvl, ...env } = process.env;
     const spawned = spawn(
       process.execPath,
-      [path.join(PACKAGE_ROOT, "bin", "rosey.js"), "start", "--config", configFile],
+      [...CORE_NODE_FLAGS, path.join(PACKAGE_ROOT, "bin", "rosey.js"), "start", "--config", configFile],
       { cwd: root, env: { ...env, NATS_URL: natsUrl }, stdio: ["pipe", "ignore", "pipe"] },
     );
     child = spawned;

@@ -1,9 +1,10 @@
 import type { LatencySummary } from "./histogram.js";
 
 /**
- * Saturation search: run fixed-rate steps at increasing rates until a step breaks a threshold; the
- * saturation throughput is the reply rate of the last step that held. Pure decisions, so the ladder
- * logic is unit-tested without a platform.
+ * Saturation search: run fixed-rate steps at increasing rates until a step breaks a threshold, then
+ * bisect between the last rate that held and the first that broke (the ×factor ladder alone leaves a
+ * gap of up to a third of the figure); the saturation throughput is the best reply rate of a step that
+ * held. Pure decisions, so the ladder logic is unit-tested without a platform.
  */
 
 export interface SaturationSettings {
@@ -21,6 +22,8 @@ export interface SaturationSettings {
   minDeliveredRatio: number;
   /** Safety stop. */
   maxRate: number;
+  /** Bisection steps after the first break; bisection also ends when the gap is under 2% of the rate that held. */
+  refineSteps: number;
 }
 
 export interface StepResult {
@@ -101,6 +104,22 @@ export async function climb(
     sustainedRate = Math.max(sustainedRate, step.achievedRate);
     sustainedOfferedRate = rate;
     rate = nextRate(rate, settings);
+  }
+  let broke = rate;
+  for (let i = 0; i < settings.refineSteps && broke !== undefined && sustainedOfferedRate > 0; i++) {
+    const mid = Math.round((sustainedOfferedRate + broke) / 2);
+    if (mid - sustainedOfferedRate < sustainedOfferedRate * 0.02) break;
+    const step = await runStep(mid);
+    const verdict = judgeStep(step, settings);
+    steps.push({ ...step, verdict });
+    onStep?.(step, verdict);
+    if (verdict.ok) {
+      sustainedRate = Math.max(sustainedRate, step.achievedRate);
+      sustainedOfferedRate = mid;
+    } else {
+      broke = mid;
+      stoppedBecause = `${mid} msg/s broke: ${verdict.reason}`;
+    }
   }
   return { steps, sustainedRate, sustainedOfferedRate, stoppedBecause };
 }

@@ -188,6 +188,7 @@ export function buildProgram(): Command {
     .option("--isolation <kind>", "process (the default of rosey start) | thread")
     .option("--step-duration <s>", "seconds per saturation step")
     .option("--max-p99 <ms>", "saturation: a step breaks above this p99")
+    .option("--refine-steps <n>", "saturation: bisection steps after the first break (default 2)")
     .option("--warmup <s>", "unrecorded warm-up before measuring")
     .action(async (options: Record<string, string | undefined>) => {
       process.exitCode = await runBenchCommand(options);

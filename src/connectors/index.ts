@@ -5,7 +5,6 @@ import { RoseyError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Connector } from "./connector.js";
 import { ConsoleConnector } from "./console/console-connector.js";
-import { CytubeConnector } from "./cytube/index.js";
 
 export type { Connector } from "./connector.js";
 
@@ -44,7 +43,9 @@ export async function createConnectors(
           }),
         );
         break;
-      case "cytube":
+      case "cytube": {
+        // Loaded only when configured: socket.io-client adds ~8 MB to the core's RSS.
+        const { CytubeConnector } = await import("./cytube/index.js");
         connectors.push(
           new CytubeConnector({
             bus: await deps.openBus("connector:cytube"),
@@ -53,6 +54,7 @@ export async function createConnectors(
           }),
         );
         break;
+      }
       default:
         throw new RoseyError(
           "CONFIG_INVALID",

@@ -1,5 +1,5 @@
 import { connect, createInbox, type Msg, type NatsConnection, type NatsError, type Subscription } from "nats";
-import { createEnvelope, decodeEnvelope, type Envelope, encodeEnvelope } from "./envelope.js";
+import { createEnvelope, decodeEnvelope, type Envelope, encodeEnvelope, encodeText } from "./envelope.js";
 import { errorMessage, RoseyError } from "./errors.js";
 import type { Logger } from "./logger.js";
 
@@ -28,6 +28,11 @@ export interface PublishOptions {
   correlationId?: string | undefined;
   /** Overrides the bus's own source; forwarders (the gate) stamp the verified sender here. */
   source?: string | undefined;
+  /**
+   * Asks for answers on this subject (one from `createInbox`) without waiting for a single reply as
+   * `request` does: for a message many parts receive, of which some may answer.
+   */
+  replyTo?: string | undefined;
 }
 
 export interface RequestOptions extends PublishOptions {
@@ -46,7 +51,9 @@ export interface Bus {
   readonly connection: NatsConnection;
   publish<T>(subject: string, data: T, options?: PublishOptions): Envelope<T>;
   /** Publishes a ready-made envelope. */
-  publishEnvelope(envelope: Envelope): void;
+  publishEnvelope(envelope: Envelope, replyTo?: string): void;
+  /** A subject nobody else listens on, for answers to come back to (`PublishOptions.replyTo`). */
+  createInbox(): string;
   /**
    * Publishes envelope JSON text built by a forwarder that already holds the payload as JSON (the gate),
    * so the payload is not parsed and encoded a second time on the hot path.
@@ -78,7 +85,6 @@ export interface BusOptions {
   maxReconnectAttempts?: number;
 }
 
-const encoder = new TextEncoder();
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
@@ -191,18 +197,26 @@ class NatsBus implements Bus {
       source: options.source ?? this.source,
       correlationId: options.correlationId,
     });
-    this.publishEnvelope(envelope);
+    this.publishEnvelope(envelope, options.replyTo);
     return envelope;
   }
 
-  publishEnvelope(envelope: Envelope): void {
+  publishEnvelope(envelope: Envelope, replyTo?: string): void {
     this.#assertOpen();
-    this.connection.publish(envelope.subject, encodeEnvelope(envelope));
+    this.connection.publish(
+      envelope.subject,
+      encodeEnvelope(envelope),
+      replyTo ? { reply: replyTo } : undefined,
+    );
+  }
+
+  createInbox(): string {
+    return createInbox();
   }
 
   publishEncoded(subject: string, envelopeJson: string): void {
     this.#assertOpen();
-    this.connection.publish(subject, encoder.encode(envelopeJson));
+    this.connection.publish(subject, encodeText(envelopeJson));
   }
 
   subscribe<T = unknown>(
@@ -272,7 +286,7 @@ class NatsBus implements Bus {
     envelopeJson: string,
     timeoutMs: number,
   ): Promise<Envelope<T>> {
-    return this.#request<T>(subject, encoder.encode(envelopeJson), timeoutMs);
+    return this.#request<T>(subject, encodeText(envelopeJson), timeoutMs);
   }
 
   /**

@@ -34,12 +34,14 @@ export interface CommandInfo {
   aliases: readonly string[];
 }
 
-/** Published by the router once a command has been fully handled (reply sent, error or timeout reported). */
+/**
+ * The router's answer to a chat message sent with a reply subject, once its command has been fully handled
+ * (reply sent, error or timeout reported).
+ */
 export const commandCompletedSchema = z.object({
   correlationId: z.string(),
   command: z.string(),
   status: z.enum(["ok", "error", "timeout", "unknown", "cooldown", "unavailable"]),
 });
 export type CommandCompleted = z.infer<typeof commandCompletedSchema>;
-export const COMMAND_COMPLETED_SUBJECT = "rosey.router.completed";
 export const COMMANDS_LIST_SUBJECT = "rosey.api.commands.list";

@@ -3,6 +3,7 @@ import { type Connector, createConnectors } from "../connectors/index.js";
 import { type Bus, createBus } from "./bus.js";
 import type { RoseyConfig } from "./config/schema.js";
 import { databaseServiceFactory } from "./db/service.js";
+import { CORE_SOURCE } from "./envelope.js";
 import { errorMessage } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./nats/embedded-server.js";
@@ -105,7 +106,7 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
       return bus;
     };
 
-    const bus = await openBus("core", "core");
+    const bus = await openBus(CORE_SOURCE);
 
     for (const factory of options.services ?? CORE_SERVICES) {
       const service = await factory({ bus, config, logger });

@@ -101,14 +101,19 @@ function scopedMembers(host: CtxHost, scope: CtxScope) {
  * A ctx for one command or event: the base ctx as prototype, with `publish`/`request`/`reply` tied to the
  * command's correlationId (and `reply` to its channel). Only three closures per command, instead of a
  * whole new hardened ctx (≈30 µs each, measured).
+ *
+ * Frozen by hand rather than with `harden`: the only new objects are this one and three methods (no
+ * `prototype` property, primitive `name`/`length`), and what they inherit from (the base ctx,
+ * `Function.prototype`) is already hardened, so freezing the four is the same transitive freeze.
+ * `harden`'s generic walk over them was a third of a worker's time per command (profiled).
  */
 export function scopeCtx(base: object, host: CtxHost, scope: CtxScope): object {
   const members = scopedMembers(host, scope);
-  return harden(
+  return Object.freeze(
     Object.create(base, {
-      publish: { value: members.publish, enumerable: true },
-      request: { value: members.request, enumerable: true },
-      reply: { value: members.reply, enumerable: true },
+      publish: { value: Object.freeze(members.publish), enumerable: true },
+      request: { value: Object.freeze(members.request), enumerable: true },
+      reply: { value: Object.freeze(members.reply), enumerable: true },
     }),
   );
 }

@@ -117,7 +117,9 @@ async function onCommand(id: number, command: MainToWorker & { type: "command" }
     const ctx = scopeCtx(baseCtx, host, { correlationId: command.command.correlationId, commandId: id });
     const result = await handler.call(
       plugin?.self,
-      harden({ ...command.command, args: [...command.command.args] }),
+      // The core builds the command from strings and a number: freezing it and its args is the whole
+      // transitive freeze, without harden's generic walk on every command.
+      Object.freeze({ ...command.command, args: Object.freeze([...command.command.args]) }),
       ctx,
     );
     const text = typeof result === "string" && result.length > 0 ? result.slice(0, 10_000) : undefined;

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { COMPLETION_MARGIN_MS, ConsoleConnector } from "../../src/connectors/console/console-connector.js";
 import { createConnectors } from "../../src/connectors/index.js";
 import { type Bus, createBus } from "../../src/core/bus.js";
-import { COMMAND_COMPLETED_SUBJECT, type CommandCompleted } from "../../src/core/commands.js";
+import type { CommandCompleted } from "../../src/core/commands.js";
 import type { PlatformConfig } from "../../src/core/config/schema.js";
 import type { ChatEvent, Envelope } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
@@ -29,6 +29,8 @@ describe("console connector", () => {
   let output: Output;
   let connector: ConsoleConnector;
   let events: ReturnType<typeof collect<Envelope<ChatEvent>>>;
+  /** The reply subject each command line was sent with, by the line's id. */
+  let replyTo: Map<string, string>;
 
   beforeAll(async () => {
     nats = await startPrivateNats();
@@ -40,7 +42,11 @@ describe("console connector", () => {
     connectorBus = await createBus({ url: nats.url, source: "connector:console", logger: silentLogger() });
     core = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
     events = collect<Envelope<ChatEvent>>();
-    core.subscribe<ChatEvent>(SUBJECTS.eventsMessage, (m) => events.push(m.envelope));
+    replyTo = new Map();
+    core.subscribe<ChatEvent>(SUBJECTS.eventsMessage, (m) => {
+      if (m.replyTo) replyTo.set(m.envelope.id, m.replyTo);
+      events.push(m.envelope);
+    });
     await core.flush();
     input = new PassThrough();
     output = new Output();
@@ -59,8 +65,12 @@ describe("console connector", () => {
     await Promise.all([connectorBus.close(), core.close()]);
   });
 
-  const complete = (correlationId: string, status: CommandCompleted["status"] = "ok") =>
-    core.publish<CommandCompleted>(COMMAND_COMPLETED_SUBJECT, { correlationId, command: "x", status });
+  /** Answers a command line's reply subject, as the router does once the command is handled. */
+  const complete = (correlationId: string, status: CommandCompleted["status"] = "ok", bus = core) => {
+    const inbox = replyTo.get(correlationId);
+    if (!inbox) throw new Error(`line ${correlationId} was sent without a reply subject`);
+    bus.publish<CommandCompleted>(inbox, { correlationId, command: "x", status });
+  };
 
   it("publishes each input line as a normalized chat message from the console user", async () => {
     input.write("hello there\n!roll 2d6\r\n\n   \n");
@@ -115,6 +125,29 @@ describe("console connector", () => {
     complete(help!.id, "error");
     await connector.finished;
     expect(output.text).toBe("<rosey> rolled\n<rosey> help text\n");
+  });
+
+  it("sends only command lines with a reply subject, and counts only the core's answer as completion", async () => {
+    input.write("just chat\n!roll\n");
+    const [chat, roll] = await events.waitFor(2);
+    expect(replyTo.has(chat!.id)).toBe(false);
+    input.end();
+    let finished = false;
+    void connector.finished.then(() => {
+      finished = true;
+    });
+    // A plugin reading chat events sees the reply subject too; its answer is stamped with its own source.
+    const impostor = await createBus({ url: nats.url, source: "plugin:sneaky", logger: silentLogger() });
+    try {
+      complete(roll!.id, "ok", impostor);
+      await impostor.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(finished).toBe(false);
+    } finally {
+      await impostor.close();
+    }
+    complete(roll!.id);
+    await connector.finished;
   });
 
   it("gives up waiting after the router timeout plus a margin when a completion never comes", async () => {

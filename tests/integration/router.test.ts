@@ -2,7 +2,6 @@ import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import {
-  COMMAND_COMPLETED_SUBJECT,
   COMMANDS_LIST_SUBJECT,
   type Command,
   type CommandCompleted,
@@ -45,6 +44,7 @@ describe("router over a real nats-server", () => {
   let received: Array<Envelope<Command>>;
   let sends: ReturnType<typeof collect<Envelope<ChatSend>>>;
   let completed: ReturnType<typeof collect<Envelope<CommandCompleted>>>;
+  let inbox: string;
 
   beforeAll(async () => {
     nats = await startPrivateNats();
@@ -103,7 +103,8 @@ describe("router over a real nats-server", () => {
       { queue: "x" },
     );
     chat.subscribe<ChatSend>(SUBJECTS.actionsChatSend, (m) => sends.push(m.envelope));
-    chat.subscribe<CommandCompleted>(COMMAND_COMPLETED_SUBJECT, (m) => completed.push(m.envelope));
+    inbox = chat.createInbox();
+    chat.subscribe<CommandCompleted>(inbox, (m) => completed.push(m.envelope));
     await Promise.all([plugin.flush(), chat.flush()]);
 
     router = new Router({
@@ -120,16 +121,21 @@ describe("router over a real nats-server", () => {
     await Promise.all([core.close(), plugin.close(), chat.close()]);
   });
 
+  /** A chat line sent with a reply subject, so the router reports its completion to `completed`. */
   const say = (content: string, extra: Partial<ChatEvent> = {}): Envelope<ChatEvent> =>
-    chat.publish<ChatEvent>(SUBJECTS.eventsMessage, {
-      platform: "console",
-      channel: "lobby",
-      user: "alice",
-      content,
-      timestamp: Date.now(),
-      user_data: { username: "alice", rank: 2, is_afk: false, is_moderator: true },
-      ...extra,
-    });
+    chat.publish<ChatEvent>(
+      SUBJECTS.eventsMessage,
+      {
+        platform: "console",
+        channel: "lobby",
+        user: "alice",
+        content,
+        timestamp: Date.now(),
+        user_data: { username: "alice", rank: 2, is_afk: false, is_moderator: true },
+        ...extra,
+      },
+      { replyTo: inbox },
+    );
 
   it("sends a parsed command to its plugin; the command's correlationId is the chat message's id", async () => {
     const line = say("!ROLL 2d6 +1");
@@ -151,6 +157,23 @@ describe("router over a real nats-server", () => {
     expect(reply!.data).toEqual({ platform: "console", channel: "lobby", text: "roll:2d6|+1" });
     expect(done!.data).toEqual({ correlationId: line.id, command: "roll", status: "ok" });
     expect(done!.source).toBe("core");
+  });
+
+  it("reports completion only to a sender that gave a reply subject", async () => {
+    const quiet = chat.publish<ChatEvent>(SUBJECTS.eventsMessage, {
+      platform: "console",
+      channel: "lobby",
+      user: "carol",
+      content: "!echo quiet",
+      timestamp: Date.now(),
+    });
+    const loud = say("!echo loud");
+    const [done] = await completed.waitFor(1);
+    expect(done!.data.correlationId).toBe(loud.id);
+    const replies = await sends.waitFor(2);
+    expect(replies.map((r) => r.correlationId).sort()).toEqual([quiet.id, loud.id].sort());
+    await chat.flush();
+    expect(completed.items).toHaveLength(1);
   });
 
   it("resolves aliases to their command", async () => {

@@ -15,6 +15,7 @@ const settings: SaturationSettings = {
   maxLossRatio: 0.001,
   minDeliveredRatio: 0.95,
   maxRate: 16_000,
+  refineSteps: 0,
 };
 
 function step(rate: number, overrides: Partial<StepResult> = {}): StepResult {
@@ -61,5 +62,30 @@ describe("saturation ladder", () => {
     expect(outcome.sustainedOfferedRate).toBe(4000);
     expect(outcome.steps).toHaveLength(4);
     expect(outcome.stoppedBecause).toMatch(/^8000 msg\/s broke: only 5000 replies\/s/);
+  });
+
+  it("bisects between the last rate that held and the first that broke", async () => {
+    const rates: number[] = [];
+    const outcome = await climb({ ...settings, refineSteps: 3 }, async (rate) => {
+      rates.push(rate);
+      return rate <= 5500 ? step(rate) : step(rate, { lost: rate });
+    });
+    // 4000 held, 8000 broke; then 6000 (broke), 5000 (held), 5500 (held).
+    expect(rates).toEqual([1000, 2000, 4000, 8000, 6000, 5000, 5500]);
+    expect(outcome.sustainedOfferedRate).toBe(5500);
+    expect(outcome.sustainedRate).toBe(5500);
+    expect(outcome.stoppedBecause).toMatch(/^6000 msg\/s broke: 6000 lost/);
+  });
+
+  it("stops bisecting once the gap is under 2% of the rate that held", async () => {
+    const rates: number[] = [];
+    await climb(
+      { ...settings, startRate: 1000, factor: 1.01, maxRate: 1010, refineSteps: 5 },
+      async (rate) => {
+        rates.push(rate);
+        return rate <= 1000 ? step(rate) : step(rate, { lost: rate });
+      },
+    );
+    expect(rates).toEqual([1000, 1010]);
   });
 });

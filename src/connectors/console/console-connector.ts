@@ -1,28 +1,32 @@
 import { createInterface, type Interface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import type { Bus, BusSubscription } from "../../core/bus.js";
-import { COMMAND_COMPLETED_SUBJECT, commandCompletedSchema } from "../../core/commands.js";
-import { type ChatEvent, chatPmSchema, chatSendSchema } from "../../core/envelope.js";
+import { commandCompletedSchema } from "../../core/commands.js";
+import { type ChatEvent, CORE_SOURCE, chatPmSchema, chatSendSchema } from "../../core/envelope.js";
 import { errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
 import { parseCommandLine } from "../../core/router/parse.js";
 import { SUBJECTS } from "../../core/subjects.js";
+import { compileCheck } from "../../core/validation.js";
 import type { Connector } from "../connector.js";
 
 /**
  * The console connector (design.md §7): each input line is a chat message from user `console` in channel
- * `console`; every chat action for the console platform is printed. At end of input it waits until every
- * command line it sent has a `rosey.router.completed` (bounded by the router timeout plus a margin),
- * flushes the output and resolves `finished`.
+ * `console`; every chat action for the console platform is printed. Command lines go out with a reply
+ * subject, which the router answers once the command is fully handled. At end of input the connector waits
+ * until every command line has that answer (bounded by the router timeout plus a margin), flushes the
+ * output and resolves `finished`.
  *
  *   stdin line ──► rosey.events.message ──► router ──► plugin ──► rosey.actions.chat.send ──► stdout
- *                                              └──────► rosey.router.completed ──► (EOF bookkeeping)
+ *                   (reply: own inbox)         └──────► CommandCompleted ──► inbox ──► (EOF bookkeeping)
  */
 export const CONSOLE = "console";
 /** The console operator is the local admin. */
 export const CONSOLE_RANK = 3;
 /** Extra time after the router's timeout before giving up on a command's completion at end of input. */
 export const COMPLETION_MARGIN_MS = 2_000;
+const checkChatSend = compileCheck(chatSendSchema);
+const checkChatPm = compileCheck(chatPmSchema);
 
 export interface ConsoleConnectorOptions {
   /** A bus stamped `connector:console`, owned (and closed) by the caller. */
@@ -50,6 +54,7 @@ export class ConsoleConnector implements Connector {
   #deadline: NodeJS.Timeout | undefined;
   #finishing: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
+  #inbox = "";
 
   constructor(options: ConsoleConnectorOptions) {
     this.#options = options;
@@ -62,18 +67,21 @@ export class ConsoleConnector implements Connector {
 
   async start(): Promise<void> {
     if (this.#lines || this.#stopping) throw new Error("Cannot start the console connector twice");
+    this.#inbox = this.#bus.createInbox();
     this.#subscriptions.push(
       this.#bus.subscribe(SUBJECTS.actionsChatSend, (m) => {
-        const action = chatSendSchema.safeParse(m.envelope.data);
+        const action = checkChatSend(m.envelope.data);
         if (!action.success) return this.#dropped(m.subject, m.envelope.correlationId);
         if (action.data.platform === CONSOLE) this.#print(`<rosey> ${action.data.text}`);
       }),
       this.#bus.subscribe(SUBJECTS.actionsChatPm, (m) => {
-        const action = chatPmSchema.safeParse(m.envelope.data);
+        const action = checkChatPm(m.envelope.data);
         if (!action.success) return this.#dropped(m.subject, m.envelope.correlationId);
         if (action.data.platform === CONSOLE) this.#print(`<rosey → ${action.data.to}> ${action.data.text}`);
       }),
-      this.#bus.subscribe(COMMAND_COMPLETED_SUBJECT, (m) => {
+      this.#bus.subscribe(this.#inbox, (m) => {
+        // Plugins that read chat events see the reply subject too; only the router's (the core's) answer counts.
+        if (m.envelope.source !== CORE_SOURCE) return;
         const done = commandCompletedSchema.safeParse(m.envelope.data);
         if (!done.success) return this.#dropped(m.subject, m.envelope.correlationId);
         if (this.#pending.delete(done.data.correlationId)) this.#checkDone();
@@ -112,9 +120,14 @@ export class ConsoleConnector implements Connector {
       user_data: { username: CONSOLE, rank: CONSOLE_RANK, is_afk: false, is_moderator: true },
     };
     try {
-      const envelope = this.#bus.publish(SUBJECTS.eventsMessage, event);
+      const isCommand = parseCommandLine(content, this.#options.prefix) !== undefined;
+      const envelope = this.#bus.publish(
+        SUBJECTS.eventsMessage,
+        event,
+        isCommand ? { replyTo: this.#inbox } : undefined,
+      );
       // The router uses the message's id as the command's correlationId.
-      if (parseCommandLine(content, this.#options.prefix)) this.#pending.add(envelope.id);
+      if (isCommand) this.#pending.add(envelope.id);
     } catch (err) {
       this.#log.error({ err: errorMessage(err) }, "could not publish a console line");
     }

@@ -9,6 +9,7 @@ import { loadCoreMigrations, loadPluginMigrations, type MigrationSet } from "../
 import { MigrationRunner, type RunOptions } from "../migrations/runner.js";
 import { discoverPlugins } from "../plugins/manifest.js";
 import { PLUGIN_NAME, SUBJECTS } from "../subjects.js";
+import { describeProblem } from "../validation.js";
 import { type Database, type DatabaseTarget, openDatabase, resolveDatabaseTarget } from "./connection.js";
 import { type IngestOptions, type Ingestor, startIngestor } from "./ingestion.js";
 import {
@@ -170,10 +171,9 @@ class Handlers {
       }
       const parsed = kvRequestSchemas[op].safeParse(data);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
         throw new RoseyError(
           "VALIDATION_FAILED",
-          `Invalid storage ${op} request: '${issue?.path.join(".") || "(root)"}' ${issue?.message ?? "is invalid"}`,
+          `Invalid storage ${op} request: ${describeProblem(parsed.error)}`,
         );
       }
       const req = parsed.data;
@@ -213,10 +213,9 @@ class Handlers {
       }
       const parsed = migrateRequest.safeParse(m.envelope.data ?? {});
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
         throw new RoseyError(
           "VALIDATION_FAILED",
-          `Invalid migrate request: '${issue?.path.join(".") || "(root)"}' ${issue?.message ?? "is invalid"}`,
+          `Invalid migrate request: ${describeProblem(parsed.error)}`,
         );
       }
       const set = pluginMigrationSet(this.#options.config.plugins.directory, plugin, this.#db);

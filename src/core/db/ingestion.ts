@@ -11,6 +11,7 @@ import { z } from "zod";
 import { decodeEnvelope, type Envelope } from "../envelope.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { describeProblem } from "../validation.js";
 import { type Database, type Engine, SqlBuilder, type Tx } from "./connection.js";
 
 /**
@@ -185,10 +186,9 @@ export function parseEvent(envelope: Envelope): Parsed {
   const check = <S extends z.ZodType>(schema: S): z.infer<S> => {
     const r = schema.safeParse(envelope.data);
     if (!r.success) {
-      const issue = r.error.issues[0];
       throw new RoseyError(
         "VALIDATION_FAILED",
-        `Event on '${envelope.subject}' is invalid: '${issue?.path.join(".") || "(root)"}' ${issue?.message}`,
+        `Event on '${envelope.subject}' is invalid: ${describeProblem(r.error)}`,
       );
     }
     return r.data;

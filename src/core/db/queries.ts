@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { RoseyError } from "../errors.js";
+import { describeProblem } from "../validation.js";
 import type { Database } from "./connection.js";
 
 /**
@@ -43,10 +44,9 @@ export function isQueryName(s: string): s is QueryName {
 export async function runQuery(db: Database, query: QueryName, input: unknown): Promise<unknown> {
   const parsed = querySchemas[query].safeParse(input ?? {});
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
     throw new RoseyError(
       "VALIDATION_FAILED",
-      `Query '${query}' is invalid: '${issue?.path.join(".") || "(root)"}' ${issue?.message ?? "is invalid"}`,
+      `Query '${query}' is invalid: ${describeProblem(parsed.error)}`,
     );
   }
   const p = db.prisma;

@@ -1,4 +1,4 @@
-import { build } from "esbuild";
+import { build, stop } from "esbuild";
 import { errorMessage, RoseyError } from "../errors.js";
 
 /**
@@ -16,7 +16,21 @@ const FORBIDDEN_TEXT = [
   { pattern: /(?:^|[^.\w$])eval\s*\(/m, what: "'eval(' (a direct eval; use (0, eval)(…) or Function)" },
 ];
 
+/** Builds in progress; esbuild's service process is stopped when none is. */
+let building = 0;
+
 export async function bundlePlugin(entryFile: string, pluginDir: string): Promise<string> {
+  building++;
+  try {
+    return await bundle(entryFile, pluginDir);
+  } finally {
+    // esbuild keeps its service (a ~15 MB child process) alive after a build. Plugins are bundled at
+    // start and on reload only, so it is stopped once idle; the next build starts it again.
+    if (--building === 0) await stop();
+  }
+}
+
+async function bundle(entryFile: string, pluginDir: string): Promise<string> {
   let code: string;
   try {
     const result = await build({

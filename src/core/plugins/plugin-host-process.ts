@@ -4,8 +4,10 @@ import { encodeFrame, FrameDecoder } from "../../sandbox/host/framing.js";
 import { type CoreToHost, type HostToCore, hostFrameSchema } from "../../sandbox/host/host-protocol.js";
 import type { Logger } from "../logger.js";
 import { runtimeFile } from "../paths.js";
+import { compileCheck } from "../validation.js";
 import type { SandboxSpawner, SandboxThread, SpawnRequest, ThreadExit } from "./sandbox-thread.js";
 
+const checkHostFrame = compileCheck(hostFrameSchema);
 /**
  * Core side of the plugin-host process (process isolation, the default). The host is forked on first
  * use and again after it dies; every worker that lived in a dead host reports an exit with
@@ -141,9 +143,9 @@ class HostProcess {
   }
 
   #onFrame(raw: unknown): void {
-    const parsed = hostFrameSchema.safeParse(raw);
+    const parsed = checkHostFrame(raw);
     if (!parsed.success) {
-      this.#kill(`sent a malformed frame: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+      this.#kill(`sent a malformed frame: ${parsed.problem}`);
       return;
     }
     const frame: HostToCore = parsed.data;

@@ -5,6 +5,7 @@ import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, type RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { commandSubject, SUBJECTS } from "../subjects.js";
+import { compileCheck } from "../validation.js";
 import { bundlePlugin } from "./bundle.js";
 import { PermissionGate, type Violation } from "./gate.js";
 import { computeGrants, type EffectiveGrants, unknownGrantNames } from "./grants.js";
@@ -43,6 +44,7 @@ export interface PluginManagerOptions {
   logger: Logger;
 }
 
+const checkCommand = compileCheck(commandSchema);
 const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 30_000;
 
@@ -458,19 +460,17 @@ export class PluginManager {
   }
 
   async #onCommand(p: ManagedPlugin, message: BusMessage): Promise<void> {
-    const parsed = commandSchema.safeParse(message.envelope.data);
+    const parsed = checkCommand(message.envelope.data);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
       this.#reply(message, {
         ok: false,
-        error: {
-          code: "VALIDATION_FAILED",
-          message: `invalid command: '${issue?.path.join(".")}' ${issue?.message}`,
-        },
+        error: { code: "VALIDATION_FAILED", message: `invalid command: ${parsed.problem}` },
       });
       return;
     }
-    const command: Command = parsed.data;
+    // Built field by field: only the command's own fields reach plugin code.
+    const { name, args, text, user, rank, platform, channel, correlationId } = parsed.data;
+    const command: Command = { name, args, text, user, rank, platform, channel, correlationId };
     const worker = p.worker;
     if (p.state !== "running" || !worker) {
       this.#reply(message, {

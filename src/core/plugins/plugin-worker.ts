@@ -10,6 +10,7 @@ import type { Command } from "../commands.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { SUBJECTS } from "../subjects.js";
+import { compileCheck } from "../validation.js";
 import type { PermissionGate } from "./gate.js";
 import { type ResolvedLimits, workerResourceLimits } from "./limits.js";
 import type { SandboxSpawner, SandboxThread } from "./sandbox-thread.js";
@@ -64,6 +65,7 @@ export interface WorkerExit {
   busy: boolean;
 }
 
+const checkWorkerMessage = compileCheck(workerMessageSchema);
 const MAX_IN_FLIGHT_REQUESTS = 16;
 const MAX_QUEUED_REQUESTS = 256;
 const MAX_SUBSCRIPTIONS = 64;
@@ -356,7 +358,7 @@ export class PluginWorker {
   }
 
   #onMessage(raw: unknown): void {
-    const parsed = workerMessageSchema.safeParse(raw);
+    const parsed = checkWorkerMessage(raw);
     if (!parsed.success) {
       const bytes =
         (raw as { type?: unknown; bytes?: unknown } | null)?.type === "oversize"
@@ -368,9 +370,7 @@ export class PluginWorker {
         );
         return;
       }
-      this.#gate.protocolViolation(
-        `malformed worker message: ${parsed.error.issues[0]?.message ?? "invalid"}`,
-      );
+      this.#gate.protocolViolation(`malformed worker message: ${parsed.problem}`);
       return;
     }
     const message: WorkerToMain = parsed.data;

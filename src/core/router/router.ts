@@ -1,6 +1,5 @@
 import type { Bus, BusMessage, BusSubscription } from "../bus.js";
 import {
-  COMMAND_COMPLETED_SUBJECT,
   COMMANDS_LIST_SUBJECT,
   type Command,
   type CommandCompleted,
@@ -11,6 +10,7 @@ import { type ChatEvent, chatEventSchema, type Envelope } from "../envelope.js";
 import { errorMessage, isRoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { commandSubject, SUBJECTS } from "../subjects.js";
+import { compileCheck } from "../validation.js";
 import { Cooldowns, cooldownMessage } from "./cooldowns.js";
 import { type ParsedCommand, parseChatCommand } from "./parse.js";
 
@@ -20,9 +20,12 @@ import { type ParsedCommand, parseChatCommand } from "./parse.js";
  *   rosey.events.message ──► parse ─► directory ─► cooldown ─► request rosey.commands.<plugin>.execute
  *        (queue "router")                │              │                │ ok / error / timeout
  *                                        ▼              ▼                ▼
- *                         rosey.actions.chat.send (unknown, wait, failure replies)  +  rosey.router.completed
+ *                         rosey.actions.chat.send (unknown, wait, failure replies)
+ *                         + CommandCompleted to the message's reply subject, when its sender gave one
  *
  * A command's correlationId is the id of the chat message it came from, so every reply ties back to it.
+ * Completion goes only to a sender that asked (the console connector, to know when its input is done):
+ * publishing it for every command on a shared subject cost a publish and a delivery per command.
  * Nothing a plugin does (error, silence, garbage reply) escapes a handler: it becomes a short chat reply
  * and a log line.
  */
@@ -61,6 +64,8 @@ export interface RouterOptions {
 }
 
 export const ROUTER_QUEUE = "router";
+const checkChatEvent = compileCheck(chatEventSchema);
+const checkCommandResult = compileCheck(commandResultSchema);
 const MAX_TRACKED_COOLDOWNS = 10_000;
 
 export class Router {
@@ -134,14 +139,13 @@ export class Router {
   }
 
   async #onMessage(message: BusMessage): Promise<void> {
-    const parsed = chatEventSchema.safeParse(message.envelope.data);
+    const parsed = checkChatEvent(message.envelope.data);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
       this.#log.warn(
         {
           correlationId: message.envelope.correlationId,
           source: message.envelope.source,
-          problem: `'${issue?.path.join(".") || "(root)"}' ${issue?.message ?? "is invalid"}`,
+          problem: parsed.problem,
         },
         "dropped invalid chat event",
       );
@@ -150,24 +154,33 @@ export class Router {
     const event = parsed.data;
     const command = parseChatCommand(event, this.#settings.prefix);
     if (!command) return;
-    await this.#handle(event, command, message.envelope);
+    const done = await this.#handle(event, command, message.envelope);
+    if (message.replyTo) {
+      try {
+        message.respond(done);
+      } catch (err) {
+        // Only when the bus is closing under us (shutdown).
+        this.#log.warn(
+          { correlationId: done.correlationId, err: errorMessage(err) },
+          "could not report completion",
+        );
+      }
+    }
   }
 
-  async #handle(event: ChatEvent, parsed: ParsedCommand, envelope: Envelope): Promise<void> {
+  async #handle(event: ChatEvent, parsed: ParsedCommand, envelope: Envelope): Promise<CommandCompleted> {
     const correlationId = envelope.id;
     const prefix = this.#settings.prefix;
     const info = this.#resolve(parsed.name);
     if (!info) {
       this.#reply(event, `Unknown command ${prefix}${parsed.name} — try ${prefix}help`, correlationId);
-      this.#completed({ correlationId, command: parsed.name, status: "unknown" });
-      return;
+      return { correlationId, command: parsed.name, status: "unknown" };
     }
     const scope = `${event.platform}:${event.channel}`;
     const check = this.#cooldowns.take(scope, event.user, info.name, info.cooldownMs);
     if (!check.ok) {
       this.#reply(event, cooldownMessage(event.user, info.name, check.remainingMs, prefix), correlationId);
-      this.#completed({ correlationId, command: info.name, status: "cooldown" });
-      return;
+      return { correlationId, command: info.name, status: "cooldown" };
     }
     const command: Command = {
       name: info.name,
@@ -179,8 +192,7 @@ export class Router {
       channel: event.channel,
       correlationId,
     };
-    const status = await this.#dispatch(info, command, event);
-    this.#completed({ correlationId, command: info.name, status });
+    return { correlationId, command: info.name, status: await this.#dispatch(info, command, event) };
   }
 
   async #dispatch(
@@ -214,7 +226,7 @@ export class Router {
       this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
       return "error";
     }
-    const result = commandResultSchema.safeParse(data);
+    const result = checkCommandResult(data);
     if (!result.success) {
       log().error({ reply: data }, "plugin side sent a malformed command result");
       this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
@@ -248,20 +260,13 @@ export class Router {
   }
 
   #reply(event: ChatEvent, text: string, correlationId: string): void {
-    this.#safePublish(
-      SUBJECTS.actionsChatSend,
-      { platform: event.platform, channel: event.channel, text },
-      correlationId,
-    );
-  }
-
-  #completed(done: CommandCompleted): void {
-    this.#safePublish(COMMAND_COMPLETED_SUBJECT, done, done.correlationId);
-  }
-
-  #safePublish(subject: string, data: unknown, correlationId: string): void {
+    const subject = SUBJECTS.actionsChatSend;
     try {
-      this.#bus.publish(subject, data, { correlationId });
+      this.#bus.publish(
+        subject,
+        { platform: event.platform, channel: event.channel, text },
+        { correlationId },
+      );
     } catch (err) {
       // Only when the bus is closing under us (shutdown); nothing else can be done with the message.
       this.#log.warn({ subject, correlationId, err: errorMessage(err) }, "could not publish");
