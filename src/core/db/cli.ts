@@ -27,7 +27,12 @@ export async function runDbCommand(options: DbCommandOptions = {}): Promise<Data
       "Cannot start 'rosey db' alone without a NATS server to join: set NATS_URL, 'nats.url' in the config, or --nats",
     );
   }
-  const fromEnv = Number(process.env.ROSEY_DB_ACK_WAIT_MS);
-  const ackWaitMs = options.ackWaitMs ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined);
+  const ackWaitMs = options.ackWaitMs ?? ackWaitFromEnv();
   return startDatabaseService({ natsUrl, config, logger, ...(ackWaitMs ? { ingest: { ackWaitMs } } : {}) });
+}
+
+/** `ROSEY_DB_ACK_WAIT_MS`: how long JetStream waits for an ack before redelivering (tests shorten it). */
+export function ackWaitFromEnv(): number | undefined {
+  const fromEnv = Number(process.env.ROSEY_DB_ACK_WAIT_MS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined;
 }

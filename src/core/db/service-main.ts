@@ -1,13 +1,31 @@
+import { validateConfig } from "../config/load.js";
 import { errorMessage } from "../errors.js";
-import { runDbCommand } from "./cli.js";
+import { createLogger } from "../logger.js";
+import { ackWaitFromEnv, runDbCommand } from "./cli.js";
+import { type DatabaseService, startDatabaseService } from "./database-service.js";
 
 /**
- * Process entry for the database service alone (`node dist/core/db/service-main.js`): what `rosey db`
- * runs, and what the ingestion tests SIGKILL. Prints `ready` on stdout once it serves; stops on
- * SIGINT/SIGTERM. Config comes from the environment (`ROSEY_CONFIG`, `NATS_URL`, `DATABASE_URL`).
+ * Process entry for the database service alone (`node dist/core/db/service-main.js`). Prints `ready` on
+ * stdout once it serves; stops on SIGINT/SIGTERM.
+ *
+ * - With `--from-core`, `rosey start` runs it as its child (db/service.ts): the core writes
+ *   `{ config, natsUrl }` as JSON on stdin, so the child serves exactly the core's resolved config
+ *   (file, env overrides and CLI flags already applied) without secrets in its argv or environment.
+ * - Otherwise config comes from the environment (`ROSEY_CONFIG`, `NATS_URL`, `DATABASE_URL`): what the
+ *   ingestion tests start and SIGKILL.
  */
+async function fromCore(): Promise<DatabaseService> {
+  let text = "";
+  for await (const chunk of process.stdin) text += chunk;
+  const { config: raw, natsUrl } = JSON.parse(text) as { config: unknown; natsUrl: string };
+  const config = validateConfig(raw, "the core's config (stdin)");
+  const logger = createLogger({ level: config.logging.level, pretty: config.logging.pretty });
+  const ackWaitMs = ackWaitFromEnv();
+  return startDatabaseService({ natsUrl, config, logger, ...(ackWaitMs ? { ingest: { ackWaitMs } } : {}) });
+}
+
 try {
-  const service = await runDbCommand();
+  const service = process.argv.includes("--from-core") ? await fromCore() : await runDbCommand();
   process.stdout.write("ready\n");
   const stop = () => {
     service.stop().then(

@@ -1,26 +1,109 @@
+import type { ChildProcess } from "node:child_process";
+import { RoseyError } from "../errors.js";
 import type { ServiceFactory } from "../orchestrator.js";
+import { runtimeFile } from "../paths.js";
+import { spawnTied, stopChild } from "../tied-child.js";
 
 /**
- * The database service as an orchestrator service (`rosey start`): enabled unless
- * `database.enabled === false`. Loaded lazily so that nothing imports Prisma until the service starts.
+ * The database service as an orchestrator service (`rosey start`), unless `database.enabled === false`.
+ * It runs as a child process (`service-main.js --from-core`) that talks to everything over NATS like any
+ * other part, for two reasons:
+ * - memory: Prisma's clients, query compiler and drivers add ~90 MB, which would triple the core's RSS
+ *   (measured: core 181 MB with the service inside, ~80 MB without);
+ * - isolation: a crash or leak in the database layer does not take the router and plugins down. Events
+ *   wait in JetStream while it restarts (with backoff), so none is lost.
+ *
+ *   core ──stdin: { config, natsUrl }──▶ database service ──stdout: "ready"──▶ core
  */
+
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 10_000;
+const RESTART_BASE_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+/** A run this long resets the restart backoff. */
+const STABLE_RUN_MS = 60_000;
+
 export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) => {
-  let running: { stop(): Promise<void> } | undefined;
+  const log = logger.child({ component: "db" });
+  let child: ChildProcess | undefined;
+  let stopped = false;
   let stopping: Promise<void> | undefined;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
+
+  const spawnService = async (natsUrl: string): Promise<void> => {
+    const started = Date.now();
+    const proc = spawnTied(process.execPath, [runtimeFile("core/db/service-main.js"), "--from-core"], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    child = proc;
+    proc.stdin?.on("error", () => undefined);
+    proc.stdin?.end(JSON.stringify({ config, natsUrl }));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        proc.kill("SIGKILL");
+        reject(
+          new RoseyError("INTERNAL", `The database service did not start within ${READY_TIMEOUT_MS} ms`),
+        );
+      }, READY_TIMEOUT_MS);
+      proc.stdout?.setEncoding("utf8");
+      proc.stdout?.on("data", (chunk: string) => {
+        if (!chunk.includes("ready")) return;
+        clearTimeout(timer);
+        resolve();
+      });
+      proc.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        // Its own error line is already on stderr (inherited).
+        reject(
+          new RoseyError(
+            "INTERNAL",
+            `The database service exited before it was ready (${signal ?? `exit code ${code}`})`,
+          ),
+        );
+      });
+    });
+    log.info({ dbPid: proc.pid }, "database service process ready");
+    proc.once("exit", (code, signal) => {
+      if (stopped) return;
+      failures = Date.now() - started > STABLE_RUN_MS ? 1 : failures + 1;
+      const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (failures - 1));
+      log.error(
+        { dbPid: proc.pid, code, signal, restartInMs: delay },
+        "database service process died; events wait in JetStream until it is back",
+      );
+      scheduleRestart(natsUrl, delay);
+    });
+  };
+
+  const scheduleRestart = (natsUrl: string, delay: number): void => {
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      spawnService(natsUrl).catch((err: unknown) => {
+        if (stopped) return;
+        failures++;
+        const next = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (failures - 1));
+        log.error({ err: (err as Error).message, restartInMs: next }, "database service restart failed");
+        scheduleRestart(natsUrl, next);
+      });
+    }, delay);
+  };
+
   return {
     name: "database",
     async start() {
       if (config.database.enabled === false) {
-        logger.info("database service disabled (database.enabled: false)");
+        log.info("database service disabled (database.enabled: false)");
         return;
       }
-      const { startDatabaseService } = await import("./database-service.js");
-      // The service opens a connection of its own (source `db`) to the same server as the core bus.
-      const natsUrl = config.nats.url ?? `nats://${bus.connection.getServer()}`;
-      running = await startDatabaseService({ natsUrl, config, logger });
+      await spawnService(config.nats.url ?? `nats://${bus.connection.getServer()}`);
     },
     stop() {
-      stopping ??= running ? running.stop() : Promise.resolve();
+      stopping ??= (async () => {
+        stopped = true;
+        clearTimeout(restartTimer);
+        if (child) await stopChild(child, STOP_GRACE_MS);
+      })();
       return stopping;
     },
   };

@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { RoseyError } from "../errors.js";
+import { spawnTied, stopChild } from "../tied-child.js";
 import { findExecutable, natsInstallHint } from "./install-hint.js";
 
 export interface EmbeddedNatsOptions {
@@ -51,25 +51,9 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** Children still alive when this process exits, killed synchronously from the `exit` hook. */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function trackChild(child: ChildProcess): void {
-  liveChildren.add(child);
-  child.once("exit", () => liveChildren.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // A crash (uncaught exception, process.exit) still runs 'exit' hooks; kill() is synchronous there.
-    process.on("exit", () => {
-      for (const c of liveChildren) c.kill("SIGKILL");
-    });
-  }
-}
-
 /**
  * Starts a `nats-server` child on loopback with JetStream in `dataDir` and waits until it accepts
- * connections. The child is started under `setpriv --pdeathsig` where available, so the kernel kills
- * it even when this process is SIGKILLed; an `exit` hook covers crashes.
+ * connections. The child is tied to this process (tied-child.ts): it dies with it, even on SIGKILL.
  */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const bin = findExecutable(options.bin ?? "nats-server");
@@ -87,19 +71,11 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
       `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
     ].join("\n"),
   );
-  const args = ["-c", confFile];
-  const setpriv = process.platform === "linux" ? findExecutable("setpriv") : undefined;
-  const [command, argv] = setpriv ? [setpriv, ["--pdeathsig", "SIGKILL", "--", bin, ...args]] : [bin, args];
-  const child = spawn(command, argv, { stdio: ["ignore", "ignore", "pipe"] });
-  trackChild(child);
+  const child = spawnTied(bin, ["-c", confFile], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.setEncoding("utf8");
   child.stderr?.on("data", (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
-  });
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once("exit", () => resolve());
   });
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
@@ -127,12 +103,7 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
     pid: child.pid ?? -1,
     stop() {
       stopping ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill("SIGTERM");
-          const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
-          await exited;
-          clearTimeout(timer);
-        }
+        await stopChild(child, 3_000);
         rmSync(confFile, { force: true });
       })();
       return stopping;

@@ -214,8 +214,7 @@ export class PluginWorker {
       this.#replyRoutes.set(id, { command, expires: Date.now() + REPLY_ROUTE_TTL_MS });
       if (this.#replyRoutes.size > MAX_REPLY_ROUTES)
         this.#replyRoutes.delete(this.#replyRoutes.keys().next().value!);
-      const { correlationId, ...rest } = command;
-      this.#post({ type: "command", id, command: { ...rest, correlationId } });
+      this.#post({ type: "command", id, command });
     });
   }
 
