@@ -2,6 +2,7 @@ import "ses";
 import { parentPort, workerData } from "node:worker_threads";
 import { type CtxHost, createCtx, sanitizeLogText, scopeCtx, toJson } from "./ctx.js";
 import { loadPlugin, type PluginModule } from "./loader.js";
+import { MessageBatcher, unbatch } from "./message-batch.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "./protocol.js";
 import { PluginTimers } from "./timers.js";
 
@@ -31,7 +32,8 @@ const port = parentPort;
 if (!port) throw new Error("worker-entry must run in a worker thread");
 const init = workerData as WorkerInit;
 
-const post = (message: WorkerToMain): void => port.postMessage(message);
+const outgoing = new MessageBatcher((batch) => port.postMessage(batch));
+const post = (message: WorkerToMain): void => outgoing.push(message);
 
 /**
  * Plugin-controlled errors can be anything: a Proxy, getters that throw, a toString that throws.
@@ -167,7 +169,11 @@ async function stop(): Promise<void> {
   post({ type: "stopped" });
 }
 
-port.on("message", (message: MainToWorker) => {
+port.on("message", (batch: string) => {
+  for (const message of unbatch(batch)) onMessage(message as MainToWorker);
+});
+
+function onMessage(message: MainToWorker): void {
   switch (message.type) {
     case "command":
       void onCommand(message.id, message);
@@ -197,7 +203,7 @@ port.on("message", (message: MainToWorker) => {
       void stop();
       break;
   }
-});
+}
 
 process.on("unhandledRejection", (reason) => {
   logLine("error", `unhandled rejection: ${describeError(reason)}`);

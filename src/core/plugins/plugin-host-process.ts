@@ -1,13 +1,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Duplex } from "node:stream";
-import { encodeFrame, FrameDecoder } from "../../sandbox/host/framing.js";
+import { encodeBatchFrame, encodeFrame, FrameDecoder } from "../../sandbox/host/framing.js";
 import { type CoreToHost, type HostToCore, hostFrameSchema } from "../../sandbox/host/host-protocol.js";
+import { MessageBatcher, unbatch } from "../../sandbox/message-batch.js";
 import type { Logger } from "../logger.js";
 import { runtimeFile } from "../paths.js";
 import { compileCheck } from "../validation.js";
 import type { SandboxSpawner, SandboxThread, SpawnRequest, ThreadExit } from "./sandbox-thread.js";
 
 const checkHostFrame = compileCheck(hostFrameSchema);
+
 /**
  * Core side of the plugin-host process (process isolation, the default). The host is forked on first
  * use and again after it dies; every worker that lived in a dead host reports an exit with
@@ -19,6 +21,7 @@ const checkHostFrame = compileCheck(hostFrameSchema);
 interface RemoteThread {
   wid: number;
   threadId: number;
+  outgoing: MessageBatcher;
   onMessage?: (raw: unknown) => void;
   onExit?: (exit: ThreadExit) => void;
   onOutput?: (text: string) => void;
@@ -46,7 +49,7 @@ class HostProcess {
     });
     this.#channel = this.#child.stdio[3] as Duplex;
     const decoder = new FrameDecoder(
-      (value) => this.#onFrame(value),
+      (frame) => (frame.kind === "batch" ? this.#onBatch(frame.wid, frame.text) : this.#onFrame(frame.value)),
       (reason) => this.#kill(`sent a bad frame: ${reason}`),
     );
     this.#channel.on("data", (chunk: Buffer) => decoder.push(chunk));
@@ -78,7 +81,13 @@ class HostProcess {
   }
 
   spawn(wid: number, request: SpawnRequest): SandboxThread {
-    const thread: RemoteThread = { wid, threadId: -1, utilization: undefined, exited: false };
+    const thread: RemoteThread = {
+      wid,
+      threadId: -1,
+      outgoing: new MessageBatcher((batch) => this.#write(encodeBatchFrame(wid, batch))),
+      utilization: undefined,
+      exited: false,
+    };
     this.#threads.set(wid, thread);
     this.#send({
       t: "spawn",
@@ -91,7 +100,7 @@ class HostProcess {
       get threadId() {
         return thread.threadId;
       },
-      postMessage: (msg) => this.#send({ t: "post", wid, msg }),
+      postMessage: (msg) => thread.outgoing.push(msg),
       onMessage: (handler) => {
         thread.onMessage = handler;
       },
@@ -113,8 +122,11 @@ class HostProcess {
   }
 
   #send(frame: CoreToHost): void {
+    this.#write(encodeFrame(frame));
+  }
+
+  #write(bytes: Buffer): void {
     if (this.#dead) return;
-    const bytes = encodeFrame(frame);
     if (!this.#ready) {
       this.#queue.push(bytes);
       return;
@@ -142,6 +154,12 @@ class HostProcess {
     thread.onExit?.(exit);
   }
 
+  #onBatch(wid: number, text: string): void {
+    const thread = this.#threads.get(wid);
+    if (!thread) return;
+    for (const message of unbatch(text)) thread.onMessage?.(message);
+  }
+
   #onFrame(raw: unknown): void {
     const parsed = checkHostFrame(raw);
     if (!parsed.success) {
@@ -160,9 +178,6 @@ class HostProcess {
     switch (frame.t) {
       case "online":
         thread.threadId = frame.threadId;
-        break;
-      case "message":
-        thread.onMessage?.(frame.msg);
         break;
       case "output":
         thread.onOutput?.(frame.text);

@@ -1,5 +1,6 @@
 import type { EventLoopUtilization } from "node:perf_hooks";
 import { type ResourceLimits, Worker } from "node:worker_threads";
+import { MessageBatcher, unbatch } from "../../sandbox/message-batch.js";
 import { runtimeFile } from "../paths.js";
 
 /**
@@ -56,6 +57,7 @@ export class ThreadSpawner implements SandboxSpawner {
     });
     let error: (Error & { code?: string }) | undefined;
     let last: EventLoopUtilization | undefined;
+    const outgoing = new MessageBatcher((batch) => worker.postMessage(batch));
     worker.on("error", (err) => {
       error = err;
     });
@@ -63,8 +65,11 @@ export class ThreadSpawner implements SandboxSpawner {
       get threadId() {
         return worker.threadId;
       },
-      postMessage: (message) => worker.postMessage(message),
-      onMessage: (handler) => worker.on("message", handler),
+      postMessage: (message) => outgoing.push(message),
+      onMessage: (handler) =>
+        worker.on("message", (batch: unknown) => {
+          for (const message of unbatch(batch)) handler(message);
+        }),
       onExit: (handler) =>
         worker.on("exit", (code) =>
           handler({

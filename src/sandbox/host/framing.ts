@@ -1,29 +1,43 @@
 /**
- * Length-prefixed JSON frames for the core ↔ plugin-host pipe: a 4-byte big-endian length, then that
- * many bytes of UTF-8 JSON. The reader checks the length before it buffers or parses anything, so an
- * oversized frame is refused without the core ever holding it.
+ * Length-prefixed frames for the core ↔ plugin-host pipe: a 4-byte big-endian length, then that many
+ * bytes of payload. A payload is either the UTF-8 JSON of a control frame (host-protocol.ts), or a batch
+ * of one worker's messages (message-batch.ts): the byte 0x01, the worker id (uint32 BE), then the batch's
+ * UTF-8 text, which the host forwards without parsing. The reader checks the length before it buffers or
+ * parses anything, so an oversized frame is refused without the core ever holding it.
  */
 
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+const BATCH = 0x01;
+
+export type Frame = { kind: "control"; value: unknown } | { kind: "batch"; wid: number; text: string };
 
 export function encodeFrame(value: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(value), "utf8");
-  const frame = Buffer.allocUnsafe(4 + body.length);
-  frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, 4);
+  const json = JSON.stringify(value);
+  const frame = Buffer.allocUnsafe(4 + Buffer.byteLength(json));
+  frame.writeUInt32BE(frame.length - 4, 0);
+  frame.write(json, 4, "utf8");
+  return frame;
+}
+
+export function encodeBatchFrame(wid: number, text: string): Buffer {
+  const frame = Buffer.allocUnsafe(9 + Buffer.byteLength(text));
+  frame.writeUInt32BE(frame.length - 4, 0);
+  frame[4] = BATCH;
+  frame.writeUInt32BE(wid, 5);
+  frame.write(text, 9, "utf8");
   return frame;
 }
 
 export class FrameDecoder {
   readonly #maxBytes: number;
-  readonly #onFrame: (value: unknown) => void;
+  readonly #onFrame: (frame: Frame) => void;
   readonly #onError: (reason: string) => void;
   #chunks: Buffer[] = [];
   #buffered = 0;
   #failed = false;
 
   constructor(
-    onFrame: (value: unknown) => void,
+    onFrame: (frame: Frame) => void,
     onError: (reason: string) => void,
     maxBytes = MAX_FRAME_BYTES,
   ) {
@@ -49,6 +63,14 @@ export class FrameDecoder {
       const rest = head.subarray(4 + length);
       this.#chunks = rest.length ? [rest] : [];
       this.#buffered = rest.length;
+      if (body[0] === BATCH) {
+        if (body.length < 5) {
+          this.#fail("batch frame is too short for its worker id");
+          return;
+        }
+        this.#onFrame({ kind: "batch", wid: body.readUInt32BE(1), text: body.toString("utf8", 5) });
+        continue;
+      }
       let value: unknown;
       try {
         value = JSON.parse(body.toString("utf8"));
@@ -56,7 +78,7 @@ export class FrameDecoder {
         this.#fail("frame is not valid JSON");
         return;
       }
-      this.#onFrame(value);
+      this.#onFrame({ kind: "control", value });
     }
   }
 

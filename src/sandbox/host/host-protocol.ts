@@ -2,20 +2,18 @@ import type { ResourceLimits } from "node:worker_threads";
 import { z } from "zod";
 
 /**
- * Frames between the core and the plugin-host process. The host owns worker threads and nothing else:
- * no NATS connection, no credentials, no config. It relays each worker's protocol messages
- * (sandbox/protocol.ts) unchanged inside `message`/`post` frames, keyed by a worker id.
+ * Control frames between the core and the plugin-host process. The host owns worker threads and nothing
+ * else: no NATS connection, no credentials, no config. Each worker's protocol messages (sandbox/protocol.ts)
+ * travel in batch frames (framing.ts) keyed by a worker id, as text the host forwards without parsing.
  */
 
 export type CoreToHost =
   | { t: "spawn"; wid: number; name: string; workerData: unknown; resourceLimits: ResourceLimits }
-  | { t: "post"; wid: number; msg: unknown }
   | { t: "terminate"; wid: number };
 
 export const hostFrameSchema = z.discriminatedUnion("t", [
   z.strictObject({ t: z.literal("ready"), pid: z.number().int() }),
   z.strictObject({ t: z.literal("online"), wid: z.number().int(), threadId: z.number().int() }),
-  z.strictObject({ t: z.literal("message"), wid: z.number().int(), msg: z.unknown() }),
   z.strictObject({
     t: z.literal("exit"),
     wid: z.number().int(),
@@ -29,5 +27,5 @@ export const hostFrameSchema = z.discriminatedUnion("t", [
 ]);
 export type HostToCore = z.infer<typeof hostFrameSchema>;
 
-/** Largest single worker message the host relays; larger ones are dropped and reported as `oversize`. */
+/** Largest worker message (JSON text) the host relays; larger ones are dropped and reported as `oversize`. */
 export const MAX_RELAYED_MESSAGE_BYTES = 256 * 1024;

@@ -1,7 +1,7 @@
 import net from "node:net";
 import type { EventLoopUtilization } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
-import { encodeFrame, FrameDecoder } from "./framing.js";
+import { encodeBatchFrame, encodeFrame, type Frame, FrameDecoder } from "./framing.js";
 import { type CoreToHost, type HostToCore, MAX_RELAYED_MESSAGE_BYTES } from "./host-protocol.js";
 
 /**
@@ -49,18 +49,7 @@ function spawn(frame: Extract<CoreToHost, { t: "spawn" }>): void {
   workers.set(wid, { worker, elu: undefined });
   let error: (Error & { code?: string }) | undefined;
   worker.on("online", () => send({ t: "online", wid, threadId: worker.threadId }));
-  worker.on("message", (msg: unknown) => {
-    // One serialisation serves both the size check and the frame.
-    const json = JSON.stringify({ t: "message", wid, msg });
-    if (json.length > MAX_RELAYED_MESSAGE_BYTES) {
-      send({ t: "oversize", wid, bytes: json.length });
-      return;
-    }
-    const body = Buffer.from(json, "utf8");
-    const head = Buffer.allocUnsafe(4);
-    head.writeUInt32BE(body.length, 0);
-    write(Buffer.concat([head, body]));
-  });
+  worker.on("message", (batch: unknown) => relay(wid, batch));
   const output = (chunk: Buffer) => send({ t: "output", wid, text: chunk.toString("utf8").slice(0, 4096) });
   worker.stdout.on("data", output);
   worker.stderr.on("data", output);
@@ -79,17 +68,47 @@ function spawn(frame: Extract<CoreToHost, { t: "spawn" }>): void {
   });
 }
 
-function onFrame(raw: unknown): void {
-  const frame = raw as CoreToHost;
-  switch (frame.t) {
+/**
+ * Forwards a worker's batch (message-batch.ts) to the core as it is. Only a batch over the relay limit is
+ * split: messages too large are dropped (reported as `oversize`), the others leave in frames that each
+ * stay within the limit. Anything that is not text becomes `null`, which the core refuses as malformed.
+ */
+function relay(wid: number, batch: unknown): void {
+  const text = typeof batch === "string" ? batch : "null";
+  if (text.length <= MAX_RELAYED_MESSAGE_BYTES) {
+    write(encodeBatchFrame(wid, text));
+    return;
+  }
+  let kept: string[] = [];
+  let size = 0;
+  for (const message of text.split("\n")) {
+    if (message.length > MAX_RELAYED_MESSAGE_BYTES) {
+      send({ t: "oversize", wid, bytes: message.length });
+      continue;
+    }
+    if (size + message.length + 1 > MAX_RELAYED_MESSAGE_BYTES) {
+      write(encodeBatchFrame(wid, kept.join("\n")));
+      kept = [];
+      size = 0;
+    }
+    kept.push(message);
+    size += message.length + 1;
+  }
+  if (kept.length > 0) write(encodeBatchFrame(wid, kept.join("\n")));
+}
+
+function onFrame(frame: Frame): void {
+  if (frame.kind === "batch") {
+    workers.get(frame.wid)?.worker.postMessage(frame.text);
+    return;
+  }
+  const control = frame.value as CoreToHost;
+  switch (control.t) {
     case "spawn":
-      spawn(frame);
-      break;
-    case "post":
-      workers.get(frame.wid)?.worker.postMessage(frame.msg);
+      spawn(control);
       break;
     case "terminate":
-      void workers.get(frame.wid)?.worker.terminate();
+      void workers.get(control.wid)?.worker.terminate();
       break;
   }
 }
