@@ -33,6 +33,34 @@ export class MessageBatcher {
 }
 
 /**
+ * Cuts a batch for relaying with at most `limit` characters per part: messages longer than `limit` are
+ * left out and their sizes returned in `dropped`; the others keep their order. A batch within the limit
+ * is returned whole, untouched.
+ */
+export function splitBatch(batch: string, limit: number): { parts: string[]; dropped: number[] } {
+  if (batch.length <= limit) return { parts: [batch], dropped: [] };
+  const parts: string[] = [];
+  const dropped: number[] = [];
+  let kept: string[] = [];
+  let size = 0;
+  for (const message of batch.split("\n")) {
+    if (message.length > limit) {
+      dropped.push(message.length);
+      continue;
+    }
+    if (kept.length > 0 && size + 1 + message.length > limit) {
+      parts.push(kept.join("\n"));
+      kept = [];
+      size = 0;
+    }
+    size += (kept.length > 0 ? 1 : 0) + message.length;
+    kept.push(message);
+  }
+  if (kept.length > 0) parts.push(kept.join("\n"));
+  return { parts, dropped };
+}
+
+/**
  * The messages of a received batch. Text that is not JSON (only a broken or compromised peer sends it)
  * comes out as `undefined`, which the receiver's validation refuses like any other malformed message.
  */

@@ -1,6 +1,7 @@
 import net from "node:net";
 import type { EventLoopUtilization } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
+import { splitBatch } from "../message-batch.js";
 import { encodeBatchFrame, encodeFrame, type Frame, FrameDecoder } from "./framing.js";
 import { type CoreToHost, type HostToCore, MAX_RELAYED_MESSAGE_BYTES } from "./host-protocol.js";
 
@@ -69,32 +70,17 @@ function spawn(frame: Extract<CoreToHost, { t: "spawn" }>): void {
 }
 
 /**
- * Forwards a worker's batch (message-batch.ts) to the core as it is. Only a batch over the relay limit is
- * split: messages too large are dropped (reported as `oversize`), the others leave in frames that each
- * stay within the limit. Anything that is not text becomes `null`, which the core refuses as malformed.
+ * Forwards a worker's batch (message-batch.ts) to the core as it is; only one over the relay limit is cut,
+ * dropping (and reporting as `oversize`) the messages too large. Anything that is not text becomes `null`,
+ * which the core refuses as a malformed message.
  */
 function relay(wid: number, batch: unknown): void {
-  const text = typeof batch === "string" ? batch : "null";
-  if (text.length <= MAX_RELAYED_MESSAGE_BYTES) {
-    write(encodeBatchFrame(wid, text));
-    return;
-  }
-  let kept: string[] = [];
-  let size = 0;
-  for (const message of text.split("\n")) {
-    if (message.length > MAX_RELAYED_MESSAGE_BYTES) {
-      send({ t: "oversize", wid, bytes: message.length });
-      continue;
-    }
-    if (size + message.length + 1 > MAX_RELAYED_MESSAGE_BYTES) {
-      write(encodeBatchFrame(wid, kept.join("\n")));
-      kept = [];
-      size = 0;
-    }
-    kept.push(message);
-    size += message.length + 1;
-  }
-  if (kept.length > 0) write(encodeBatchFrame(wid, kept.join("\n")));
+  const { parts, dropped } = splitBatch(
+    typeof batch === "string" ? batch : "null",
+    MAX_RELAYED_MESSAGE_BYTES,
+  );
+  for (const bytes of dropped) send({ t: "oversize", wid, bytes });
+  for (const part of parts) write(encodeBatchFrame(wid, part));
 }
 
 function onFrame(frame: Frame): void {

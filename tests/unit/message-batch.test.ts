@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { encodeBatchFrame, encodeFrame, type Frame, FrameDecoder } from "../../src/sandbox/host/framing.js";
+import { MessageBatcher, splitBatch, unbatch } from "../../src/sandbox/message-batch.js";
+
+describe("worker message batches", () => {
+  it("sends what one tick pushed as one batch, in order, and a later push as the next batch", async () => {
+    const sent: string[] = [];
+    const batcher = new MessageBatcher((batch) => sent.push(batch));
+    batcher.push({ type: "command-reply", id: 1, text: "line one\nline two" });
+    batcher.push({ type: "command-result", id: 1, ok: true });
+    expect(sent).toEqual([]); // nothing leaves before the pushing code returns
+    await Promise.resolve();
+    batcher.push({ type: "pong", seq: 2, heapUsed: 1, arrayBuffers: 0 });
+    await Promise.resolve();
+    expect(sent).toHaveLength(2);
+    expect(unbatch(sent[0])).toEqual([
+      { type: "command-reply", id: 1, text: "line one\nline two" },
+      { type: "command-result", id: 1, ok: true },
+    ]);
+    expect(unbatch(sent[1])).toEqual([{ type: "pong", seq: 2, heapUsed: 1, arrayBuffers: 0 }]);
+  });
+
+  it("turns text that is not JSON, or a batch that is not text, into undefined messages", () => {
+    expect(unbatch('{"type":"ready"}\nnot json')).toEqual([{ type: "ready" }, undefined]);
+    expect(unbatch({ type: "ready" })).toEqual([undefined]);
+  });
+
+  it("cuts an oversized batch into parts within the limit and drops only the messages too large", () => {
+    const small = (n: number) => JSON.stringify({ type: "log", level: "info", msg: "x".repeat(n) });
+    const a = small(40);
+    const b = small(40);
+    const huge = small(500);
+    const c = small(10);
+    expect(splitBatch([a, b].join("\n"), 1000)).toEqual({ parts: [[a, b].join("\n")], dropped: [] });
+    const { parts, dropped } = splitBatch([a, huge, b, c].join("\n"), 120);
+    expect(dropped).toEqual([huge.length]);
+    expect(parts.every((p) => p.length <= 120)).toBe(true);
+    expect(parts.flatMap((p) => p.split("\n"))).toEqual([a, b, c]);
+  });
+});
+
+describe("core ↔ plugin-host frames", () => {
+  const decodeAll = (bytes: Buffer, chunk = 3): { frames: Frame[]; errors: string[] } => {
+    const frames: Frame[] = [];
+    const errors: string[] = [];
+    const decoder = new FrameDecoder(
+      (f) => frames.push(f),
+      (e) => errors.push(e),
+      1024,
+    );
+    for (let i = 0; i < bytes.length; i += chunk) decoder.push(bytes.subarray(i, i + chunk));
+    return { frames, errors };
+  };
+
+  it("carries control frames and batch frames side by side, whatever the chunking", () => {
+    const text = '{"type":"command","id":1}\n{"type":"ping","seq":1}';
+    const bytes = Buffer.concat([
+      encodeFrame({ t: "terminate", wid: 7 }),
+      encodeBatchFrame(7, text),
+      encodeBatchFrame(8, "ünïcødé ✓"),
+    ]);
+    for (const chunk of [1, 3, 64, bytes.length]) {
+      expect(decodeAll(bytes, chunk)).toEqual({
+        frames: [
+          { kind: "control", value: { t: "terminate", wid: 7 } },
+          { kind: "batch", wid: 7, text },
+          { kind: "batch", wid: 8, text: "ünïcødé ✓" },
+        ],
+        errors: [],
+      });
+    }
+  });
+
+  it("refuses a frame over the limit before buffering it, and a batch frame without a worker id", () => {
+    expect(decodeAll(encodeBatchFrame(1, "x".repeat(2000))).errors).toEqual([
+      "frame of 2005 bytes exceeds the 1024-byte limit",
+    ]);
+    const short = Buffer.from([0, 0, 0, 3, 1, 0, 0]);
+    expect(decodeAll(short).errors).toEqual(["batch frame is too short for its worker id"]);
+  });
+});
