@@ -98,6 +98,12 @@ export function cpuMsOfPid(pid: number): number | undefined {
   return stat ? parseStat(stat)?.cpuMs : undefined;
 }
 
+/** user + system CPU time of one thread (default: the process's main thread) so far (ms). */
+export function threadCpuMsOf(pid: number, tid = pid): number | undefined {
+  const stat = read(`/proc/${pid}/task/${tid}/stat`);
+  return stat ? parseStat(stat)?.cpuMs : undefined;
+}
+
 /** Whether a process exists and is not a zombie. */
 export function isAlive(pid: number): boolean {
   const stat = read(`/proc/${pid}/stat`);

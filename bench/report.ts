@@ -251,7 +251,9 @@ export function renderReport(report: BenchReport): string {
     res.push([
       label,
       r.core ? String(r.core.rssMb.max) : "-",
-      r.core ? String(r.core.cpuPercent) : "-",
+      r.core
+        ? `${r.core.cpuPercent}${r.core.mainThreadCpuPercent === undefined ? "" : ` (${r.core.mainThreadCpuPercent})`}`
+        : "-",
       host.length ? host.map((h) => `${h.rssMb}`).join("+") : "-",
       host.length ? host.map((h) => `${h.cpuPercent}`).join("+") : "-",
       nats.length ? String(nats[0]!.cpuPercent) : "-",
@@ -273,7 +275,7 @@ export function renderReport(report: BenchReport): string {
         [
           "resources",
           "core RSS MB",
-          "core CPU %",
+          "core CPU % (main)",
           "host RSS MB",
           "host CPU %",
           "nats CPU %",
@@ -284,7 +286,7 @@ export function renderReport(report: BenchReport): string {
         ],
         res,
       ),
-      "core = the rosey start process (from /proc; its event-loop utilisation is not observable from outside);",
+      "core = the rosey start process (from /proc); (main) = its main thread, the event loop: near 100 it is saturated;",
       "host = its plugin-host child; bench = this process (generator, matcher, relay), not part of the core.",
     );
   if (report.coldStart) {

@@ -1,11 +1,12 @@
 import type { EventLoopUtilization } from "node:perf_hooks";
-import { cpuMsOfPid, peakRssOfPid, rssOfPid } from "./procfs.js";
+import { cpuMsOfPid, peakRssOfPid, rssOfPid, threadCpuMsOf } from "./procfs.js";
 
 /**
  * Samples, while a phase runs (every `intervalMs` and at each window's end):
  * - the **core**: the `rosey start` child (router, plugin manager, gates, core NATS clients; plus the
- *   plugin workers under thread isolation), from outside via /proc: RSS (VmRSS) and CPU (utime + stime).
- *   Its event-loop utilisation cannot be read from outside the process, so it is not reported;
+ *   plugin workers under thread isolation), from outside via /proc: RSS (VmRSS) and CPU (utime + stime),
+ *   in total and for its main thread. Its event-loop utilisation cannot be read from outside the process;
+ *   the main thread's CPU (the event loop's work plus V8's work on that thread) stands in for it;
  * - the **bench** process itself (load generator, reply matcher, raw relay, histograms): RSS, heap, CPU
  *   and its main thread's event-loop utilisation;
  * - worker heaps from `pluginHeaps`, a probe the runner wires to the plugin manager's status (over
@@ -20,6 +21,11 @@ export interface ProcessWindow {
 
 export interface CoreWindow extends ProcessWindow {
   pid: number;
+  /**
+   * CPU of the core's main thread (router, plugin manager, gates, connectors), % of one core; near 100 the
+   * core's event loop is saturated whatever the total says. Undefined where /proc has no per-thread figures.
+   */
+  mainThreadCpuPercent?: number | undefined;
   /** VmHWM: the core's peak RSS since it started (not only this window). */
   peakRssMb: number | undefined;
 }
@@ -59,6 +65,7 @@ export class ResourceSampler {
   #rssMax = 0;
   #heapMax = 0;
   #coreCpuMs: number | undefined;
+  #coreMainCpuMs: number | undefined;
   #coreRssStart: number | undefined;
   #coreRssMax = 0;
   #workers: Record<string, number> = {};
@@ -125,6 +132,7 @@ export class ResourceSampler {
   #resetCore(): void {
     if (this.#corePid === undefined) return;
     this.#coreCpuMs = cpuMsOfPid(this.#corePid);
+    this.#coreMainCpuMs = threadCpuMsOf(this.#corePid);
     this.#coreRssStart = rssOfPid(this.#corePid);
     this.#coreRssMax = this.#coreRssStart ?? 0;
   }
@@ -133,12 +141,17 @@ export class ResourceSampler {
     const pid = this.#corePid;
     if (pid === undefined) return undefined;
     const cpuMs = cpuMsOfPid(pid);
+    const mainCpuMs = threadCpuMsOf(pid);
     const rss = rssOfPid(pid);
     if (cpuMs === undefined || rss === undefined || this.#coreCpuMs === undefined) return undefined;
     return {
       pid,
       rssMb: { start: this.#coreRssStart ?? rss, max: Math.max(this.#coreRssMax, rss), end: rss },
       cpuPercent: pct(cpuMs - this.#coreCpuMs, wallMs),
+      mainThreadCpuPercent:
+        mainCpuMs !== undefined && this.#coreMainCpuMs !== undefined
+          ? pct(mainCpuMs - this.#coreMainCpuMs, wallMs)
+          : undefined,
       peakRssMb: peakRssOfPid(pid),
     };
   }

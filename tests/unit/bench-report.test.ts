@@ -15,7 +15,13 @@ import {
 
 const resources: ResourceFigures = {
   samples: 3,
-  core: { pid: 2, rssMb: { start: 60, max: 70, end: 65 }, cpuPercent: 30, peakRssMb: 72 },
+  core: {
+    pid: 2,
+    rssMb: { start: 60, max: 70, end: 65 },
+    cpuPercent: 30,
+    mainThreadCpuPercent: 27.5,
+    peakRssMb: 72,
+  },
   bench: {
     rssMb: { start: 80, max: 150, end: 85 },
     heapUsedMb: { max: 30 },
@@ -155,6 +161,8 @@ describe("bench report", () => {
     expect(text).toMatch(/p99 latency/);
     expect(text).toMatch(/bench RSS MB/);
     expect(text).not.toMatch(/core ELU/);
+    expect(text).toMatch(/core CPU % \(main\)/);
+    expect(text).toMatch(/fixed: platform +70 +30 \(27\.5\)/);
   });
 });
 
