@@ -23,6 +23,7 @@ interface RemoteThread {
   threadId: number;
   outgoing: MessageBatcher;
   onMessage?: (raw: unknown) => void;
+  onRefused?: (reason: string) => void;
   onExit?: (exit: ThreadExit) => void;
   onOutput?: (text: string) => void;
   utilization: number | undefined;
@@ -103,6 +104,9 @@ class HostProcess {
       postMessage: (msg) => thread.outgoing.push(msg),
       onMessage: (handler) => {
         thread.onMessage = handler;
+      },
+      onRefused: (handler) => {
+        thread.onRefused = handler;
       },
       onExit: (handler) => {
         thread.onExit = handler;
@@ -186,8 +190,7 @@ class HostProcess {
         thread.utilization = frame.value;
         break;
       case "oversize":
-        // Not a protocol message: the worker handle reports it as a protocol violation naming the size.
-        thread.onMessage?.({ type: "oversize", bytes: frame.bytes });
+        thread.onRefused?.(`worker message of ${frame.bytes} bytes exceeds the plugin host's relay limit`);
         break;
       case "exit":
         this.#threads.delete(frame.wid);

@@ -122,6 +122,7 @@ export class PluginWorker {
     });
     this.#worker.onOutput((text) => this.#log.debug({ output: text.slice(0, 1024) }, "worker output"));
     this.#worker.onMessage((raw) => this.#onMessage(raw));
+    this.#worker.onRefused((reason) => this.#gate.protocolViolation(reason));
     this.#exitPromise = new Promise<WorkerExit>((resolve) => {
       this.#worker.onExit((exit) => {
         this.#exited = true;
@@ -359,16 +360,6 @@ export class PluginWorker {
   #onMessage(raw: unknown): void {
     const parsed = checkWorkerMessage(raw);
     if (!parsed.success) {
-      const bytes =
-        (raw as { type?: unknown; bytes?: unknown } | null)?.type === "oversize"
-          ? (raw as { bytes: unknown }).bytes
-          : undefined;
-      if (typeof bytes === "number") {
-        this.#gate.protocolViolation(
-          `worker message of ${bytes} bytes exceeds the plugin host's relay limit`,
-        );
-        return;
-      }
       this.#gate.protocolViolation(`malformed worker message: ${parsed.problem}`);
       return;
     }

@@ -21,6 +21,11 @@ export interface SandboxThread {
   readonly threadId: number;
   postMessage(message: unknown): void;
   onMessage(handler: (raw: unknown) => void): void;
+  /**
+   * A message the transport refused to carry (process isolation: over the plugin host's relay limit).
+   * Threads in the core carry every message, so only the plugin host ever calls it.
+   */
+  onRefused(handler: (reason: string) => void): void;
   onExit(handler: (exit: ThreadExit) => void): void;
   onOutput(handler: (text: string) => void): void;
   terminate(): void;
@@ -70,6 +75,7 @@ export class ThreadSpawner implements SandboxSpawner {
         worker.on("message", (batch: unknown) => {
           for (const message of unbatch(batch)) handler(message);
         }),
+      onRefused: () => undefined,
       onExit: (handler) =>
         worker.on("exit", (code) =>
           handler({
