@@ -1,4 +1,5 @@
 import { loadConfig } from "../config/load.js";
+import type { RoseyConfig } from "../config/schema.js";
 import { RoseyError } from "../errors.js";
 import { createLogger, type Logger } from "../logger.js";
 import { type DatabaseService, startDatabaseService } from "./database-service.js";
@@ -14,25 +15,22 @@ export interface DbCommandOptions {
   logger?: Logger;
   /** JetStream ack wait; `ROSEY_DB_ACK_WAIT_MS` overrides for operations and tests. */
   ackWaitMs?: number | undefined;
+  /** A config already resolved by `rosey start` (service-main.ts `--from-core`); `config` is then unused. */
+  resolved?: { config: RoseyConfig; natsUrl: string };
 }
 
 export async function runDbCommand(options: DbCommandOptions = {}): Promise<DatabaseService> {
-  const { config } = loadConfig({ file: options.config });
+  const config = options.resolved?.config ?? loadConfig({ file: options.config }).config;
   const logger =
     options.logger ?? createLogger({ level: config.logging.level, pretty: config.logging.pretty });
-  const natsUrl = options.nats ?? config.nats.url;
+  const natsUrl = options.resolved?.natsUrl ?? options.nats ?? config.nats.url;
   if (!natsUrl) {
     throw new RoseyError(
       "CONFIG_INVALID",
       "Cannot start 'rosey db' alone without a NATS server to join: set NATS_URL, 'nats.url' in the config, or --nats",
     );
   }
-  const ackWaitMs = options.ackWaitMs ?? ackWaitFromEnv();
-  return startDatabaseService({ natsUrl, config, logger, ...(ackWaitMs ? { ingest: { ackWaitMs } } : {}) });
-}
-
-/** `ROSEY_DB_ACK_WAIT_MS`: how long JetStream waits for an ack before redelivering (tests shorten it). */
-export function ackWaitFromEnv(): number | undefined {
   const fromEnv = Number(process.env.ROSEY_DB_ACK_WAIT_MS);
-  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined;
+  const ackWaitMs = options.ackWaitMs ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined);
+  return startDatabaseService({ natsUrl, config, logger, ...(ackWaitMs ? { ingest: { ackWaitMs } } : {}) });
 }

@@ -1,8 +1,7 @@
 import { validateConfig } from "../config/load.js";
 import { errorMessage } from "../errors.js";
-import { createLogger } from "../logger.js";
-import { ackWaitFromEnv, runDbCommand } from "./cli.js";
-import { type DatabaseService, startDatabaseService } from "./database-service.js";
+import { runDbCommand } from "./cli.js";
+import type { DatabaseService } from "./database-service.js";
 
 /**
  * Process entry for the database service alone (`node dist/core/db/service-main.js`). Prints `ready` on
@@ -18,10 +17,7 @@ async function fromCore(): Promise<DatabaseService> {
   let text = "";
   for await (const chunk of process.stdin) text += chunk;
   const { config: raw, natsUrl } = JSON.parse(text) as { config: unknown; natsUrl: string };
-  const config = validateConfig(raw, "the core's config (stdin)");
-  const logger = createLogger({ level: config.logging.level, pretty: config.logging.pretty });
-  const ackWaitMs = ackWaitFromEnv();
-  return startDatabaseService({ natsUrl, config, logger, ...(ackWaitMs ? { ingest: { ackWaitMs } } : {}) });
+  return runDbCommand({ resolved: { config: validateConfig(raw, "the core's config (stdin)"), natsUrl } });
 }
 
 try {

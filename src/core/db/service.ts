@@ -29,62 +29,60 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
   let stopped = false;
   let stopping: Promise<void> | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
+  /** Deaths and failed starts since the last stable run; sets the restart delay. */
   let failures = 0;
 
-  const spawnService = async (natsUrl: string): Promise<void> => {
-    const started = Date.now();
-    const proc = spawnTied(process.execPath, [runtimeFile("core/db/service-main.js"), "--from-core"], {
-      stdio: ["pipe", "pipe", "inherit"],
-    });
-    child = proc;
-    proc.stdin?.on("error", () => undefined);
-    proc.stdin?.end(JSON.stringify({ config, natsUrl }));
-    await new Promise<void>((resolve, reject) => {
+  /** Starts the process and resolves once it serves; a later death schedules the next one. */
+  const spawnService = (natsUrl: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const started = Date.now();
+      const proc = spawnTied(process.execPath, [runtimeFile("core/db/service-main.js"), "--from-core"], {
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+      child = proc;
+      let ready = false;
+      let timedOut = false;
       const timer = setTimeout(() => {
+        timedOut = true;
         proc.kill("SIGKILL");
-        reject(
-          new RoseyError("INTERNAL", `The database service did not start within ${READY_TIMEOUT_MS} ms`),
-        );
       }, READY_TIMEOUT_MS);
+      proc.stdin?.on("error", () => undefined);
+      proc.stdin?.end(JSON.stringify({ config, natsUrl }));
       proc.stdout?.setEncoding("utf8");
       proc.stdout?.on("data", (chunk: string) => {
-        if (!chunk.includes("ready")) return;
+        if (ready || !chunk.includes("ready")) return;
+        ready = true;
         clearTimeout(timer);
+        log.info({ dbPid: proc.pid }, "database service process ready");
         resolve();
       });
       proc.once("exit", (code, signal) => {
         clearTimeout(timer);
-        // Its own error line is already on stderr (inherited).
-        reject(
-          new RoseyError(
-            "INTERNAL",
-            `The database service exited before it was ready (${signal ?? `exit code ${code}`})`,
-          ),
-        );
+        const how = signal ?? `exit code ${code}`;
+        if (!ready) {
+          // Otherwise its own error line is already on stderr (inherited).
+          const why = timedOut
+            ? `did not start within ${READY_TIMEOUT_MS} ms`
+            : `exited before it was ready (${how})`;
+          reject(new RoseyError("INTERNAL", `The database service ${why}`));
+          return;
+        }
+        if (stopped) return;
+        if (Date.now() - started > STABLE_RUN_MS) failures = 0;
+        log.error({ dbPid: proc.pid, how }, "database service process died; events wait in JetStream");
+        restartLater(natsUrl);
       });
     });
-    log.info({ dbPid: proc.pid }, "database service process ready");
-    proc.once("exit", (code, signal) => {
-      if (stopped) return;
-      failures = Date.now() - started > STABLE_RUN_MS ? 1 : failures + 1;
-      const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (failures - 1));
-      log.error(
-        { dbPid: proc.pid, code, signal, restartInMs: delay },
-        "database service process died; events wait in JetStream until it is back",
-      );
-      scheduleRestart(natsUrl, delay);
-    });
-  };
 
-  const scheduleRestart = (natsUrl: string, delay: number): void => {
+  const restartLater = (natsUrl: string): void => {
+    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** failures++);
+    log.info({ restartInMs: delay }, "restarting the database service");
     restartTimer = setTimeout(() => {
       restartTimer = undefined;
       spawnService(natsUrl).catch((err: unknown) => {
         if (stopped) return;
-        failures++;
-        const next = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (failures - 1));
-        log.error({ err: (err as Error).message, restartInMs: next }, "database service restart failed");
-        scheduleRestart(natsUrl, next);
+        log.error({ err: (err as Error).message }, "database service restart failed");
+        restartLater(natsUrl);
       });
     }, delay);
   };
