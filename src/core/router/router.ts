@@ -155,17 +155,7 @@ export class Router {
     const command = parseChatCommand(event, this.#settings.prefix);
     if (!command) return;
     const done = await this.#handle(event, command, message.envelope);
-    if (message.replyTo) {
-      try {
-        message.respond(done);
-      } catch (err) {
-        // Only when the bus is closing under us (shutdown).
-        this.#log.warn(
-          { correlationId: done.correlationId, err: errorMessage(err) },
-          "could not report completion",
-        );
-      }
-    }
+    if (message.replyTo) this.#send("completion", done.correlationId, () => message.respond(done));
   }
 
   async #handle(event: ChatEvent, parsed: ParsedCommand, envelope: Envelope): Promise<CommandCompleted> {
@@ -260,16 +250,18 @@ export class Router {
   }
 
   #reply(event: ChatEvent, text: string, correlationId: string): void {
-    const subject = SUBJECTS.actionsChatSend;
+    const data = { platform: event.platform, channel: event.channel, text };
+    this.#send(SUBJECTS.actionsChatSend, correlationId, () =>
+      this.#bus.publish(SUBJECTS.actionsChatSend, data, { correlationId }),
+    );
+  }
+
+  /** Sending throws only when the bus is closing under us (shutdown); nothing else can be done then. */
+  #send(what: string, correlationId: string, send: () => unknown): void {
     try {
-      this.#bus.publish(
-        subject,
-        { platform: event.platform, channel: event.channel, text },
-        { correlationId },
-      );
+      send();
     } catch (err) {
-      // Only when the bus is closing under us (shutdown); nothing else can be done with the message.
-      this.#log.warn({ subject, correlationId, err: errorMessage(err) }, "could not publish");
+      this.#log.warn({ what, correlationId, err: errorMessage(err) }, "could not publish");
     }
   }
 }
