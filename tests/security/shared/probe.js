@@ -1,5 +1,5 @@
-// Shared probe code for the constructor/prototype-chain fixtures. Plugins cannot import outside their
-// folder, so `probe.js` in each of those fixtures is a copy of this file (the suite checks they match).
+// Shared probe code for the escape fixtures (copied beside each fixture that imports it at test time, see
+// harness.ts fixturesDir: plugins cannot import outside their folder).
 const LEAKS = ["process", "require", "Buffer", "parentPort", "workerData", "postMessage", "fetch", "module"];
 
 /** A description of the host authority `v` reveals, or undefined. */
@@ -16,6 +16,16 @@ export function reveals(v) {
       return "reached process";
   } catch {}
   return undefined;
+}
+
+/** For what must not exist at all: "blocked" when `fn` throws or finds nothing; any value is an escape. */
+export function present(fn) {
+  try {
+    const v = fn();
+    return v === undefined || v === null ? "blocked" : `ESCAPED: ${typeof v}`;
+  } catch {
+    return "blocked";
+  }
 }
 
 export function attempt(fn) {
