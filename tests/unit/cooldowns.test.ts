@@ -45,13 +45,23 @@ describe("Cooldowns", () => {
     expect(cooldowns.size).toBe(1);
   });
 
-  it("evicts the oldest entries beyond maxEntries", () => {
-    const cooldowns = new Cooldowns({ maxEntries: 3 });
-    for (const user of ["a", "b", "c", "d"]) cooldowns.take("console", user, "roll", 60_000);
-    expect(cooldowns.size).toBe(3);
-    // 'a' was evicted, so it may roll again; 'd' is still cooling down.
-    expect(cooldowns.take("console", "a", "roll", 60_000).ok).toBe(true);
-    expect(cooldowns.take("console", "d", "roll", 60_000).ok).toBe(false);
+  it("past maxEntries evicts the oldest entries, down to 90% of the cap in one pass", () => {
+    const cooldowns = new Cooldowns({ maxEntries: 10 });
+    for (let i = 0; i <= 10; i++) cooldowns.take("console", `u${i}`, "roll", 60_000);
+    expect(cooldowns.size).toBe(9);
+    // u0 and u1 were evicted, so they may roll again; u2 and the newest are still cooling down.
+    expect(cooldowns.take("console", "u1", "roll", 60_000).ok).toBe(true);
+    expect(cooldowns.take("console", "u2", "roll", 60_000).ok).toBe(false);
+    expect(cooldowns.take("console", "u10", "roll", 60_000).ok).toBe(false);
+  });
+
+  it("past maxEntries drops expired entries before live ones", () => {
+    const cooldowns = new Cooldowns({ maxEntries: 10 });
+    for (let i = 0; i < 5; i++) cooldowns.take("console", `old${i}`, "roll", 1_000);
+    vi.advanceTimersByTime(2_000);
+    for (let i = 0; i < 6; i++) cooldowns.take("console", `new${i}`, "roll", 60_000);
+    expect(cooldowns.size).toBe(6);
+    for (let i = 0; i < 6; i++) expect(cooldowns.take("console", `new${i}`, "roll", 60_000).ok).toBe(false);
   });
 
   it("rejects a nonsensical maxEntries, naming the option and value", () => {
