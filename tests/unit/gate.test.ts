@@ -73,6 +73,24 @@ describe("PermissionGate", () => {
     expect(violations[0]?.reason).toMatch(reason);
   });
 
+  it("remembers allowed subjects only: every refusal of a repeated subject is reported again", () => {
+    const { gate, published, violations } = setup(["chat.send"]);
+    for (let i = 0; i < 3; i++) {
+      expect(gate.publish("rosey.actions.chat.send", "{}")).toBe(true);
+      expect(gate.publish("rosey.actions.users.kick", "{}")).toBe(false);
+      expect(gate.publish("rosey.admin.plugins.reload", "{}")).toBe(false);
+    }
+    expect(published.map((p) => p.subject)).toEqual(Array(3).fill("rosey.actions.chat.send"));
+    expect(violations.map((v) => [v.subject, v.severe])).toEqual(
+      Array(3)
+        .fill([
+          ["rosey.actions.users.kick", false],
+          ["rosey.admin.plugins.reload", true],
+        ])
+        .flat(),
+    );
+  });
+
   it("refuses payloads over the cap and non-JSON payloads even when the worker's own check was bypassed", () => {
     const { gate, published, violations } = setup(["chat.send"]);
     expect(gate.publish("rosey.plugins.x.big", JSON.stringify("x".repeat(2000)))).toBe(false);

@@ -43,6 +43,9 @@ export interface GateOptions {
 
 type Op = "publish" | "subscribe" | "request";
 
+/** Subjects remembered as allowed, per gate and operation; past this many, nothing new is remembered. */
+const MAX_REMEMBERED_SUBJECTS = 256;
+
 /** What `#parsePayload` returns for a refused payload (any JSON value, `null` included, is a valid one). */
 const INVALID: unique symbol = Symbol("invalid payload");
 
@@ -58,6 +61,12 @@ export class PermissionGate {
   readonly #onViolation: ((v: Violation) => void) | undefined;
   readonly #recent: number[] = [];
   readonly #ownPrefix: string;
+  /**
+   * Publish and request subjects already checked and allowed. Grants never change for a gate, so the verdict
+   * for a subject never does: a plugin answering every command on `rosey.actions.chat.send` is checked by
+   * grammar and grants once, not once per message. Refusals are never remembered: each one is reported.
+   */
+  readonly #allowed = { publish: new Set<string>(), request: new Set<string>() };
   #suspended = false;
 
   constructor(options: GateOptions) {
@@ -152,6 +161,14 @@ export class PermissionGate {
   }
 
   #check(op: Op, subject: string): boolean {
+    if (op !== "subscribe" && this.#allowed[op].has(subject)) return true;
+    if (!this.#checkGrammarAndGrants(op, subject)) return false;
+    if (op !== "subscribe" && this.#allowed[op].size < MAX_REMEMBERED_SUBJECTS)
+      this.#allowed[op].add(subject);
+    return true;
+  }
+
+  #checkGrammarAndGrants(op: Op, subject: string): boolean {
     const problem = subjectProblem(subject, op === "subscribe" ? "subscribe" : "publish");
     if (problem) {
       this.#violate(op, subject, null, `invalid subject: ${problem}`, true);
