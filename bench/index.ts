@@ -38,6 +38,8 @@ export interface BenchCliOptions {
   refineSteps?: string | number;
   relayDuration?: string | number;
   coldStartRounds?: string | number;
+  /** commander's `--no-floor` sets this to false. */
+  floor?: boolean;
   logLevel?: string;
 }
 
@@ -84,6 +86,7 @@ export function resolveSettings(options: BenchCliOptions): BenchSettings {
       maxRate: num("max-rate", options.maxRate, 200_000, 1),
       refineSteps: Math.round(num("refine-steps", options.refineSteps, 2, 0)),
     }),
+    floor: options.floor !== false,
     coldStartRounds: Math.round(num("cold-start-rounds", options.coldStartRounds, 3, 1)),
   });
 }
@@ -200,12 +203,18 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
       // Let a broken step's backlog clear before the relay climbs.
       await new Promise((r) => setTimeout(r, 3_000));
       const relay = await ladder(paths.relay);
-      partial.saturation = {
-        platform: sat,
-        relay,
-        throughputRatio:
-          relay.sustainedRate > 0 ? Math.round((sat.sustainedRate / relay.sustainedRate) * 1000) / 1000 : 0,
-      };
+      partial.saturation = { platform: sat, relay, throughputRatio: share(sat, relay) };
+      if (settings.floor) {
+        note("starting the hop floor (the design's hops with no platform logic)…");
+        await new Promise((r) => setTimeout(r, 3_000));
+        const floor = await ladder(nextSeqPath(await platform.startFloorPath()));
+        partial.saturation = {
+          ...partial.saturation,
+          floor,
+          floorRatio: share(floor, relay),
+          platformOfFloor: share(sat, floor),
+        };
+      }
     }
     partial.pluginsAtEnd = (await platform.plugins()).map((p) => ({
       name: p.name,
@@ -229,6 +238,10 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
 }
 
 const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 10) / 10 : 0);
+
+/** Sustained rate of `a` as a fraction of `b`'s, to 0.1%. */
+const share = (a: SaturationOutcome, b: SaturationOutcome): number =>
+  b.sustainedRate > 0 ? Math.round((a.sustainedRate / b.sustainedRate) * 1000) / 1000 : 0;
 
 function summaryLine(
   p: Pick<PhaseResult, "path" | "offeredRate" | "achievedRate" | "sent" | "lost" | "failed" | "latency">,

@@ -12,6 +12,8 @@ import { type EmbeddedNats, startEmbeddedNats } from "../src/core/nats/embedded-
 import { CORE_NODE_FLAGS } from "../src/core/node-flags.js";
 import { PACKAGE_ROOT } from "../src/core/paths.js";
 import { SUBJECTS } from "../src/core/subjects.js";
+import { FLOOR_IN, FLOOR_OUT, FLOOR_SOURCE } from "./floor/subjects.mjs";
+import { type Floor, startFloor } from "./floor.js";
 import { BENCH_COMMANDS, chatEventFor } from "./load.js";
 import type { Reply } from "./matcher.js";
 import type { BenchPath } from "./phase.js";
@@ -63,6 +65,12 @@ export interface BenchPlatform {
   readonly startupMs: number;
   readonly platformPath: BenchPath;
   readonly relayPath: BenchPath;
+  /**
+   * Starts the hop floor (floor.ts) on the same nats-server, with one worker per benchmarked plugin, and
+   * returns its path; it runs until `stop`. Its pid is `floorPid()`.
+   */
+  startFloorPath(): Promise<BenchPath>;
+  floorPid(): number | undefined;
   /** The plugin host's pid (a child of the core; process isolation only), read from /proc. */
   hostPid(): number | undefined;
   /** Worker heaps (bytes) and states from the manager, over `rosey.monitoring.plugins`. */
@@ -189,6 +197,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
   let generator: Bus | undefined;
   let taps: NatsConnection | undefined;
   let relay: Relay | undefined;
+  let floor: Floor | undefined;
   const tail = new Tail();
   let stopping: Promise<CoreExit> | undefined;
   let lastHostPid: number | undefined;
@@ -237,6 +246,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     stopping ??= (async () => {
       await generator?.close().catch(() => undefined);
       await relay?.stop().catch(() => undefined);
+      await floor?.stop().catch(() => undefined);
       await taps?.drain().catch(() => undefined);
       const exit = await stopChild();
       await nats?.stop();
@@ -262,6 +272,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     taps = await connect({ servers: natsUrl, name: "bench-matcher" });
     const chatTap = new ReplyTap(taps, SUBJECTS.actionsChatSend);
     const relayTap = new ReplyTap(taps, RELAY_OUT);
+    const floorTap = new ReplyTap(taps, FLOOR_OUT);
     await taps.flush();
     const bus = generator;
 
@@ -347,6 +358,12 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
       onReplies: (onReply) => relayTap.attach(onReply),
       isSuccess: (source) => source === RELAY_SOURCE,
     };
+    const floorPath: BenchPath = {
+      name: "floor",
+      send: (seq) => bus.publish(FLOOR_IN, chatEventFor(seq, BENCH_COMMANDS)).id,
+      onReplies: (onReply) => floorTap.attach(onReply),
+      isSuccess: (source) => source === FLOOR_SOURCE,
+    };
     return {
       config,
       natsUrl,
@@ -355,6 +372,11 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
       startupMs,
       platformPath,
       relayPath,
+      async startFloorPath() {
+        floor ??= await startFloor(natsUrl, PLUGIN_NAMES.length);
+        return floorPath;
+      },
+      floorPid: () => floor?.pid,
       hostPid,
       plugins,
       stop: cleanup,

@@ -35,6 +35,8 @@ export interface BenchSettings {
   isolation: "process" | "thread";
   plugins: string[];
   saturation: SaturationSettings;
+  /** Whether saturation also climbs the hop floor (bench/floor.ts). */
+  floor: boolean;
   coldStartRounds: number;
 }
 
@@ -55,6 +57,12 @@ export interface SaturationFigures {
   relay: SaturationOutcome;
   /** platform sustained msg/s ÷ relay sustained msg/s. */
   throughputRatio: number;
+  /** The hop floor's ladder (the design's hops with no platform logic), when run. */
+  floor?: SaturationOutcome;
+  /** floor sustained ÷ relay sustained: the most of the relay any implementation of the design reaches here. */
+  floorRatio?: number;
+  /** platform sustained ÷ floor sustained: how much of what the design allows Rosey's code delivers. */
+  platformOfFloor?: number;
 }
 
 export interface Target {
@@ -229,6 +237,8 @@ export function renderReport(report: BenchReport): string {
       rows.push(phaseRow(`sat platform ${s.verdict.ok ? "ok" : "BROKE"}`, s));
     for (const s of report.saturation.relay.steps)
       rows.push(phaseRow(`sat relay ${s.verdict.ok ? "ok" : "BROKE"}`, s));
+    for (const s of report.saturation.floor?.steps ?? [])
+      rows.push(phaseRow(`sat floor ${s.verdict.ok ? "ok" : "BROKE"}`, s));
   }
   if (rows.length) out.push("", table(PHASE_HEADERS, rows));
   if (report.fixed?.latencyRatio)
@@ -242,6 +252,10 @@ export function renderReport(report: BenchReport): string {
       `            relay    ${Math.round(s.relay.sustainedRate)} msg/s (${s.relay.stoppedBecause})`,
       `            ratio ${(s.throughputRatio * 100).toFixed(1)}%`,
     );
+    if (s.floor)
+      out.push(
+        `hop floor:  ${Math.round(s.floor.sustainedRate)} msg/s (${s.floor.stoppedBecause}) = ${pct(s.floorRatio)} of the relay; the platform reaches ${pct(s.platformOfFloor)} of it`,
+      );
   }
   const res: string[][] = [];
   const resRow = (label: string, r: ResourceFigures) => {
@@ -318,3 +332,6 @@ export function progressLine(p: PhaseProgress): string {
   const pct = Math.min(100, Math.round((p.elapsedMs / p.durationMs) * 100));
   return `[${p.path} @ ${p.rate}/s] ${lpad(String(pct), 3)}%  sent ${p.sent}  replied ${p.replied}  failed ${p.failed}  pending ${p.pending}  p99 ${p.p99Ms} ms`;
 }
+
+const pct = (ratio: number | undefined): string =>
+  ratio === undefined ? "n/a" : `${(ratio * 100).toFixed(1)}%`;

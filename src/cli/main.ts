@@ -190,7 +190,8 @@ export function buildProgram(): Command {
     .option("--max-p99 <ms>", "saturation: a step breaks above this p99")
     .option("--refine-steps <n>", "saturation: bisection steps after the first break (default 2)")
     .option("--warmup <s>", "unrecorded warm-up before measuring")
-    .action(async (options: Record<string, string | undefined>) => {
+    .option("--no-floor", "saturation: skip the hop floor (the design's hops with no platform logic)")
+    .action(async (options: Record<string, string | boolean | undefined>) => {
       process.exitCode = await runBenchCommand(options);
     });
 
@@ -210,9 +211,9 @@ async function runDb(options: { config?: string; nats?: string }): Promise<numbe
 }
 
 /** The bench lives in bench/ and is built by `npm run bench` into dist/bench/ (not part of the core build). */
-async function runBenchCommand(options: Record<string, string | undefined>): Promise<number> {
+async function runBenchCommand(options: Record<string, string | boolean | undefined>): Promise<number> {
   const entry = "../bench/index.js";
-  let bench: { benchCommand(options: Record<string, string | undefined>): Promise<number> };
+  let bench: { benchCommand(options: Record<string, string | boolean | undefined>): Promise<number> };
   try {
     bench = await import(entry);
   } catch (err) {

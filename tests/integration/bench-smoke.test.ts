@@ -52,10 +52,25 @@ describe("bench smoke", () => {
     expect(result.lost).toBe(0);
   }, 30_000);
 
+  it("runs the hop floor (the same hops without the platform's logic) on the same server", async () => {
+    const floorPath = await platform.startFloorPath();
+    const floorPid = platform.floorPid();
+    expect(floorPid).toBeGreaterThan(0);
+    let seq = 20_000;
+    const path = { ...floorPath, send: () => floorPath.send(seq++) };
+    const result = await runPhase(path, { rate: 200, durationMs: 1_000, drainMs: 5_000 });
+    expect(result.sent).toBe(200);
+    expect(result.replied).toBe(200);
+    expect(result.failed).toBe(0);
+    expect(result.lost).toBe(0);
+  }, 30_000);
+
   it("stops the core with exit code 0 at end of stdin, leaving nothing running", async () => {
     const corePid = platform.corePid;
+    const floorPid = platform.floorPid();
     const exit = await platform.stop();
     expect(exit).toMatchObject({ code: 0, stoppedBy: "stdin-eof", leftover: [] });
     expect(isAlive(corePid)).toBe(false);
+    if (floorPid) expect(isAlive(floorPid)).toBe(false);
   }, 40_000);
 });
