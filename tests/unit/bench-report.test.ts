@@ -164,6 +164,35 @@ describe("bench report", () => {
     expect(text).toMatch(/core CPU % \(main\)/);
     expect(text).toMatch(/fixed: platform +70 +30 \(27\.5\)/);
   });
+
+  it("climbs the hop floor unless --no-floor, and reports it beside the relay", () => {
+    expect(resolveSettings({}).floor).toBe(true);
+    expect(resolveSettings({ floor: false }).floor).toBe(false);
+    const ladder = (path: string, rate: number) => ({
+      steps: [{ ...phase(path, 10), offeredRate: rate, achievedRate: rate, verdict: { ok: true as const } }],
+      sustainedRate: rate,
+      sustainedOfferedRate: rate,
+      stoppedBecause: `${rate * 2} msg/s broke: p99 80 ms > 50 ms`,
+    });
+    const base = report();
+    base.saturation = {
+      platform: ladder("platform", 14_000),
+      relay: ladder("relay", 56_000),
+      throughputRatio: 0.25,
+      floor: ladder("floor", 35_000),
+      floorRatio: 0.625,
+      platformOfFloor: 0.4,
+    };
+    const text = renderReport({ ...base, targets: evaluateTargets(base) });
+    expect(text).toMatch(/sat floor ok +35000/);
+    expect(text).toMatch(
+      /hop floor: +35000 msg\/s .* = 62\.5% of the relay; the platform reaches 40\.0% of it/,
+    );
+    expect(evaluateTargets(base).find((t) => t.name === "saturation vs raw relay")).toMatchObject({
+      met: false,
+      actual: "14000 / 56000 msg/s = 25.0%",
+    });
+  });
 });
 
 describe("bench helpers", () => {
