@@ -8,7 +8,7 @@
 // Usage: node core.mjs <workers>, with NATS_URL set; prints "ready" when subscribed.
 import { fork } from "node:child_process";
 import { connect, createInbox } from "nats";
-import { encodeBatchFrame, FrameDecoder } from "../../dist/sandbox/host/framing.js";
+import { encodeBatchFrame, FrameDecoder, perTickWriter } from "../../dist/sandbox/host/framing.js";
 import { MessageBatcher, unbatch } from "../../dist/sandbox/message-batch.js";
 import { FLOOR_EXECUTE, FLOOR_IN, FLOOR_OUT, FLOOR_SOURCE } from "./subjects.mjs";
 
@@ -30,19 +30,7 @@ const host = fork(new URL("./host.mjs", import.meta.url), [String(workers)], {
   stdio: ["ignore", "inherit", "inherit", "pipe", "ipc"],
 });
 const channel = host.stdio[3];
-let corked = false;
-const write = (bytes) => {
-  // As the platform does: frames of one tick leave in one write.
-  if (!corked) {
-    corked = true;
-    channel.cork();
-    process.nextTick(() => {
-      corked = false;
-      channel.uncork();
-    });
-  }
-  channel.write(bytes);
-};
+const write = perTickWriter(channel);
 const toWorker = Array.from(
   { length: workers },
   (_, wid) => new MessageBatcher((batch) => write(encodeBatchFrame(wid, batch))),

@@ -2,21 +2,10 @@
 // its worker threads, without parsing them, as the platform's plugin host does.
 import net from "node:net";
 import { Worker } from "node:worker_threads";
-import { encodeBatchFrame, FrameDecoder } from "../../dist/sandbox/host/framing.js";
+import { encodeBatchFrame, FrameDecoder, perTickWriter } from "../../dist/sandbox/host/framing.js";
 
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
-let corked = false;
-const write = (bytes) => {
-  if (!corked) {
-    corked = true;
-    channel.cork();
-    process.nextTick(() => {
-      corked = false;
-      channel.uncork();
-    });
-  }
-  channel.write(bytes);
-};
+const write = perTickWriter(channel);
 const workers = Array.from({ length: Number(process.argv[2] ?? 5) }, (_, wid) => {
   const worker = new Worker(new URL("./worker.mjs", import.meta.url));
   worker.on("message", (batch) => write(encodeBatchFrame(wid, batch)));

@@ -2,7 +2,7 @@ import net from "node:net";
 import type { EventLoopUtilization } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { splitBatch } from "../message-batch.js";
-import { encodeBatchFrame, encodeFrame, type Frame, FrameDecoder } from "./framing.js";
+import { encodeBatchFrame, encodeFrame, type Frame, FrameDecoder, perTickWriter } from "./framing.js";
 import { type CoreToHost, type HostToCore, MAX_RELAYED_MESSAGE_BYTES } from "./host-protocol.js";
 
 /**
@@ -18,19 +18,7 @@ const ELU_SAMPLE_MS = 1_000;
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
 const workers = new Map<number, { worker: Worker; elu: EventLoopUtilization | undefined }>();
 
-let corked = false;
-/** Writes a frame; frames from one tick leave in one write (see plugin-host-process.ts). */
-function write(bytes: Buffer): void {
-  if (!corked) {
-    corked = true;
-    channel.cork();
-    process.nextTick(() => {
-      corked = false;
-      channel.uncork();
-    });
-  }
-  channel.write(bytes);
-}
+const write = perTickWriter(channel);
 
 function send(frame: HostToCore): void {
   write(encodeFrame(frame));
