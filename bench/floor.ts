@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { PACKAGE_ROOT } from "../src/core/paths.js";
+import { spawnTied, stopChild } from "../src/core/tied-child.js";
 
 /**
  * The hop floor (bench/floor/core.mjs): the platform's process, pipe, thread and NATS hops with none of its
- * logic, run as a child of the bench on the same nats-server. Its saturation is the most any implementation
+ * logic, run as a child of the bench on the same nats-server (tied to the bench like the platform's own
+ * children: it dies with it). Its saturation is the most any implementation
  * of the design could sustain here, so it tells how much of the gap to the relay is the design's and how much
  * is Rosey's code.
  */
@@ -15,14 +16,14 @@ export interface Floor {
 }
 
 const READY_TIMEOUT_MS = 15_000;
+const STOP_GRACE_MS = 5_000;
 
 export async function startFloor(natsUrl: string, workers: number): Promise<Floor> {
-  const child: ChildProcess = spawn(
+  const child = spawnTied(
     process.execPath,
     [path.join(PACKAGE_ROOT, "bench", "floor", "core.mjs"), String(workers)],
-    { env: { ...process.env, NATS_URL: natsUrl }, stdio: ["pipe", "pipe", "inherit"] },
+    { env: { ...process.env, NATS_URL: natsUrl }, stdio: ["ignore", "pipe", "inherit"] },
   );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error("the hop floor did not start in time")), READY_TIMEOUT_MS);
     const fail = (err: Error) => {
@@ -43,11 +44,6 @@ export async function startFloor(natsUrl: string, workers: number): Promise<Floo
   });
   return {
     pid: child.pid ?? -1,
-    async stop() {
-      child.stdin?.end();
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => stopChild(child, STOP_GRACE_MS),
   };
 }

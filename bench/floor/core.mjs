@@ -114,7 +114,5 @@ const stop = async () => {
 };
 process.once("SIGTERM", stop);
 process.once("SIGINT", stop);
-// Ends with its parent (the bench): stdin is the bench's pipe.
-process.stdin.on("end", stop).resume();
 await nc.flush();
 host.once("message", () => process.stdout.write("ready\n"));
