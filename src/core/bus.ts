@@ -1,4 +1,5 @@
 import { connect, createInbox, type Msg, type NatsConnection, type NatsError, type Subscription } from "nats";
+import { backoffDelay } from "./backoff.js";
 import { createEnvelope, decodeEnvelope, type Envelope, encodeEnvelope, encodeText } from "./envelope.js";
 import { errorMessage, RoseyError } from "./errors.js";
 import type { Logger } from "./logger.js";
@@ -100,7 +101,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     noAsyncTraces: true,
     // Exponential backoff with jitter; reset once a reconnect succeeds (see the status loop below).
     reconnectDelayHandler: () => {
-      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempts++);
+      const delay = backoffDelay(attempts++, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
       return delay / 2 + Math.random() * (delay / 2);
     },
   }).catch((err: unknown) => {

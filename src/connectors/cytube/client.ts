@@ -1,4 +1,5 @@
 import { io, type Socket } from "socket.io-client";
+import { backoffDelay } from "../../core/backoff.js";
 import { errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
 import { discoverSocketUrl, type FetchLike } from "./discovery.js";
@@ -164,7 +165,7 @@ export class CytubeClient {
 
   #scheduleReconnect(reason: string): number {
     const p = this.#policy;
-    const backoff = Math.min(p.maxDelayMs, p.initialDelayMs * 2 ** Math.max(0, this.#attempt - 1));
+    const backoff = backoffDelay(this.#attempt - 1, p.initialDelayMs, p.maxDelayMs);
     // Never more than the server's per-IP connection bucket allows (5 quick ones, then one per 10 s).
     const delay = Math.max(backoff, this.#takeToken());
     this.#log.info({ reason, delayMs: delay, attempt: this.#attempt + 1 }, "reconnecting to CyTube");

@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process";
+import { backoffDelay } from "../backoff.js";
 import { RoseyError } from "../errors.js";
 import type { ServiceFactory } from "../orchestrator.js";
 import { runtimeFile } from "../paths.js";
@@ -75,7 +76,7 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
     });
 
   const restartLater = (natsUrl: string): void => {
-    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** failures++);
+    const delay = backoffDelay(failures++, RESTART_BASE_MS, RESTART_MAX_MS);
     log.info({ restartInMs: delay }, "restarting the database service");
     restartTimer = setTimeout(() => {
       restartTimer = undefined;

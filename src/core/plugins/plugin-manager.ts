@@ -1,4 +1,5 @@
 import { MAX_PAYLOAD_CHARS } from "../../sandbox/wire-limits.js";
+import { backoffDelay } from "../backoff.js";
 import type { Bus, BusMessage, BusSubscription } from "../bus.js";
 import { type Command, type CommandInfo, type CommandResult, commandSchema } from "../commands.js";
 import type { RoseyConfig } from "../config/schema.js";
@@ -341,7 +342,7 @@ export class PluginManager {
     }
     const delay = exit.hostCrash
       ? RESTART_BASE_MS
-      : Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** p.restarts.length);
+      : backoffDelay(p.restarts.length, RESTART_BASE_MS, RESTART_MAX_MS);
     if (!exit.hostCrash) p.restarts.push(now);
     this.#log.warn(
       { plugin: name, reason: exit.reason, restartInMs: delay },
