@@ -117,13 +117,10 @@ async function onCommand(id: number, command: MainToWorker & { type: "command" }
   }
   try {
     const ctx = scopeCtx(baseCtx, host, { correlationId: command.command.correlationId, commandId: id });
-    const result = await handler.call(
-      plugin?.self,
-      // The core builds the command from strings and a number: freezing it and its args is the whole
-      // transitive freeze, without harden's generic walk on every command.
-      Object.freeze({ ...command.command, args: Object.freeze([...command.command.args]) }),
-      ctx,
-    );
+    // The core builds the command from strings and a number, and this copy was just parsed from its batch:
+    // freezing it and its args in place is the whole transitive freeze, without harden's generic walk.
+    Object.freeze(command.command.args);
+    const result = await handler.call(plugin?.self, Object.freeze(command.command), ctx);
     const text = typeof result === "string" && result.length > 0 ? result.slice(0, 10_000) : undefined;
     post({ type: "command-result", id, ok: true, ...(text ? { text } : {}) });
   } catch (err) {
