@@ -14,7 +14,7 @@ import { PACKAGE_ROOT } from "../src/core/paths.js";
 import { SUBJECTS } from "../src/core/subjects.js";
 import { FLOOR_IN, FLOOR_OUT, FLOOR_SOURCE } from "./floor/subjects.mjs";
 import { type Floor, startFloor } from "./floor.js";
-import { BENCH_COMMANDS, chatEventFor } from "./load.js";
+import { BENCH_COMMANDS, BENCH_PLATFORM, chatEventFor } from "./load.js";
 import type { Reply } from "./matcher.js";
 import type { BenchPath } from "./phase.js";
 import { isAlive, sampleChildren } from "./procfs.js";
@@ -47,8 +47,8 @@ export interface PlatformSettings {
 export interface CoreExit {
   code: number | null;
   signal: NodeJS.Signals | null;
-  /** How it was stopped: stdin closed (the console connector's end of input), or signals after a timeout. */
-  stoppedBy: "stdin-eof" | "SIGTERM" | "SIGKILL" | "exited-early";
+  /** How it was stopped: SIGTERM (a clean stop, exit code 0), SIGKILL when that timed out, or not at all. */
+  stoppedBy: "SIGTERM" | "SIGKILL" | "exited-early";
   /** Pids of the core's children (the plugin host) still alive after it exited; should be empty. */
   leftover: number[];
 }
@@ -75,7 +75,7 @@ export interface BenchPlatform {
   hostPid(): number | undefined;
   /** Worker heaps (bytes) and states from the manager, over `rosey.monitoring.plugins`. */
   plugins(): Promise<PluginSnapshot[]>;
-  /** Ends the child (stdin EOF, then SIGTERM/SIGKILL on timeout), then the nats-server. Idempotent. */
+  /** Ends the child (SIGTERM, then SIGKILL on timeout), then the nats-server. Idempotent. */
   stop(): Promise<CoreExit>;
 }
 
@@ -97,7 +97,8 @@ export function benchConfigInput(
   return {
     version: 2,
     dataDir,
-    platforms: [],
+    // The load generator is the connector of platform "bench", in its own process: the core runs none.
+    platforms: [{ type: "external", name: BENCH_PLATFORM }],
     // The database is not on the command path; the bench leaves it out so its figures are the path's.
     database: { enabled: false },
     plugins: {
@@ -214,18 +215,14 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     const seen = hostPid() ?? lastHostPid;
     if (seen) hosts.add(seen);
     let stoppedBy: CoreExit["stoppedBy"] =
-      child.exitCode !== null || child.signalCode !== null ? "exited-early" : "stdin-eof";
-    if (stoppedBy === "stdin-eof") {
-      // The console connector ends at end of input and `rosey start` then stops everything and exits 0.
-      child.stdin?.end();
+      child.exitCode !== null || child.signalCode !== null ? "exited-early" : "SIGTERM";
+    if (stoppedBy === "SIGTERM") {
+      // `rosey start` stops everything on SIGTERM and exits 0.
+      child.kill("SIGTERM");
       if (!(await waitExit(child, 15_000))) {
-        stoppedBy = "SIGTERM";
-        child.kill("SIGTERM");
-        if (!(await waitExit(child, 10_000))) {
-          stoppedBy = "SIGKILL";
-          child.kill("SIGKILL");
-          await waitExit(child, 5_000);
-        }
+        stoppedBy = "SIGKILL";
+        child.kill("SIGKILL");
+        await waitExit(child, 5_000);
       }
     }
     // The plugin host exits with its parent; give it a moment, then report any that did not.
@@ -281,12 +278,11 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     const spawned = spawn(
       process.execPath,
       [...CORE_NODE_FLAGS, path.join(PACKAGE_ROOT, "bin", "rosey.js"), "start", "--config", configFile],
-      { cwd: root, env: { ...env, NATS_URL: natsUrl }, stdio: ["pipe", "ignore", "pipe"] },
+      { cwd: root, env: { ...env, NATS_URL: natsUrl }, stdio: ["ignore", "ignore", "pipe"] },
     );
     child = spawned;
     spawned.stderr?.setEncoding("utf8");
     spawned.stderr?.on("data", (chunk: string) => tail.push(chunk));
-    spawned.stdin?.on("error", () => undefined);
     const early = new Promise<never>((_, reject) => {
       spawned.once("error", reject);
       spawned.once("exit", (code, signal) =>

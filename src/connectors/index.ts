@@ -20,7 +20,8 @@ export interface ConnectorDeps {
 }
 
 /**
- * One connector per `platforms` entry; with none configured, the console connector (design.md §7).
+ * One connector per `platforms` entry (none for an `external` one, which runs in its own process); with
+ * no entry at all, the console connector (design.md §7).
  * New platforms add a case here.
  */
 export async function createConnectors(
@@ -55,6 +56,9 @@ export async function createConnectors(
         );
         break;
       }
+      case "external":
+        // Its connector runs elsewhere and reaches the router over NATS like any other.
+        break;
       default:
         throw new RoseyError(
           "CONFIG_INVALID",

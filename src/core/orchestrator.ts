@@ -53,7 +53,10 @@ export interface OrchestratorOptions {
 export interface Rosey {
   /** Stops everything started, in reverse order. Idempotent; resolves when all is closed. */
   stop(): Promise<void>;
-  /** Resolves when the connectors have nothing more to do on their own (console: end of input). */
+  /**
+   * Resolves when the connectors have nothing more to do on their own (console: end of input); with only
+   * external platforms, once stopped.
+   */
   readonly finished: Promise<void>;
   /** NATS URL in use (embedded or configured). */
   readonly natsUrl: string;
@@ -80,6 +83,10 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     })();
     return stopping;
   };
+  let markStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    markStopped = resolve;
+  });
 
   try {
     let natsUrl = config.nats.url;
@@ -139,12 +146,17 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
       undo.push({ name: `connector ${connector.platform}`, run: () => connector.stop() });
       await connector.start();
     }
-    log.info({ nats: url, connectors: connectors.map((c) => c.platform) }, "rosey started");
+    const external = config.platforms.flatMap((p) => (p.type === "external" ? [p.name] : []));
+    log.info({ nats: url, connectors: connectors.map((c) => c.platform), external }, "rosey started");
 
     return {
-      stop,
+      stop: () => stop().then(markStopped),
       natsUrl: url,
-      finished: Promise.all(connectors.map((c) => c.finished)).then(() => undefined),
+      // With only external platforms nothing here ends on its own: the core runs until it is stopped.
+      finished:
+        connectors.length > 0
+          ? Promise.all(connectors.map((c) => c.finished)).then(() => undefined)
+          : stopped,
     };
   } catch (err) {
     await stop();

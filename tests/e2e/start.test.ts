@@ -4,8 +4,12 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Bus, createBus } from "../../src/core/bus.js";
+import type { ChatSend } from "../../src/core/envelope.js";
+import { silentLogger } from "../../src/core/logger.js";
 import { natsInstallHint } from "../../src/core/nats/install-hint.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
+import { SUBJECTS } from "../../src/core/subjects.js";
 
 /**
  * End to end: `node bin/rosey.js start` as a child process on the built code (`npm test` builds first),
@@ -109,6 +113,21 @@ function logLines(stderr: string): Array<Record<string, unknown>> {
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The first JSON log line on stderr whose msg is `msg` (rejects after `timeoutMs`). */
+async function waitForLog(
+  session: Session,
+  msg: string,
+  timeoutMs = 20_000,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const line = logLines(session.stderr()).find((l) => l.msg === msg);
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no '${msg}' log line within ${timeoutMs} ms; stderr:\n${session.stderr()}`);
 }
 
 function replies(stdout: string): string[] {
@@ -295,6 +314,70 @@ describe("rosey start stopped by a signal", () => {
       expect(processesWithMarker(run.marker)).toEqual([]);
       expect(logLines(run.stderr).some((l) => l.msg === "stopped")).toBe(true);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("rosey start with only an external platform", () => {
+  it("reads no stdin, answers an outside connector's commands over NATS, and stops on SIGTERM with 0", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-external-"));
+    let bus: Bus | undefined;
+    try {
+      const file = path.join(dir, "rosey.yaml");
+      writeFileSync(
+        file,
+        [
+          `dataDir: ${JSON.stringify(path.join(dir, "data"))}`,
+          "platforms:",
+          "  - { type: external, name: discord }",
+          "plugins:",
+          "  entries:",
+          "    echo: { grants: [chat.send] }",
+          "logging:",
+          "  level: info",
+        ].join("\n"),
+      );
+      const env = { ...process.env };
+      delete env.NATS_URL;
+      delete env.ROSEY_CONFIG;
+      delete env.LOG_LEVEL;
+      const session = startRosey(
+        ["start", "--config", file, "--plugins", path.join(PACKAGE_ROOT, "plugins")],
+        env,
+      );
+      // Under a service manager stdin is often closed: that must not stop a core with no console.
+      session.child.stdin.end();
+      const started = await waitForLog(session, "rosey started");
+      expect(started).toMatchObject({ connectors: [], external: ["discord"] });
+
+      bus = await createBus({
+        url: started.nats as string,
+        source: "connector:discord",
+        logger: silentLogger(),
+      });
+      const reply = new Promise<ChatSend>((resolve) => {
+        bus?.subscribe<ChatSend>(SUBJECTS.actionsChatSend, (m) => resolve(m.envelope.data));
+      });
+      await bus.flush();
+      bus.publish(SUBJECTS.eventsMessage, {
+        platform: "discord",
+        channel: "general",
+        user: "alice",
+        content: "!echo from outside",
+        timestamp: Date.now(),
+      });
+      expect(await reply).toEqual({ platform: "discord", channel: "general", text: "from outside" });
+      await bus.close();
+      bus = undefined;
+
+      expect(session.stdout()).toBe("");
+      session.child.kill("SIGTERM");
+      const run = await session.exited;
+      expect(run.code, run.stderr).toBe(0);
+      expect(processesWithMarker(run.marker)).toEqual([]);
+    } finally {
+      await bus?.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -194,6 +194,17 @@ describe("createConnectors", () => {
     expect(sources).toEqual(["connector:console"]);
   });
 
+  it("starts nothing for an external platform, and no console connector beside it", async () => {
+    const connectors = await createConnectors([{ type: "external", name: "discord" }], {
+      openBus: () => Promise.reject(new Error("no bus should be opened")),
+      logger: silentLogger(),
+      router: { prefix: "!", timeoutMs: 1000 },
+      stdin: new PassThrough(),
+      stdout: new Output(),
+    });
+    expect(connectors).toEqual([]);
+  });
+
   it("refuses a platform type it has no connector for, with a clear error", async () => {
     // Not reachable through a validated config; guards configs built in code.
     const unknown = { type: "irc" } as unknown as PlatformConfig;

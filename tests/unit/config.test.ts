@@ -61,6 +61,15 @@ describe("loadConfig", () => {
     expect(config.router.timeoutMs).toBe(1500);
   });
 
+  it("accepts an external platform by name and refuses a malformed name at its path", () => {
+    const good = write("ext.yaml", "platforms:\n  - { type: external, name: discord }\n");
+    expect(loadConfig({ file: good, env: {} }).config.platforms).toEqual([
+      { type: "external", name: "discord" },
+    ]);
+    const bad = write("ext-bad.yaml", "platforms:\n  - { type: external, name: 'Not OK' }\n");
+    expect(() => loadConfig({ file: bad, env: {} })).toThrow(/platforms\.0\.name/);
+  });
+
   it("names the path, the rule and the current value of every problem", () => {
     const file = write(
       "bad.yaml",

@@ -23,7 +23,22 @@ const cytubePlatform = z.strictObject({
   rejoin_on_ban: z.boolean().default(false),
 });
 
-export const platformSchema = z.discriminatedUnion("type", [consolePlatform, cytubePlatform]);
+/**
+ * A platform whose connector runs outside this process (its own service, another language, the bench's
+ * load generator) and speaks only NATS. Nothing is started for it here; declaring it tells `rosey start`
+ * that a platform exists, so the console connector does not take stdin, and the core runs until stopped.
+ */
+const externalPlatform = z.strictObject({
+  type: z.literal("external"),
+  /** The `platform` its connector puts in the events it publishes. */
+  name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "must be 1-32 lowercase letters, digits, '_' or '-'"),
+});
+
+export const platformSchema = z.discriminatedUnion("type", [
+  consolePlatform,
+  cytubePlatform,
+  externalPlatform,
+]);
 export type PlatformConfig = z.infer<typeof platformSchema>;
 export type CytubePlatformConfig = z.infer<typeof cytubePlatform>;
 
