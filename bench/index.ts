@@ -8,15 +8,18 @@ import { sampleChildren } from "./procfs.js";
 import {
   type BenchReport,
   type BenchSettings,
+  cpuAtStep,
   evaluateTargets,
   machine,
   progressLine,
   REPORT_VERSION,
   type ResourceFigures,
   renderReport,
+  type SaturationFigures,
+  type SaturationStep,
 } from "./report.js";
 import { ResourceSampler } from "./resources.js";
-import { climb, type SaturationOutcome, type StepResult } from "./saturation.js";
+import { climb, type SaturationOutcome } from "./saturation.js";
 
 /**
  * `rosey bench`: starts the platform as a `rosey start` child process on the bench's own nats-server,
@@ -119,10 +122,14 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
   });
   const paths = { platform: nextSeqPath(platform.platformPath), relay: nextSeqPath(platform.relayPath) };
   // The bench's nats-server, and the core's plugin host; the core itself is sampled by the sampler.
-  const processes = () => [
-    ...sampleChildren().filter((c) => c.pid !== platform.corePid),
-    ...sampleChildren(platform.corePid),
-  ];
+  const processes = () => {
+    const floorPid = platform.floorPid();
+    return [
+      ...sampleChildren().filter((c) => c.pid !== platform.corePid),
+      ...sampleChildren(platform.corePid),
+      ...(floorPid ? sampleChildren(floorPid) : []),
+    ];
+  };
   let childCpu = new Map(processes().map((c) => [c.pid, c.cpuMs]));
   let windowStart = performance.now();
   const resources = async (): Promise<ResourceFigures> => {
@@ -192,18 +199,27 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
       };
     }
     if (settings.mode !== "fixed") {
-      const ladder = (path: BenchPath): Promise<SaturationOutcome> =>
+      const ladder = (path: BenchPath): Promise<SaturationOutcome<SaturationStep>> =>
         climb(
           settings.saturation,
-          async (rate): Promise<StepResult> => phase(path, rate, settings.saturation.stepDurationMs),
+          async (rate): Promise<SaturationStep> => {
+            await startWindow();
+            const step = await phase(path, rate, settings.saturation.stepDurationMs);
+            return { ...step, resources: await resources() };
+          },
           (step, verdict) =>
-            note(`${summaryLine(step as PhaseResult)}  ${verdict.ok ? "held" : `BROKE: ${verdict.reason}`}`),
+            note(`${summaryLine(step)}  ${verdict.ok ? "held" : `BROKE: ${verdict.reason}`}`),
         );
       const sat = await ladder(paths.platform);
       // Let a broken step's backlog clear before the relay climbs.
       await new Promise((r) => setTimeout(r, 3_000));
       const relay = await ladder(paths.relay);
-      partial.saturation = { platform: sat, relay, throughputRatio: share(sat, relay) };
+      partial.saturation = {
+        platform: sat,
+        relay,
+        throughputRatio: share(sat, relay),
+        cpuPerReply: cpuPerReply({ platform: sat, relay }),
+      };
       if (settings.floor) {
         note("starting the hop floor (the design's hops with no platform logic)…");
         await new Promise((r) => setTimeout(r, 3_000));
@@ -213,6 +229,7 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
           floor,
           floorRatio: share(floor, relay),
           platformOfFloor: share(sat, floor),
+          cpuPerReply: cpuPerReply({ platform: sat, relay, floor }),
         };
       }
     }
@@ -239,8 +256,21 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
 
 const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 10) / 10 : 0);
 
+function cpuPerReply(
+  outcomes: Partial<Record<"platform" | "relay" | "floor", SaturationOutcome<SaturationStep>>>,
+): SaturationFigures["cpuPerReply"] {
+  const figures: NonNullable<SaturationFigures["cpuPerReply"]> = {};
+  for (const [path, outcome] of Object.entries(outcomes) as Array<
+    [keyof typeof outcomes, SaturationOutcome<SaturationStep>]
+  >) {
+    const cpu = cpuAtStep(outcome);
+    if (cpu) figures[path] = cpu;
+  }
+  return figures;
+}
+
 /** Sustained rate of `a` as a fraction of `b`'s, to 0.1%. */
-const share = (a: SaturationOutcome, b: SaturationOutcome): number =>
+const share = (a: SaturationOutcome<SaturationStep>, b: SaturationOutcome<SaturationStep>): number =>
   b.sustainedRate > 0 ? Math.round((a.sustainedRate / b.sustainedRate) * 1000) / 1000 : 0;
 
 function summaryLine(

@@ -52,18 +52,75 @@ export interface FixedFigures {
   latencyRatio?: { p50: number; p99: number };
 }
 
+/** A saturation step, with the CPU and memory of every process while it ran. */
+export type SaturationStep = PhaseResult & { resources?: ResourceFigures };
+
 export interface SaturationFigures {
-  platform: SaturationOutcome;
-  relay: SaturationOutcome;
+  platform: SaturationOutcome<SaturationStep>;
+  relay: SaturationOutcome<SaturationStep>;
   /** platform sustained msg/s ÷ relay sustained msg/s. */
   throughputRatio: number;
   /** The hop floor's ladder (the design's hops with no platform logic), when run. */
-  floor?: SaturationOutcome;
+  floor?: SaturationOutcome<SaturationStep>;
   /** floor sustained ÷ relay sustained: the most of the relay any implementation of the design reaches here. */
   floorRatio?: number;
   /** platform sustained ÷ floor sustained: how much of what the design allows Rosey's code delivers. */
   platformOfFloor?: number;
+  /** Machine CPU per reply at each path's sustained step (`cpuAtStep`). */
+  cpuPerReply?: Partial<Record<"platform" | "relay" | "floor", CpuAtStep>>;
 }
+
+/**
+ * Where the CPU went during one step, % of one core per process, and the whole machine's CPU time per
+ * reply. On a machine whose cores are all busy at saturation, sustained rates compare as the inverse of
+ * `usPerReply`: this is the figure that says why one path saturates before another.
+ */
+export interface CpuAtStep {
+  offeredRate: number;
+  achievedRate: number;
+  percent: {
+    core: number;
+    coreMain: number | undefined;
+    host: number;
+    nats: number;
+    bench: number;
+    floorCore: number;
+    floorHost: number;
+  };
+  totalPercent: number;
+  usPerReply: number;
+}
+
+/** CPU of a path's sustained step (the last one that held at the sustained rate), when it was sampled. */
+export function cpuAtStep(outcome: SaturationOutcome<SaturationStep>): CpuAtStep | undefined {
+  const step = outcome.steps.find((s) => s.verdict.ok && s.offeredRate === outcome.sustainedOfferedRate);
+  const r = step?.resources;
+  if (!step || !r) return undefined;
+  const of = (role: string) =>
+    round1(r.children.filter((c) => c.role === role).reduce((sum, c) => sum + c.cpuPercent, 0));
+  const percent = {
+    core: r.core?.cpuPercent ?? 0,
+    coreMain: r.core?.mainThreadCpuPercent,
+    host: of("plugin-host"),
+    nats: of("nats-server"),
+    bench: r.bench.cpuPercent,
+    floorCore: of("floor-core"),
+    floorHost: of("floor-host"),
+  };
+  const totalPercent = round1(
+    percent.core + percent.host + percent.nats + percent.bench + percent.floorCore + percent.floorHost,
+  );
+  const usPerReply = step.achievedRate > 0 ? Math.round((totalPercent * 10_000) / step.achievedRate) : 0;
+  return {
+    offeredRate: step.offeredRate,
+    achievedRate: step.achievedRate,
+    percent,
+    totalPercent,
+    usPerReply,
+  };
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 export interface Target {
   name: string;
@@ -256,6 +313,46 @@ export function renderReport(report: BenchReport): string {
       out.push(
         `hop floor:  ${Math.round(s.floor.sustainedRate)} msg/s (${s.floor.stoppedBecause}) = ${pct(s.floorRatio)} of the relay; the platform reaches ${pct(s.platformOfFloor)} of it`,
       );
+  }
+  const cpu = report.saturation?.cpuPerReply;
+  if (cpu && Object.keys(cpu).length > 0) {
+    const cpuRows = (["platform", "relay", "floor"] as const).flatMap((path) => {
+      const c = cpu[path];
+      if (!c) return [];
+      const p = c.percent;
+      return [
+        [
+          path,
+          String(Math.round(c.achievedRate)),
+          `${p.core}${p.coreMain === undefined ? "" : ` (${p.coreMain})`}`,
+          String(p.host),
+          String(p.nats),
+          String(p.bench),
+          p.floorCore || p.floorHost ? `${p.floorCore} + ${p.floorHost}` : "-",
+          String(c.totalPercent),
+          String(c.usPerReply),
+        ],
+      ];
+    });
+    out.push(
+      "",
+      table(
+        [
+          "CPU at saturation",
+          "replies/s",
+          "core % (main)",
+          "host %",
+          "nats %",
+          "bench %",
+          "floor core + host %",
+          "total %",
+          "µs/reply",
+        ],
+        cpuRows,
+      ),
+      `each path's sustained step; total = every process of the machine's run (${report.machine.cores} cores = ${report.machine.cores * 100}%);`,
+      "µs/reply = machine CPU time per reply: with the cores busy, sustained rates compare as its inverse.",
+    );
   }
   const res: string[][] = [];
   const resRow = (label: string, r: ResourceFigures) => {

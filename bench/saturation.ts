@@ -71,8 +71,8 @@ export function nextRate(current: number, settings: SaturationSettings): number 
   return Math.min(settings.maxRate, Math.max(next, current + 1));
 }
 
-export interface SaturationOutcome {
-  steps: Array<StepResult & { verdict: StepVerdict }>;
+export interface SaturationOutcome<S extends StepResult = StepResult> {
+  steps: Array<S & { verdict: StepVerdict }>;
   /** Achieved reply rate of the last step that held (0 when the first step broke). */
   sustainedRate: number;
   /** Offered rate of that step. */
@@ -82,12 +82,12 @@ export interface SaturationOutcome {
 }
 
 /** Runs the ladder with `runStep` doing the real work of one step. */
-export async function climb(
+export async function climb<S extends StepResult>(
   settings: SaturationSettings,
-  runStep: (rate: number) => Promise<StepResult>,
-  onStep?: (step: StepResult, verdict: StepVerdict) => void,
-): Promise<SaturationOutcome> {
-  const steps: SaturationOutcome["steps"] = [];
+  runStep: (rate: number) => Promise<S>,
+  onStep?: (step: S, verdict: StepVerdict) => void,
+): Promise<SaturationOutcome<S>> {
+  const steps: SaturationOutcome<S>["steps"] = [];
   let rate: number | undefined = settings.startRate;
   let sustainedRate = 0;
   let sustainedOfferedRate = 0;

@@ -6,6 +6,7 @@ import { Timeline } from "../../bench/phase.js";
 import { parseRssKb, parseStat } from "../../bench/procfs.js";
 import {
   type BenchReport,
+  cpuAtStep,
   evaluateTargets,
   machine,
   REPORT_VERSION,
@@ -192,6 +193,65 @@ describe("bench report", () => {
       met: false,
       actual: "14000 / 56000 msg/s = 25.0%",
     });
+  });
+});
+
+describe("CPU at saturation", () => {
+  const ladderWith = (path: string, rate: number, children: ResourceFigures["children"]) => ({
+    steps: [
+      {
+        ...phase(path, 10),
+        offeredRate: rate * 2,
+        achievedRate: rate * 1.5,
+        verdict: { ok: false as const, reason: "p99" },
+      },
+      {
+        ...phase(path, 10),
+        offeredRate: rate,
+        achievedRate: rate,
+        verdict: { ok: true as const },
+        resources: { ...resources, children },
+      },
+    ],
+    sustainedRate: rate,
+    sustainedOfferedRate: rate,
+    stoppedBecause: `${rate * 2} msg/s broke: p99 80 ms > 50 ms`,
+  });
+  const child = (role: string, cpuPercent: number) => ({ pid: 1, role, rssMb: 10, cpuMs: 1, cpuPercent });
+
+  it("sums every process at the sustained step and gives machine CPU per reply", () => {
+    const platform = ladderWith("platform", 10_000, [child("plugin-host", 35), child("nats-server", 25)]);
+    // core 30 + host 35 + nats 25 + bench 40 = 130% of a core for 10,000 replies/s = 130 µs per reply.
+    expect(cpuAtStep(platform)).toEqual({
+      offeredRate: 10_000,
+      achievedRate: 10_000,
+      percent: { core: 30, coreMain: 27.5, host: 35, nats: 25, bench: 40, floorCore: 0, floorHost: 0 },
+      totalPercent: 130,
+      usPerReply: 130,
+    });
+    const floor = ladderWith("floor", 20_000, [
+      child("nats-server", 30),
+      child("floor-core", 50),
+      child("floor-host", 20),
+    ]);
+    expect(cpuAtStep(floor)).toMatchObject({ totalPercent: 170, usPerReply: 85 });
+    const unsampled = {
+      ...platform,
+      steps: platform.steps.map((step) => ({ ...step, resources: undefined })),
+    };
+    expect(cpuAtStep(unsampled)).toBeUndefined();
+
+    const base = report();
+    base.saturation = {
+      platform,
+      relay: ladderWith("relay", 40_000, [child("nats-server", 60)]),
+      throughputRatio: 0.25,
+      cpuPerReply: { platform: cpuAtStep(platform), floor: cpuAtStep(floor) },
+    };
+    const text = renderReport({ ...base, targets: evaluateTargets(base) });
+    expect(text).toMatch(/CPU at saturation +replies\/s/);
+    expect(text).toMatch(/platform +10000 +30 \(27\.5\) +35 +25 +40 +- +130 +130/);
+    expect(text).toMatch(/floor +20000 +30 \(27\.5\) +0 +30 +40 +50 \+ 20 +170 +85/);
   });
 });
 
