@@ -279,30 +279,33 @@ describe("rosey start (console connector, end to end)", () => {
   });
 });
 
+/** `rosey start` on its own embedded nats-server with the echo plugin granted chat.send, logging at info. */
+function startWithEcho(dir: string, configLines: string[]): Session {
+  const file = path.join(dir, "rosey.yaml");
+  writeFileSync(
+    file,
+    [
+      `dataDir: ${JSON.stringify(path.join(dir, "data"))}`,
+      ...configLines,
+      "plugins:",
+      "  entries:",
+      "    echo: { grants: [chat.send] }",
+      "logging:",
+      "  level: info",
+    ].join("\n"),
+  );
+  const env = { ...process.env };
+  delete env.NATS_URL;
+  delete env.ROSEY_CONFIG;
+  delete env.LOG_LEVEL;
+  return startRosey(["start", "--config", file, "--plugins", path.join(PACKAGE_ROOT, "plugins")], env);
+}
+
 describe("rosey start stopped by a signal", () => {
   it("stops everything on SIGTERM while input is still open, exits 0, leaves nothing behind", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-signal-"));
     try {
-      const file = path.join(dir, "rosey.yaml");
-      writeFileSync(
-        file,
-        [
-          `dataDir: ${JSON.stringify(path.join(dir, "data"))}`,
-          "plugins:",
-          "  entries:",
-          "    echo: { grants: [chat.send] }",
-          "logging:",
-          "  level: info",
-        ].join("\n"),
-      );
-      const env = { ...process.env };
-      delete env.NATS_URL;
-      delete env.ROSEY_CONFIG;
-      delete env.LOG_LEVEL;
-      const session = startRosey(
-        ["start", "--config", file, "--plugins", path.join(PACKAGE_ROOT, "plugins")],
-        env,
-      );
+      const session = startWithEcho(dir, []);
       session.child.stdin.write("!echo before the signal\n");
       await session.waitForOutput("<rosey> before the signal");
       session.child.kill("SIGTERM");
@@ -324,28 +327,7 @@ describe("rosey start with only an external platform", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-external-"));
     let bus: Bus | undefined;
     try {
-      const file = path.join(dir, "rosey.yaml");
-      writeFileSync(
-        file,
-        [
-          `dataDir: ${JSON.stringify(path.join(dir, "data"))}`,
-          "platforms:",
-          "  - { type: external, name: discord }",
-          "plugins:",
-          "  entries:",
-          "    echo: { grants: [chat.send] }",
-          "logging:",
-          "  level: info",
-        ].join("\n"),
-      );
-      const env = { ...process.env };
-      delete env.NATS_URL;
-      delete env.ROSEY_CONFIG;
-      delete env.LOG_LEVEL;
-      const session = startRosey(
-        ["start", "--config", file, "--plugins", path.join(PACKAGE_ROOT, "plugins")],
-        env,
-      );
+      const session = startWithEcho(dir, ["platforms:", "  - { type: external, name: discord }"]);
       // Under a service manager stdin is often closed: that must not stop a core with no console.
       session.child.stdin.end();
       const started = await waitForLog(session, "rosey started");
