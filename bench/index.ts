@@ -15,7 +15,6 @@ import {
   REPORT_VERSION,
   type ResourceFigures,
   renderReport,
-  type SaturationFigures,
   type SaturationStep,
 } from "./report.js";
 import { ResourceSampler } from "./resources.js";
@@ -214,24 +213,23 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
       // Let a broken step's backlog clear before the relay climbs.
       await new Promise((r) => setTimeout(r, 3_000));
       const relay = await ladder(paths.relay);
+      let floor: SaturationOutcome<SaturationStep> | undefined;
+      if (settings.floor) {
+        note("starting the hop floor (the design's hops with no platform logic)…");
+        await new Promise((r) => setTimeout(r, 3_000));
+        floor = await ladder(nextSeqPath(await platform.startFloorPath()));
+      }
       partial.saturation = {
         platform: sat,
         relay,
         throughputRatio: share(sat, relay),
-        cpuPerReply: cpuPerReply({ platform: sat, relay }),
+        ...(floor ? { floor, floorRatio: share(floor, relay), platformOfFloor: share(sat, floor) } : {}),
+        cpuPerReply: {
+          platform: cpuAtStep(sat),
+          relay: cpuAtStep(relay),
+          ...(floor ? { floor: cpuAtStep(floor) } : {}),
+        },
       };
-      if (settings.floor) {
-        note("starting the hop floor (the design's hops with no platform logic)…");
-        await new Promise((r) => setTimeout(r, 3_000));
-        const floor = await ladder(nextSeqPath(await platform.startFloorPath()));
-        partial.saturation = {
-          ...partial.saturation,
-          floor,
-          floorRatio: share(floor, relay),
-          platformOfFloor: share(sat, floor),
-          cpuPerReply: cpuPerReply({ platform: sat, relay, floor }),
-        };
-      }
     }
     partial.pluginsAtEnd = (await platform.plugins()).map((p) => ({
       name: p.name,
@@ -255,19 +253,6 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
 }
 
 const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 10) / 10 : 0);
-
-function cpuPerReply(
-  outcomes: Partial<Record<"platform" | "relay" | "floor", SaturationOutcome<SaturationStep>>>,
-): SaturationFigures["cpuPerReply"] {
-  const figures: NonNullable<SaturationFigures["cpuPerReply"]> = {};
-  for (const [path, outcome] of Object.entries(outcomes) as Array<
-    [keyof typeof outcomes, SaturationOutcome<SaturationStep>]
-  >) {
-    const cpu = cpuAtStep(outcome);
-    if (cpu) figures[path] = cpu;
-  }
-  return figures;
-}
 
 /** Sustained rate of `a` as a fraction of `b`'s, to 0.1%. */
 const share = (a: SaturationOutcome<SaturationStep>, b: SaturationOutcome<SaturationStep>): number =>

@@ -67,7 +67,7 @@ export interface SaturationFigures {
   /** platform sustained ÷ floor sustained: how much of what the design allows Rosey's code delivers. */
   platformOfFloor?: number;
   /** Machine CPU per reply at each path's sustained step (`cpuAtStep`). */
-  cpuPerReply?: Partial<Record<"platform" | "relay" | "floor", CpuAtStep>>;
+  cpuPerReply?: Partial<Record<"platform" | "relay" | "floor", CpuAtStep | undefined>>;
 }
 
 /**
