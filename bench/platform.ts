@@ -23,9 +23,9 @@ import { RELAY_IN, RELAY_OUT, RELAY_SOURCE, type Relay, startRelay } from "./rel
 /**
  * Runs the platform the way an operator does, as its own process: `node bin/rosey.js start --config
  * <temp rosey.yaml>` with `NATS_URL` pointing at the bench's own embedded nats-server (which the raw relay
- * uses too), the five benchmarked plugins copied into a temporary plugins folder. The load generator,
- * the reply matcher and the relay stay in this (the bench) process, so the core's RSS and CPU are read
- * from /proc for the child alone, and the core's event loop is not shared with the generator.
+ * uses too, from a process of its own), the five benchmarked plugins copied into a temporary plugins folder.
+ * The load generator and the reply matcher stay in this (the bench) process, so the core's RSS and CPU are
+ * read from /proc for the child alone, and the core's event loop is not shared with the generator.
  */
 
 /** Bundled plugins the bench loads; the fifth comes from bench/plugins/. */
@@ -71,6 +71,8 @@ export interface BenchPlatform {
    */
   startFloorPath(): Promise<BenchPath>;
   floorPid(): number | undefined;
+  /** pid of the raw relay's process (relay.ts). */
+  relayPid(): number | undefined;
   /** The plugin host's pid (a child of the core; process isolation only), read from /proc. */
   hostPid(): number | undefined;
   /** Worker heaps (bytes) and states from the manager, over `rosey.monitoring.plugins`. */
@@ -373,6 +375,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
         return floorPath;
       },
       floorPid: () => floor?.pid,
+      relayPid: () => relay?.pid,
       hostPid,
       plugins,
       stop: cleanup,

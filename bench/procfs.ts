@@ -49,6 +49,7 @@ function roleOf(pid: number, comm: string): string {
   if (cmdline.includes("nats-server") || comm === "nats-server") return "nats-server";
   if (cmdline.includes("plugin-host")) return "plugin-host";
   if (/rosey(\.js)? start/.test(cmdline)) return "rosey-core";
+  if (cmdline.includes("relay/relay.mjs")) return "relay";
   if (cmdline.includes("floor/core.mjs")) return "floor-core";
   if (cmdline.includes("floor/host.mjs")) return "floor-host";
   return comm;

@@ -11,8 +11,11 @@ import type { SaturationOutcome, SaturationSettings } from "./saturation.js";
  * compared), a table for people, and a one-line progress display while the bench runs.
  */
 
-/** 2: the core runs as a `rosey start` child; resources split into `core` (from /proc) and `bench`. */
-export const REPORT_VERSION = 2;
+/**
+ * 2: the core runs as a `rosey start` child; resources split into `core` (from /proc) and `bench`.
+ * 3: the raw relay runs in a process of its own (a `relay` child), no longer in the bench process.
+ */
+export const REPORT_VERSION = 3;
 
 export interface Machine {
   cores: number;
@@ -84,6 +87,7 @@ export interface CpuAtStep {
     host: number;
     nats: number;
     bench: number;
+    relay: number;
     floorCore: number;
     floorHost: number;
   };
@@ -104,11 +108,18 @@ export function cpuAtStep(outcome: SaturationOutcome<SaturationStep>): CpuAtStep
     host: of("plugin-host"),
     nats: of("nats-server"),
     bench: r.bench.cpuPercent,
+    relay: of("relay"),
     floorCore: of("floor-core"),
     floorHost: of("floor-host"),
   };
   const totalPercent = round1(
-    percent.core + percent.host + percent.nats + percent.bench + percent.floorCore + percent.floorHost,
+    percent.core +
+      percent.host +
+      percent.nats +
+      percent.bench +
+      percent.relay +
+      percent.floorCore +
+      percent.floorHost,
   );
   const usPerReply = step.achievedRate > 0 ? Math.round((totalPercent * 10_000) / step.achievedRate) : 0;
   return {
@@ -328,6 +339,7 @@ export function renderReport(report: BenchReport): string {
           String(p.host),
           String(p.nats),
           String(p.bench),
+          p.relay ? String(p.relay) : "-",
           p.floorCore || p.floorHost ? `${p.floorCore} + ${p.floorHost}` : "-",
           String(c.totalPercent),
           String(c.usPerReply),
@@ -344,6 +356,7 @@ export function renderReport(report: BenchReport): string {
           "host %",
           "nats %",
           "bench %",
+          "relay %",
           "floor core + host %",
           "total %",
           "µs/reply",
@@ -398,7 +411,7 @@ export function renderReport(report: BenchReport): string {
         res,
       ),
       "core = the rosey start process (from /proc); (main) = its main thread, the event loop: near 100 it is saturated;",
-      "host = its plugin-host child; bench = this process (generator, matcher, relay), not part of the core.",
+      "host = its plugin-host child; bench = this process (generator, matcher), not part of the core.",
     );
   if (report.coldStart) {
     const c = report.coldStart;

@@ -40,7 +40,7 @@ export interface ResourceWindow {
   samples: number;
   /** The `rosey start` child, from /proc; undefined where /proc cannot be read. */
   core: CoreWindow | undefined;
-  /** This process: generator, matcher, relay. */
+  /** This process: generator and matcher. */
   bench: BenchProcessWindow;
   /** Largest heapUsed seen per plugin worker, MB. */
   workerHeapMb: Record<string, number>;

@@ -68,9 +68,12 @@ describe("bench smoke", () => {
   it("stops the core with exit code 0 on SIGTERM, leaving nothing running", async () => {
     const corePid = platform.corePid;
     const floorPid = platform.floorPid();
+    const relayPid = platform.relayPid();
+    expect(relayPid).toBeGreaterThan(0);
     const exit = await platform.stop();
     expect(exit).toMatchObject({ code: 0, stoppedBy: "SIGTERM", leftover: [] });
     expect(isAlive(corePid)).toBe(false);
     if (floorPid) expect(isAlive(floorPid)).toBe(false);
+    expect(isAlive(relayPid as number)).toBe(false);
   }, 40_000);
 });

@@ -225,7 +225,16 @@ describe("CPU at saturation", () => {
     expect(cpuAtStep(platform)).toEqual({
       offeredRate: 10_000,
       achievedRate: 10_000,
-      percent: { core: 30, coreMain: 27.5, host: 35, nats: 25, bench: 40, floorCore: 0, floorHost: 0 },
+      percent: {
+        core: 30,
+        coreMain: 27.5,
+        host: 35,
+        nats: 25,
+        bench: 40,
+        relay: 0,
+        floorCore: 0,
+        floorHost: 0,
+      },
       totalPercent: 130,
       usPerReply: 130,
     });
@@ -241,17 +250,20 @@ describe("CPU at saturation", () => {
     };
     expect(cpuAtStep(unsampled)).toBeUndefined();
 
+    // The relay runs in its own process: core 30 + nats 60 + bench 40 + relay 70 = 200% for 40,000/s.
+    const relay = ladderWith("relay", 40_000, [child("nats-server", 60), child("relay", 70)]);
     const base = report();
     base.saturation = {
       platform,
-      relay: ladderWith("relay", 40_000, [child("nats-server", 60)]),
+      relay,
       throughputRatio: 0.25,
-      cpuPerReply: { platform: cpuAtStep(platform), floor: cpuAtStep(floor) },
+      cpuPerReply: { platform: cpuAtStep(platform), relay: cpuAtStep(relay), floor: cpuAtStep(floor) },
     };
     const text = renderReport({ ...base, targets: evaluateTargets(base) });
     expect(text).toMatch(/CPU at saturation +replies\/s/);
-    expect(text).toMatch(/platform +10000 +30 \(27\.5\) +35 +25 +40 +- +130 +130/);
-    expect(text).toMatch(/floor +20000 +30 \(27\.5\) +0 +30 +40 +50 \+ 20 +170 +85/);
+    expect(text).toMatch(/platform +10000 +30 \(27\.5\) +35 +25 +40 +- +- +130 +130/);
+    expect(text).toMatch(/relay +40000 +30 \(27\.5\) +0 +60 +40 +70 +- +200 +50/);
+    expect(text).toMatch(/floor +20000 +30 \(27\.5\) +0 +30 +40 +- +50 \+ 20 +170 +85/);
   });
 });
 
