@@ -23,13 +23,15 @@ export class MessageBatcher {
     this.#texts.push(JSON.stringify(message));
     if (this.#scheduled) return;
     this.#scheduled = true;
-    queueMicrotask(() => {
-      this.#scheduled = false;
-      const batch = this.#texts.join("\n");
-      this.#texts = [];
-      this.#send(batch);
-    });
+    queueMicrotask(this.#flush);
   }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const batch = this.#texts.join("\n");
+    this.#texts = [];
+    this.#send(batch);
+  };
 }
 
 /**

@@ -197,20 +197,8 @@ export class PluginWorker {
     }
     const id = this.#nextCommandId++;
     return new Promise<CommandOutcome>((resolve) => {
-      const timeoutMs = this.#options.limits.handlerTimeoutMs;
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        this.#log.warn(
-          { correlationId: command.correlationId, command: command.name, timeoutMs },
-          "command handler overran its deadline; terminating the worker",
-        );
-        resolve({
-          ok: false,
-          error: { code: "TIMEOUT", message: `'${command.name}' took longer than ${timeoutMs} ms` },
-        });
-        // A handler past its deadline is spinning or stuck; the thread is not trusted to recover by itself.
-        this.#terminate(`handler '${command.name}' overran its ${timeoutMs} ms deadline`);
-      }, timeoutMs);
+      // The deadline gets the id as an argument: no closure per command on the hot path.
+      const timer = setTimeout(this.#overran, this.#options.limits.handlerTimeoutMs, id);
       this.#pending.set(id, { command, resolve, timer, started: performance.now() });
       this.#replyRoutes.set(id, { command, expires: Date.now() + REPLY_ROUTE_TTL_MS });
       if (this.#replyRoutes.size > MAX_REPLY_ROUTES)
@@ -218,6 +206,24 @@ export class PluginWorker {
       this.#post({ type: "command", id, command });
     });
   }
+
+  readonly #overran = (id: number): void => {
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    this.#pending.delete(id);
+    const { command } = pending;
+    const timeoutMs = this.#options.limits.handlerTimeoutMs;
+    this.#log.warn(
+      { correlationId: command.correlationId, command: command.name, timeoutMs },
+      "command handler overran its deadline; terminating the worker",
+    );
+    pending.resolve({
+      ok: false,
+      error: { code: "TIMEOUT", message: `'${command.name}' took longer than ${timeoutMs} ms` },
+    });
+    // A handler past its deadline is spinning or stuck; the thread is not trusted to recover by itself.
+    this.#terminate(`handler '${command.name}' overran its ${timeoutMs} ms deadline`);
+  };
 
   /** Asks the plugin to stop (its stop hook, timers, subscriptions), then ends the thread. Idempotent. */
   stop(graceMs = 2_000): Promise<void> {

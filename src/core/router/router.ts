@@ -75,7 +75,9 @@ export class Router {
   readonly #directory: () => readonly CommandInfo[];
   readonly #cooldowns: Cooldowns;
   readonly #subscriptions: BusSubscription[] = [];
-  readonly #inFlight = new Set<Promise<void>>();
+  /** Chat messages being handled; `stop` waits for them (counted, so a message costs no closure). */
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
   #state: "new" | "running" | "stopped" = "new";
   #stopping: Promise<void> | undefined;
   #indexed: readonly CommandInfo[] | undefined;
@@ -96,7 +98,7 @@ export class Router {
     if (this.#state !== "new") throw new Error(`Cannot start the router: it is ${this.#state}`);
     this.#state = "running";
     this.#subscriptions.push(
-      this.#bus.subscribe(SUBJECTS.eventsMessage, (m) => this.#track(this.#onMessage(m)), {
+      this.#bus.subscribe(SUBJECTS.eventsMessage, (m) => this.#onMessage(m), {
         queue: ROUTER_QUEUE,
       }),
       this.#bus.subscribe(COMMANDS_LIST_SUBJECT, (m) => this.#onList(m), { queue: ROUTER_QUEUE }),
@@ -111,7 +113,10 @@ export class Router {
     this.#stopping ??= (async () => {
       this.#state = "stopped";
       for (const sub of this.#subscriptions.splice(0)) sub.unsubscribe();
-      await Promise.allSettled([...this.#inFlight]);
+      if (this.#inFlight > 0)
+        await new Promise<void>((resolve) => {
+          this.#idle = resolve;
+        });
       this.#cooldowns.clear();
     })();
     return this.#stopping;
@@ -126,11 +131,6 @@ export class Router {
       plugin: info.plugin,
       aliases: [...info.aliases],
     }));
-  }
-
-  #track(work: Promise<void>): Promise<void> {
-    this.#inFlight.add(work);
-    return work.finally(() => this.#inFlight.delete(work));
   }
 
   #onList(message: BusMessage): void {
@@ -154,8 +154,13 @@ export class Router {
     const event = parsed.data;
     const command = parseChatCommand(event, this.#settings.prefix);
     if (!command) return;
-    const done = await this.#handle(event, command, message.envelope);
-    if (message.replyTo) this.#send("completion", done.correlationId, () => message.respond(done));
+    this.#inFlight++;
+    try {
+      const done = await this.#handle(event, command, message.envelope);
+      if (message.replyTo) this.#send("completion", done.correlationId, () => message.respond(done));
+    } finally {
+      if (--this.#inFlight === 0) this.#idle?.();
+    }
   }
 
   async #handle(event: ChatEvent, parsed: ParsedCommand, envelope: Envelope): Promise<CommandCompleted> {
@@ -190,10 +195,6 @@ export class Router {
     command: Command,
     event: ChatEvent,
   ): Promise<CommandCompleted["status"]> {
-    // Only failures log; the child logger is made for them, not for every command.
-    const log = () =>
-      this.#log.child({ plugin: info.plugin, command: info.name, correlationId: command.correlationId });
-    const shown = `${this.#settings.prefix}${info.name}`;
     let data: unknown;
     try {
       const reply = await this.#bus.request(commandSubject(info.plugin), command, {
@@ -203,38 +204,53 @@ export class Router {
       data = reply.data;
     } catch (err) {
       if (isRoseyError(err, "TIMEOUT")) {
-        log().warn({ timeoutMs: this.#settings.timeoutMs }, "plugin did not answer the command in time");
-        this.#reply(event, `Sorry, ${shown} took too long to answer.`, command.correlationId);
-        return "timeout";
+        this.#failureLog(info, command).warn(
+          { timeoutMs: this.#settings.timeoutMs },
+          "plugin did not answer the command in time",
+        );
+        return this.#sorry(event, info, command, "timeout");
       }
       if (isRoseyError(err, "NO_RESPONDERS")) {
-        log().warn("no plugin instance is listening for the command");
-        this.#reply(event, `Sorry, ${shown} is unavailable right now.`, command.correlationId);
-        return "unavailable";
+        this.#failureLog(info, command).warn("no plugin instance is listening for the command");
+        return this.#sorry(event, info, command, "unavailable");
       }
-      log().error({ err: errorMessage(err) }, "command request failed");
-      this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
-      return "error";
+      this.#failureLog(info, command).error({ err: errorMessage(err) }, "command request failed");
+      return this.#sorry(event, info, command, "error");
     }
     const result = checkCommandResult(data);
     if (!result.success) {
-      log().error({ reply: data }, "plugin side sent a malformed command result");
-      this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
-      return "error";
+      this.#failureLog(info, command).error({ reply: data }, "plugin side sent a malformed command result");
+      return this.#sorry(event, info, command, "error");
     }
     if (result.data.ok) return "ok";
     const { code, message } = result.data.error;
-    log().warn({ code, error: message }, "command failed in the plugin");
-    if (code === "TIMEOUT") {
-      this.#reply(event, `Sorry, ${shown} took too long to answer.`, command.correlationId);
-      return "timeout";
-    }
-    if (code === "PLUGIN_NOT_RUNNING") {
-      this.#reply(event, `Sorry, ${shown} is unavailable right now.`, command.correlationId);
-      return "unavailable";
-    }
-    this.#reply(event, `Sorry, ${shown} failed; the error has been logged.`, command.correlationId);
-    return "error";
+    this.#failureLog(info, command).warn({ code, error: message }, "command failed in the plugin");
+    if (code === "TIMEOUT") return this.#sorry(event, info, command, "timeout");
+    if (code === "PLUGIN_NOT_RUNNING") return this.#sorry(event, info, command, "unavailable");
+    return this.#sorry(event, info, command, "error");
+  }
+
+  /** Only failures log; their child logger is made for them, not for every command. */
+  #failureLog(info: CommandInfo, command: Command): Logger {
+    return this.#log.child({ plugin: info.plugin, command: info.name, correlationId: command.correlationId });
+  }
+
+  /** The chat reply for a command that did not complete, and the status it completes with. */
+  #sorry(
+    event: ChatEvent,
+    info: CommandInfo,
+    command: Command,
+    status: "timeout" | "unavailable" | "error",
+  ): CommandCompleted["status"] {
+    const shown = `${this.#settings.prefix}${info.name}`;
+    const text =
+      status === "timeout"
+        ? `Sorry, ${shown} took too long to answer.`
+        : status === "unavailable"
+          ? `Sorry, ${shown} is unavailable right now.`
+          : `Sorry, ${shown} failed; the error has been logged.`;
+    this.#reply(event, text, command.correlationId);
+    return status;
   }
 
   /** Names and aliases are lowercase by the manifest schema; the lookup is rebuilt only when the directory changes. */
