@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,6 +12,7 @@ import { type EmbeddedNats, startEmbeddedNats } from "../src/core/nats/embedded-
 import { CORE_NODE_FLAGS } from "../src/core/node-flags.js";
 import { PACKAGE_ROOT } from "../src/core/paths.js";
 import { SUBJECTS } from "../src/core/subjects.js";
+import { spawnTied, stopChild } from "../src/core/tied-child.js";
 import { FLOOR_IN, FLOOR_OUT, FLOOR_SOURCE } from "./floor/subjects.mjs";
 import { type Floor, startFloor } from "./floor.js";
 import { BENCH_COMMANDS, BENCH_PLATFORM, chatEventFor } from "./load.js";
@@ -164,21 +165,6 @@ class Tail {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off("exit", onExit);
-      resolve(false);
-    }, ms);
-    const onExit = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once("exit", onExit);
-  });
-}
-
 export async function startBenchPlatform(settings: PlatformSettings): Promise<BenchPlatform> {
   const root = mkdtempSync(path.join(os.tmpdir(), "rosey-bench-"));
   const dataDir = path.join(root, "data");
@@ -211,22 +197,19 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     return host?.pid;
   };
 
-  const stopChild = async (): Promise<CoreExit> => {
+  const stopCore = async (): Promise<CoreExit> => {
     if (!child) return { code: null, signal: null, stoppedBy: "exited-early", leftover: [] };
     const hosts = new Set<number>();
     const seen = hostPid() ?? lastHostPid;
     if (seen) hosts.add(seen);
-    let stoppedBy: CoreExit["stoppedBy"] =
-      child.exitCode !== null || child.signalCode !== null ? "exited-early" : "SIGTERM";
-    if (stoppedBy === "SIGTERM") {
-      // `rosey start` stops everything on SIGTERM and exits 0.
-      child.kill("SIGTERM");
-      if (!(await waitExit(child, 15_000))) {
-        stoppedBy = "SIGKILL";
-        child.kill("SIGKILL");
-        await waitExit(child, 5_000);
-      }
-    }
+    const exitedEarly = child.exitCode !== null || child.signalCode !== null;
+    // `rosey start` stops everything on SIGTERM and exits 0; a SIGKILL after the grace means it did not.
+    if (!exitedEarly) await stopChild(child, 15_000);
+    const stoppedBy: CoreExit["stoppedBy"] = exitedEarly
+      ? "exited-early"
+      : child.signalCode === "SIGKILL"
+        ? "SIGKILL"
+        : "SIGTERM";
     // The plugin host exits with its parent; give it a moment, then report any that did not.
     const deadline = Date.now() + 3_000;
     while ([...hosts].some(isAlive) && Date.now() < deadline) await sleep(50);
@@ -247,7 +230,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
       await relay?.stop().catch(() => undefined);
       await floor?.stop().catch(() => undefined);
       await taps?.drain().catch(() => undefined);
-      const exit = await stopChild();
+      const exit = await stopCore();
       await nats?.stop();
       rmSync(root, { recursive: true, force: true });
       return exit;
@@ -277,7 +260,8 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
 
     const t0 = performance.now();
     const { NATS_URL: _url, ROSEY_CONFIG: _cfg, LOG_LEVEL: _lvl, ...env } = process.env;
-    const spawned = spawn(
+    // Tied like the relay and the floor: it dies with the bench even when the bench is killed.
+    const spawned = spawnTied(
       process.execPath,
       [...CORE_NODE_FLAGS, path.join(PACKAGE_ROOT, "bin", "rosey.js"), "start", "--config", configFile],
       { cwd: root, env: { ...env, NATS_URL: natsUrl }, stdio: ["ignore", "ignore", "pipe"] },
