@@ -55,7 +55,7 @@ export interface Rosey {
   stop(): Promise<void>;
   /**
    * Resolves when the connectors have nothing more to do on their own (console: end of input); with only
-   * external platforms, once stopped.
+   * external platforms, when stopping begins.
    */
   readonly finished: Promise<void>;
   /** NATS URL in use (embedded or configured). */
@@ -83,10 +83,6 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     })();
     return stopping;
   };
-  let markStopped: () => void = () => undefined;
-  const stopped = new Promise<void>((resolve) => {
-    markStopped = resolve;
-  });
 
   try {
     let natsUrl = config.nats.url;
@@ -150,13 +146,15 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     log.info({ nats: url, connectors: connectors.map((c) => c.platform), external }, "rosey started");
 
     return {
-      stop: () => stop().then(markStopped),
+      stop,
       natsUrl: url,
       // With only external platforms nothing here ends on its own: the core runs until it is stopped.
       finished:
         connectors.length > 0
           ? Promise.all(connectors.map((c) => c.finished)).then(() => undefined)
-          : stopped,
+          : new Promise<void>((resolve) =>
+              undo.push({ name: "run until stopped", run: async () => resolve() }),
+            ),
     };
   } catch (err) {
     await stop();
