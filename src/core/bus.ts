@@ -84,6 +84,8 @@ export interface BusOptions {
   connectTimeoutMs?: number;
   /** Give up on reconnecting after this many attempts; -1 retries forever. @default -1 */
   maxReconnectAttempts?: number;
+  /** How long `close()` waits for the drain before it closes anyway. @default 5000 */
+  drainTimeoutMs?: number;
 }
 
 const BACKOFF_BASE_MS = 100;
@@ -171,7 +173,10 @@ class NatsBus implements Bus {
   readonly source: string;
   readonly connection: NatsConnection;
   readonly #log: Logger;
+  readonly #drainTimeoutMs: number;
   #closing: Promise<void> | undefined;
+  /** False between a disconnect and the reconnect: there is no server to drain to then. */
+  #connected = true;
   readonly #inbox = createInbox();
   readonly #pending = new Map<string, PendingRequest>();
   #nextToken = 1;
@@ -180,6 +185,7 @@ class NatsBus implements Bus {
     this.source = options.source;
     this.connection = connection;
     this.#log = options.logger.child({ component: "bus" });
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 5_000;
     const prefix = this.#inbox.length + 1;
     connection.subscribe(`${this.#inbox}.*`, {
       callback: (_err, msg) => {
@@ -197,9 +203,11 @@ class NatsBus implements Bus {
   async #watchStatus(onReconnect: () => void): Promise<void> {
     for await (const status of this.connection.status()) {
       if (status.type === "reconnect") {
+        this.#connected = true;
         onReconnect();
         this.#log.info({ server: status.data }, "reconnected to NATS");
       } else if (status.type === "disconnect") {
+        this.#connected = false;
         this.#log.warn({ server: status.data }, "disconnected from NATS; reconnecting");
       } else if (status.type === "error") {
         this.#log.error({ err: status.data }, "NATS connection error");
@@ -339,10 +347,32 @@ class NatsBus implements Bus {
       }
       this.#pending.clear();
       if (this.connection.isClosed()) return;
-      try {
-        await this.connection.drain();
-      } catch (err) {
-        this.#log.warn({ err: errorMessage(err) }, "drain failed; closing");
+      // A drain waits for the server's acknowledgement, which never comes while reconnecting: without
+      // these bounds a stop during a NATS outage hangs until the server is back (or forever).
+      if (!this.#connected) {
+        this.#log.warn(
+          "closing while disconnected from NATS: messages not yet sent to the server are dropped",
+        );
+        await this.connection.close();
+        return;
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const outcome = await Promise.race([
+        this.connection.drain().then(
+          () => "drained",
+          (err: unknown) => errorMessage(err),
+        ),
+        new Promise<string>((resolve) => {
+          timer = setTimeout(
+            resolve,
+            this.#drainTimeoutMs,
+            `no answer from NATS within ${this.#drainTimeoutMs} ms`,
+          );
+        }),
+      ]);
+      clearTimeout(timer);
+      if (outcome !== "drained") {
+        this.#log.warn({ err: outcome }, "drain failed; closing");
         await this.connection.close();
       }
     })();

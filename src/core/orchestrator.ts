@@ -73,8 +73,10 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     stopping ??= (async () => {
       if (undo.length === 0) return;
       for (const step of undo.reverse()) {
+        const started = performance.now();
         try {
           await step.run();
+          log.debug({ step: step.name, ms: Math.round(performance.now() - started) }, "stop step done");
         } catch (err) {
           log.error({ step: step.name, err: errorMessage(err) }, "stop step failed; continuing");
         }

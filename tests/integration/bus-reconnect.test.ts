@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { createBus } from "../../src/core/bus.js";
 import { silentLogger } from "../../src/core/logger.js";
@@ -37,5 +38,46 @@ describe("bus reconnection", () => {
       await publisher.close();
       await subscriber.close();
     }
+  });
+
+  it("closes at once during an outage instead of draining to a server that is gone", async () => {
+    const port = await freePort();
+    server = await startEmbeddedNats({ dataDir, port });
+    const logLines: Array<{ msg: string }> = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
+    const bus = await createBus({ url: server.url, source: "outage", logger });
+    bus.subscribe("rosey.outage.test", () => {});
+    await bus.flush();
+
+    await server.stop();
+    server = undefined;
+    await expect.poll(() => logLines.map((l) => l.msg)).toContain("disconnected from NATS; reconnecting");
+    // Before the fix this drain waited for the server's answer: for seconds, or for ever.
+    await bus.close();
+    expect(bus.connection.isClosed()).toBe(true);
+    expect(logLines.map((l) => l.msg)).toContain(
+      "closing while disconnected from NATS: messages not yet sent to the server are dropped",
+    );
+  });
+
+  it("bounds the drain when the server stops answering without dropping the connection", async () => {
+    server = await startEmbeddedNats({ dataDir, port: await freePort() });
+    const logLines: Array<{ msg: string; err?: string }> = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
+    const bus = await createBus({ url: server.url, source: "frozen", logger, drainTimeoutMs: 300 });
+    bus.subscribe("rosey.frozen.test", () => {});
+    await bus.flush();
+
+    // A stopped (not killed) server keeps the TCP connection open and answers nothing.
+    process.kill(server.pid, "SIGSTOP");
+    try {
+      await bus.close();
+    } finally {
+      process.kill(server.pid, "SIGCONT");
+    }
+    expect(bus.connection.isClosed()).toBe(true);
+    expect(logLines).toContainEqual(
+      expect.objectContaining({ msg: "drain failed; closing", err: "no answer from NATS within 300 ms" }),
+    );
   });
 });
