@@ -179,6 +179,23 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("plugin")
+    .description("plugin authoring tools")
+    .command("new")
+    .description("create a plugin folder that loads as it is: plugin.json, index.js, README.md")
+    .argument("<name>", "plugin name (lowercase letters, digits, '-'); also its first command")
+    .option("-d, --dir <dir>", "plugins directory to create it in", "plugins")
+    .action(async (name: string, options: { dir: string }) => {
+      const { scaffoldPlugin } = await import("../core/plugins/scaffold.js");
+      const { dir, files } = scaffoldPlugin(name, options.dir);
+      const shown = (file: string) => path.relative(process.cwd(), file) || ".";
+      process.stdout.write(
+        `Created plugin '${name}' in ${shown(dir)}:\n${files.map((f) => `  ${shown(f)}\n`).join("")}` +
+          `Nothing is granted by default: grant it chat.send in your config, then try it (${shown(files[2] ?? dir)}).\n`,
+      );
+    });
+
+  program
     .command("bench")
     .description("measure msg/s and latency through the sandboxed plugins vs raw NATS (bench/README.md)")
     .option("--rate <n>", "fixed-rate msg/s, and the first saturation step", "1000")

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   LOCK_TIMEOUT: "Another runner holds the migration lock",
   QUOTA_EXCEEDED: "A plugin's storage quota is used up",
   NOT_FOUND: "The requested record does not exist",
+  ALREADY_EXISTS: "A file or folder the command would create already exists; nothing is overwritten",
   INTERNAL: "An unexpected internal failure",
 } as const;
 

@@ -416,3 +416,53 @@ describe("rosey config check", () => {
     expect(run.stderr).not.toMatch(/^\s+at /m);
   });
 });
+
+describe("rosey plugin new", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-new-"));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("creates a plugin that, granted as its README says, answers in the sandbox", async () => {
+    const plugins = path.join(dir, "plugins");
+    const created = await startRosey(["plugin", "new", "hello", "--dir", plugins]).exited;
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain("Created plugin 'hello' in ");
+    expect(created.stdout).toContain(`${path.join("plugins", "hello", "index.js")}\n`);
+
+    // The README's config, as written, from the folder the command ran in (the child's cwd).
+    const readme = readFileSync(path.join(plugins, "hello", "README.md"), "utf8");
+    const yamlBlock = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(yamlBlock).toContain("hello: { grants: [chat.send] }");
+    const file = path.join(os.tmpdir(), `${path.basename(dir)}.yaml`);
+    writeFileSync(file, `${yamlBlock}dataDir: ${path.join(dir, "data")}\n`);
+    const env = { ...process.env };
+    delete env.NATS_URL;
+    delete env.ROSEY_CONFIG;
+    try {
+      const session = startRosey(["start", "--config", file], env);
+      session.child.stdin.end("!hello world\n!hello\n");
+      const run = await session.exited;
+      expect(run.code).toBe(0);
+      // The second comes within the manifest's 1 s cooldown; the router answers it without the plugin.
+      expect(replies(run.stdout).sort()).toEqual([
+        "Hello, world!",
+        "console, please wait 1 s before using !hello again.",
+      ]);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+
+  it("refuses to overwrite an existing plugin and names it, exit 1", async () => {
+    const again = await startRosey(["plugin", "new", "hello", "--dir", path.join(dir, "plugins")]).exited;
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(
+      `Cannot create plugin 'hello' as ${path.join(dir, "plugins", "hello")} already exists`,
+    );
+    expect(again.stderr).not.toMatch(/^\s+at /m);
+  });
+});

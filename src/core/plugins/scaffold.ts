@@ -1,0 +1,137 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { errorMessage, RoseyError } from "../errors.js";
+import { readManifest } from "./manifest.js";
+
+/**
+ * `rosey plugin new NAME`: a new plugin folder that loads as it is (manifest, entry module, README), so
+ * an author starts from something that runs under the real contract and edits it, rather than from a
+ * blank folder and the docs. It only creates: an existing folder or file is never overwritten.
+ */
+
+/** The manifest schema's `name` pattern (schemas/plugin-manifest.schema.json); command names accept it too. */
+const PLUGIN_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+export interface ScaffoldResult {
+  /** Absolute path of the new plugin folder. */
+  dir: string;
+  /** Absolute paths of the files written, in the order written. */
+  files: string[];
+}
+
+function manifest(name: string): string {
+  const body = {
+    name,
+    version: "0.1.0",
+    description: `Greets people: !${name} [name]`,
+    entry: "index.js",
+    commands: [
+      {
+        name,
+        usage: `!${name} [name]`,
+        description: "Greets the name given, or whoever asked",
+        cooldownMs: 1000,
+      },
+    ],
+    capabilities: ["chat.send"],
+    limits: { memoryMb: 16, handlerTimeoutMs: 1000, publishPerSecond: 10 },
+  };
+  return `${JSON.stringify(body, null, 2)}\n`;
+}
+
+function entry(name: string): string {
+  return `// ${name}: a Rosey plugin. It runs in a sandboxed worker with no require, no Node built-ins, no process,
+// no network and no file system: everything goes through \`ctx\`, and only what the operator grants.
+// Randomness and time come from ctx.random() and ctx.now() (Math.random and Date.now are not there).
+
+export default {
+  start(ctx) {
+    ctx.log.info(\`\${ctx.plugin.name} \${ctx.plugin.version} started\`);
+  },
+
+  // command = { name, args, text, user, rank, platform, channel, correlationId }.
+  // A returned string goes to the channel the command came from (needs the chat.send capability).
+  onCommand(command) {
+    const who = command.text.trim() || command.user;
+    return \`Hello, \${who.slice(0, 100)}!\`;
+  },
+};
+`;
+}
+
+function readme(name: string, pluginsDir: string): string {
+  return `# ${name}
+
+A Rosey plugin: \`!${name} [name]\` greets the name given, or whoever asked.
+
+## Try it
+
+Rosey loads every folder of its plugins directory, but grants nothing by default: the operator grants what
+\`plugin.json\` requests (\`capabilities\`). A \`rosey.yaml\` in the folder \`rosey plugin new\` ran in:
+
+\`\`\`yaml
+plugins:
+  directory: ${pluginsDir}
+  entries:
+    ${name}: { grants: [chat.send] }
+\`\`\`
+
+then, with no chat platform configured, each line typed is a chat message (the console connector):
+
+\`\`\`sh
+echo '!${name} world' | npx rosey start --config rosey.yaml  # prints: <rosey> Hello, world!
+npx rosey audit --config rosey.yaml  # what ${name} requests, is granted and may reach
+\`\`\`
+
+## Grow it
+
+- \`plugin.json\` is checked against Rosey's \`schemas/plugin-manifest.schema.json\`: commands (aliases,
+  cooldowns), \`subscribe\` (events delivered to \`onEvent(subject, envelope, ctx)\`), \`capabilities\` (Rosey's
+  docs/permissions.md lists them and the subjects each allows) and \`limits\`.
+- \`ctx\` offers \`publish\`, \`subscribe\`, \`request\`, \`reply\`, \`storage\` (needs \`storage\`; the plugin's own
+  collections, and SQL migrations in \`migrations/\`: Rosey's docs/database.md), \`log\`, tracked timers,
+  \`now()\`, \`random()\`, \`config\` (the plugin's block of the operator's config) and \`plugin\`.
+- The entry may be TypeScript: rename it \`index.ts\` and set \`"entry": "index.ts"\`.
+`;
+}
+
+/**
+ * Creates `<pluginsDir>/<name>/` with plugin.json, index.js and README.md. Throws `VALIDATION_FAILED` for a
+ * name the manifest schema refuses and `ALREADY_EXISTS` when the folder exists.
+ */
+export function scaffoldPlugin(name: string, pluginsDir: string): ScaffoldResult {
+  if (!PLUGIN_NAME.test(name)) {
+    throw new RoseyError(
+      "VALIDATION_FAILED",
+      `Cannot create plugin ${JSON.stringify(name)} as its name must be 1–32 lowercase letters, digits or '-', starting with a letter (${PLUGIN_NAME.source})`,
+    );
+  }
+  const parent = path.resolve(pluginsDir);
+  const dir = path.join(parent, name);
+  try {
+    mkdirSync(parent, { recursive: true });
+    mkdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+      throw new RoseyError(
+        "ALREADY_EXISTS",
+        `Cannot create plugin '${name}' as ${dir} already exists: pick another name or folder (--dir)`,
+      );
+    }
+    throw new RoseyError("INTERNAL", `Cannot create ${dir}: ${errorMessage(err)}`, { cause: err });
+  }
+  const files: Array<[string, string]> = [
+    ["plugin.json", manifest(name)],
+    ["index.js", entry(name)],
+    ["README.md", readme(name, path.relative(process.cwd(), parent) || ".")],
+  ];
+  const written: string[] = [];
+  for (const [file, text] of files) {
+    const target = path.join(dir, file);
+    writeFileSync(target, text, { flag: "wx" });
+    written.push(target);
+  }
+  // What was written must load through the same reader the plugin manager uses.
+  readManifest(dir);
+  return { dir, files: written };
+}

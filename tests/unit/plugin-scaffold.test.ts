@@ -1,0 +1,62 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isRoseyError } from "../../src/core/errors.js";
+import { readManifest } from "../../src/core/plugins/manifest.js";
+import { scaffoldPlugin } from "../../src/core/plugins/scaffold.js";
+
+describe("scaffoldPlugin (rosey plugin new)", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-scaffold-"));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("writes a manifest, an entry module and a README that load through the plugin reader", () => {
+    const plugins = path.join(dir, "nested", "plugins");
+    const result = scaffoldPlugin("greeter-2", plugins);
+    expect(result.dir).toBe(path.join(plugins, "greeter-2"));
+    expect(result.files.map((f) => path.basename(f))).toEqual(["plugin.json", "index.js", "README.md"]);
+
+    const { manifest, entryFile } = readManifest(result.dir);
+    expect(manifest).toMatchObject({
+      name: "greeter-2",
+      version: "0.1.0",
+      entry: "index.js",
+      commands: [{ name: "greeter-2", usage: "!greeter-2 [name]" }],
+      capabilities: ["chat.send"],
+    });
+    expect(entryFile).toBe(path.join(result.dir, "index.js"));
+    const readme = readFileSync(path.join(result.dir, "README.md"), "utf8");
+    expect(readme).toContain("greeter-2: { grants: [chat.send] }");
+    expect(readme).toContain("echo '!greeter-2 world' | npx rosey start --config rosey.yaml");
+  });
+
+  it("refuses a name the manifest schema refuses, naming the rule, and writes nothing", () => {
+    for (const bad of ["Hello", "1dice", "has_underscore", "", "a".repeat(33), "../escape"]) {
+      let error: unknown;
+      try {
+        scaffoldPlugin(bad, dir);
+      } catch (err) {
+        error = err;
+      }
+      expect(isRoseyError(error, "VALIDATION_FAILED"), bad).toBe(true);
+      expect((error as Error).message).toContain(`Cannot create plugin ${JSON.stringify(bad)}`);
+    }
+    expect(existsSync(path.join(dir, "Hello"))).toBe(false);
+    expect(existsSync(path.join(path.dirname(dir), "escape"))).toBe(false);
+  });
+
+  it("never overwrites: an existing folder is ALREADY_EXISTS and its files stay as they were", () => {
+    scaffoldPlugin("hello", dir);
+    const manifestFile = path.join(dir, "hello", "plugin.json");
+    writeFileSync(manifestFile, '{"name":"hello","edited":true}');
+    expect(() => scaffoldPlugin("hello", dir)).toThrowError(
+      expect.objectContaining({ code: "ALREADY_EXISTS", message: expect.stringContaining("already exists") }),
+    );
+    expect(readFileSync(manifestFile, "utf8")).toBe('{"name":"hello","edited":true}');
+  });
+});
