@@ -40,27 +40,40 @@ export function freePort(): Promise<number> {
   });
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
+/** What nats-server prints once its listeners (and JetStream) are up. */
+const READY_LINE = "Server is ready";
+/** Free ports are picked before the server binds them; another process may take one first. */
+const PORT_ATTEMPTS = 5;
 
 /**
- * Starts a `nats-server` child on loopback with JetStream in `dataDir` and waits until it accepts
- * connections. The child is tied to this process (tied-child.ts): it dies with it, even on SIGKILL.
+ * Starts a `nats-server` child on loopback with JetStream in `dataDir` and waits until it says it is ready.
+ * Readiness is read from the server's own log, not from the port accepting connections: when another
+ * process takes the port between picking and binding, the port accepts but the server is someone else's
+ * (ours exits with "address already in use"), and a picked port is then retried with another.
+ * The child is tied to this process (tied-child.ts): it dies with it, even on SIGKILL.
  */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const bin = findExecutable(options.bin ?? "nats-server");
   if (!bin) throw new RoseyError("NATS_SERVER_MISSING", natsInstallHint());
   const storeDir = path.join(options.dataDir, "jetstream");
   mkdirSync(storeDir, { recursive: true });
-  const port = options.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    const port = options.port ?? (await freePort());
+    try {
+      return await launch(bin, port, storeDir, options);
+    } catch (err) {
+      const retry = options.port === undefined && attempt < PORT_ATTEMPTS;
+      if (!(retry && err instanceof RoseyError && err.details?.addressInUse === true)) throw err;
+    }
+  }
+}
+
+async function launch(
+  bin: string,
+  port: number,
+  storeDir: string,
+  options: EmbeddedNatsOptions,
+): Promise<EmbeddedNats> {
   // nats-server 2.9 has no --max_payload flag, so settings go through a config file.
   const confFile = path.join(options.dataDir, `nats-${port}.conf`);
   writeFileSync(
@@ -73,9 +86,11 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
   );
   const child = spawnTied(bin, ["-c", confFile], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
+  let ready = false;
   child.stderr?.setEncoding("utf8");
   child.stderr?.on("data", (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
+    ready ||= stderr.includes(READY_LINE);
   });
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
@@ -83,14 +98,16 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
   child.once("error", (err) => {
     spawnError = err;
   });
-  while (!(await canConnect(port))) {
+  while (!ready) {
     if (spawnError || child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
+      rmSync(confFile, { force: true });
       const why =
         spawnError?.message ?? (child.exitCode !== null ? `exited with code ${child.exitCode}` : "timed out");
       throw new RoseyError(
         "NATS_START_FAILED",
         `nats-server on port ${port} did not start (${why}): ${stderr.trim()}`,
+        { details: { addressInUse: stderr.includes("address already in use") } },
       );
     }
     await new Promise((r) => setTimeout(r, 25));
