@@ -1,6 +1,6 @@
 /**
- * Typed errors with stable codes. Callers branch on `code`, never on message text;
- * `tests/unit/errors.test.ts` checks every code is unique and documented in `ERROR_CODES`.
+ * Typed errors with stable codes. Callers branch on `code`, never on message text; the `ErrorCode`
+ * type admits only the codes listed (and described) in `ERROR_CODES`.
  */
 
 export const ERROR_CODES = {
@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   INVALID_SUBJECT: "A subject does not match the gate's subject grammar",
   PAYLOAD_TOO_LARGE: "A message is larger than the allowed size",
   RATE_LIMITED: "The plugin exceeded its publish rate",
+  BUSY: "The plugin has too many commands waiting; new ones are refused until it catches up",
   TIMEOUT: "An operation did not finish within its deadline",
   NO_RESPONDERS: "A request found no service listening on its subject",
   NATS_SERVER_MISSING: "nats-server is not installed or not on PATH",

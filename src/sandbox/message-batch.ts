@@ -26,11 +26,17 @@ export class MessageBatcher {
     queueMicrotask(this.#flush);
   }
 
-  readonly #flush = (): void => {
-    this.#scheduled = false;
+  /** Sends what has been pushed now, instead of at the end of the tick (nothing when nothing is waiting). */
+  flush(): void {
+    if (this.#texts.length === 0) return;
     const batch = this.#texts.join("\n");
     this.#texts = [];
     this.#send(batch);
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    this.flush();
   };
 }
 

@@ -17,6 +17,7 @@ import { PluginTimers } from "./timers.js";
 const hostNow = Date.now;
 const hostRandom = Math.random;
 const hostMemory = process.memoryUsage;
+const hostClock = performance.now.bind(performance);
 
 lockdown({
   errorTaming: "safe",
@@ -120,7 +121,10 @@ async function onCommand(id: number, command: MainToWorker & { type: "command" }
     // The core builds the command from strings and a number, and this copy was just parsed from its batch:
     // freezing it and its args in place is the whole transitive freeze, without harden's generic walk.
     Object.freeze(command.command.args);
-    const result = await handler.call(plugin?.self, Object.freeze(command.command), ctx);
+    const returned = handler.call(plugin?.self, Object.freeze(command.command), ctx);
+    // A synchronous handler's result is posted before the next message of its batch runs (see the batch loop).
+    const result =
+      returned && typeof (returned as Promise<unknown>).then === "function" ? await returned : returned;
     const text = typeof result === "string" && result.length > 0 ? result.slice(0, 10_000) : undefined;
     post({ type: "command-result", id, ok: true, ...(text ? { text } : {}) });
   } catch (err) {
@@ -166,8 +170,23 @@ async function stop(): Promise<void> {
   post({ type: "stopped" });
 }
 
+/**
+ * A batch can carry many commands, and their synchronous work runs back to back. The core judges a worker
+ * stuck when it completes nothing for a handler deadline, so once a batch has taken a millisecond, what its
+ * handlers produced leaves now rather than when the whole batch is done.
+ */
+const SLICE_MS = 1;
+
 port.on("message", (batch: string) => {
-  for (const message of unbatch(batch)) onMessage(message as MainToWorker);
+  let sliceStart = hostClock();
+  for (const message of unbatch(batch)) {
+    onMessage(message as MainToWorker);
+    const now = hostClock();
+    if (now - sliceStart >= SLICE_MS) {
+      outgoing.flush();
+      sliceStart = now;
+    }
+  }
 });
 
 function onMessage(message: MainToWorker): void {

@@ -20,7 +20,7 @@ import { startPrivateNats } from "../support/private-nats.js";
  * `rosey.commands.x.execute` the way the plugin manager does.
  */
 
-type Behaviour = "reply" | "fail" | "silent" | "garbage";
+type Behaviour = "reply" | "fail" | "busy" | "silent" | "garbage";
 
 const info = (name: string, extra: Partial<CommandInfo> = {}): CommandInfo => ({
   name,
@@ -65,11 +65,13 @@ describe("router over a real nats-server", () => {
       info("boom"),
       info("sleep"),
       info("junk"),
+      info("crowded"),
     ];
     behaviour = new Map([
       ["boom", "fail"],
       ["sleep", "silent"],
       ["junk", "garbage"],
+      ["crowded", "busy"],
     ]);
     received = [];
     sends = collect<Envelope<ChatSend>>();
@@ -87,8 +89,14 @@ describe("router over a real nats-server", () => {
           m.respond({ nonsense: true });
           return;
         }
-        if (how === "fail") {
-          const result: CommandResult = { ok: false, error: { code: "PLUGIN_ERROR", message: "kaboom" } };
+        if (how === "fail" || how === "busy") {
+          const result: CommandResult = {
+            ok: false,
+            error:
+              how === "fail"
+                ? { code: "PLUGIN_ERROR", message: "kaboom" }
+                : { code: "BUSY", message: "plugin 'x' has 256 commands waiting" },
+          };
           m.respond(result);
           return;
         }
@@ -265,6 +273,14 @@ describe("router over a real nats-server", () => {
     const [reply] = await sends.waitFor(1);
     expect(reply!.data.text).toBe("Sorry, !ghost is unavailable right now.");
     expect((await completed.waitFor(1))[0]!.data.status).toBe("unavailable");
+  });
+
+  it("answers 'unavailable' when the plugin refuses the command as BUSY (too many waiting)", async () => {
+    say("!crowded");
+    const [reply] = await sends.waitFor(1);
+    expect(reply!.data.text).toBe("Sorry, !crowded is unavailable right now.");
+    expect((await completed.waitFor(1))[0]!.data.status).toBe("unavailable");
+    expect(logLines.find((l) => l.msg === "command failed in the plugin")).toMatchObject({ code: "BUSY" });
   });
 
   it("drops invalid events and the bot's own messages, ignores plain chat, and keeps working", async () => {

@@ -7,12 +7,13 @@ import { validateConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
 import type { ProcessSpawner } from "../../src/core/plugins/plugin-host-process.js";
 import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
+import { MAX_PENDING_COMMANDS } from "../../src/core/plugins/plugin-worker.js";
 import { collect } from "../support/bus.js";
 import { command } from "../support/command.js";
 import { startPrivateNats } from "../support/private-nats.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
-const PLUGINS = ["spinner", "bomber", "leaker", "hog", "offheap", "steady"];
+const PLUGINS = ["spinner", "bomber", "leaker", "hog", "offheap", "steady", "plodder"];
 
 describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s isolation)", (isolation) => {
   let nats: Awaited<ReturnType<typeof startPrivateNats>>;
@@ -51,9 +52,12 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
     await nats?.stop();
   });
 
-  const run = async (plugin: string, name: string, timeoutMs = 10_000) =>
-    (await client.request<CommandResult>(`rosey.commands.${plugin}.execute`, command(name), { timeoutMs }))
-      .data;
+  const run = async (plugin: string, name: string, timeoutMs = 10_000, args: string[] = []) =>
+    (
+      await client.request<CommandResult>(`rosey.commands.${plugin}.execute`, command(name, args), {
+        timeoutMs,
+      })
+    ).data;
   const state = (plugin: string) => manager.status().find((s) => s.name === plugin);
 
   it("starts all plugins", () => {
@@ -73,6 +77,27 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
       .poll(() => [state("spinner")?.restarts, state("spinner")?.state], { timeout: 10_000 })
       .toEqual([1, "running"]);
     expect(state("spinner")?.lastError).toMatch(/overran its 300 ms deadline/);
+  });
+
+  it("does not take a burst of quick commands, queued behind each other past the deadline, for a stuck worker", async () => {
+    // 60 commands of 5 ms each: ~300 ms of work for the last to wait through, three times the 100 ms deadline.
+    const results = await Promise.all(Array.from({ length: 60 }, () => run("plodder", "plod")));
+    expect(results.filter((r) => r.ok)).toHaveLength(60);
+    expect(state("plodder")).toMatchObject({ state: "running", restarts: 0 });
+  });
+
+  it("refuses commands past MAX_PENDING_COMMANDS waiting as BUSY, and keeps running", async () => {
+    const offered = MAX_PENDING_COMMANDS + 100;
+    const results = await Promise.all(
+      Array.from({ length: offered }, () => run("plodder", "plod", 30_000, ["2"])),
+    );
+    const busy = results.filter((r) => !r.ok && r.error.code === "BUSY");
+    expect(results.filter((r) => r.ok).length + busy.length).toBe(offered);
+    // The worker completes a few while the burst is still arriving; most of the excess is refused.
+    expect(busy.length).toBeGreaterThan(50);
+    expect(busy[0]).toMatchObject({ error: { message: expect.stringContaining("commands waiting") } });
+    expect(state("plodder")).toMatchObject({ state: "running", restarts: 0 });
+    expect(await run("plodder", "plod")).toMatchObject({ ok: true });
   });
 
   it("ends a worker that runs out of heap with a logged reason, answers its command with an error, and restarts it", async () => {

@@ -20,6 +20,17 @@ describe("worker message batches", () => {
     expect(unbatch(sent[1])).toEqual([{ type: "pong", seq: 2, heapUsed: 1, arrayBuffers: 0 }]);
   });
 
+  it("flushes what is waiting on demand, and the end of the tick then sends no empty batch", async () => {
+    const sent: string[] = [];
+    const batcher = new MessageBatcher((batch) => sent.push(batch));
+    batcher.flush();
+    batcher.push({ type: "command-result", id: 1, ok: true });
+    batcher.flush();
+    expect(sent.map(unbatch)).toEqual([[{ type: "command-result", id: 1, ok: true }]]);
+    await Promise.resolve();
+    expect(sent).toHaveLength(1);
+  });
+
   it("turns text that is not JSON, or a batch that is not text, into undefined messages", () => {
     expect(unbatch('{"type":"ready"}\nnot json')).toEqual([{ type: "ready" }, undefined]);
     expect(unbatch({ type: "ready" })).toEqual([undefined]);

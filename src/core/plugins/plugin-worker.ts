@@ -30,7 +30,10 @@ export interface PluginWorkerOptions {
   readyTimeoutMs: number;
   /** Manifest `subscribe` patterns, delivered to the plugin's onEvent. */
   subscribe: readonly string[];
-  /** Heartbeat period; a worker silent for `max(4 × this, handlerTimeoutMs)` is terminated. @default 500 */
+  /**
+   * Heartbeat period; a worker that neither answers a heartbeat nor completes a command for
+   * `max(4 × this, handlerTimeoutMs)` is terminated. @default 500
+   */
   heartbeatMs?: number;
   /** Off-heap (ArrayBuffer) bytes above which the plugin is reported as `offheap`. */
   maxArrayBufferBytes: number;
@@ -74,6 +77,11 @@ const LOGS_PER_SECOND = 20;
 /** A command's channel stays answerable by `ctx.reply` (e.g. from a timer) this long after it completed. */
 const REPLY_ROUTE_TTL_MS = 10 * 60_000;
 const MAX_REPLY_ROUTES = 256;
+/**
+ * Commands waiting for one worker, beyond which new ones are refused as `BUSY`: a flood must not pile up
+ * minutes of stale work (answered long after the router gave up) or unbounded memory in the core.
+ */
+export const MAX_PENDING_COMMANDS = 256;
 
 interface PendingCommand {
   command: Command;
@@ -99,7 +107,10 @@ export class PluginWorker {
   #ready = false;
   #exited = false;
   #exitReason: string | undefined;
-  #lastPong = Date.now();
+  /** When the worker last sent a pong or finished a command (performance.now()): a busy worker is not a silent one. */
+  #lastHeard = performance.now();
+  /** When a command last completed, or work began after an idle spell: the clock of the stuck-worker rule. */
+  #progressAt = performance.now();
   #pingSeq = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #logWindowStart = 0;
@@ -195,6 +206,16 @@ export class PluginWorker {
         error: { code: "PLUGIN_NOT_RUNNING", message: `plugin '${this.name}' is not running` },
       });
     }
+    if (this.#pending.size >= MAX_PENDING_COMMANDS) {
+      return Promise.resolve({
+        ok: false,
+        error: {
+          code: "BUSY",
+          message: `plugin '${this.name}' has ${this.#pending.size} commands waiting; refused until it catches up`,
+        },
+      });
+    }
+    if (this.#pending.size === 0) this.#progressAt = performance.now();
     const id = this.#nextCommandId++;
     return new Promise<CommandOutcome>((resolve) => {
       // The deadline gets the id as an argument: no closure per command on the hot path.
@@ -207,12 +228,23 @@ export class PluginWorker {
     });
   }
 
+  /**
+   * A command's deadline. The worker runs its commands one after another, so under a burst this one may still
+   * be queued behind others the worker is completing: only a worker that completed none of its commands for
+   * a whole deadline is stuck (a handler spinning, or one that never settles). While it makes progress, the
+   * deadline moves on; the number waiting is bounded by MAX_PENDING_COMMANDS.
+   */
   readonly #overran = (id: number): void => {
     const pending = this.#pending.get(id);
     if (!pending) return;
+    const timeoutMs = this.#options.limits.handlerTimeoutMs;
+    const stalledMs = performance.now() - this.#progressAt;
+    if (stalledMs < timeoutMs) {
+      pending.timer = setTimeout(this.#overran, timeoutMs - stalledMs, id);
+      return;
+    }
     this.#pending.delete(id);
     const { command } = pending;
-    const timeoutMs = this.#options.limits.handlerTimeoutMs;
     this.#log.warn(
       { correlationId: command.correlationId, command: command.name, timeoutMs },
       "command handler overran its deadline; terminating the worker",
@@ -262,11 +294,12 @@ export class PluginWorker {
   #startHeartbeat(): void {
     const period = this.#options.heartbeatMs ?? 500;
     const silenceLimit = Math.max(4 * period, this.#options.limits.handlerTimeoutMs);
-    this.#lastPong = Date.now();
+    this.#lastHeard = performance.now();
     this.#heartbeat = setInterval(() => {
-      if (Date.now() - this.#lastPong > silenceLimit) {
+      const silenceMs = performance.now() - this.#lastHeard;
+      if (silenceMs > silenceLimit) {
         this.#log.warn(
-          { silenceMs: Date.now() - this.#lastPong },
+          { silenceMs: Math.round(silenceMs) },
           "worker stopped answering heartbeats; terminating",
         );
         this.#terminate(`unresponsive for more than ${silenceLimit} ms (handler blocking the thread?)`);
@@ -426,7 +459,11 @@ export class PluginWorker {
         if (!pending) break;
         this.#pending.delete(message.id);
         clearTimeout(pending.timer);
-        const handlerMs = performance.now() - pending.started;
+        const now = performance.now();
+        // Pings wait in the same queue as commands: a worker completing commands is alive even if its pong is late.
+        this.#progressAt = now;
+        this.#lastHeard = now;
+        const handlerMs = now - pending.started;
         pending.resolve(
           message.ok
             ? { ok: true, text: message.text, handlerMs }
@@ -442,7 +479,7 @@ export class PluginWorker {
         this.#pluginLog(message.level, message.msg, message.fields);
         break;
       case "pong":
-        this.#lastPong = Date.now();
+        this.#lastHeard = performance.now();
         this.#memory = { heapUsed: message.heapUsed, arrayBuffers: message.arrayBuffers };
         if (message.arrayBuffers > this.#options.maxArrayBufferBytes) {
           this.#options.onAlert?.({

@@ -226,7 +226,8 @@ export class Router {
     const { code, message } = result.data.error;
     this.#failureLog(info, command).warn({ code, error: message }, "command failed in the plugin");
     if (code === "TIMEOUT") return this.#sorry(event, info, command, "timeout");
-    if (code === "PLUGIN_NOT_RUNNING") return this.#sorry(event, info, command, "unavailable");
+    if (code === "PLUGIN_NOT_RUNNING" || code === "BUSY")
+      return this.#sorry(event, info, command, "unavailable");
     return this.#sorry(event, info, command, "error");
   }
 
