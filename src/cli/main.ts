@@ -187,11 +187,11 @@ export function buildProgram(): Command {
     .option("-d, --dir <dir>", "plugins directory to create it in", "plugins")
     .action(async (name: string, options: { dir: string }) => {
       const { scaffoldPlugin } = await import("../core/plugins/scaffold.js");
-      const { dir, files } = scaffoldPlugin(name, options.dir);
+      const { dir, files, readme } = scaffoldPlugin(name, options.dir);
       const shown = (file: string) => path.relative(process.cwd(), file) || ".";
       process.stdout.write(
         `Created plugin '${name}' in ${shown(dir)}:\n${files.map((f) => `  ${shown(f)}\n`).join("")}` +
-          `Nothing is granted by default: grant it chat.send in your config, then try it (${shown(files[2] ?? dir)}).\n`,
+          `Nothing is granted by default: grant it chat.send in your config, then try it (${shown(readme)}).\n`,
       );
     });
 

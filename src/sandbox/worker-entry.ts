@@ -59,11 +59,15 @@ const pendingRequests = new Map<number, { resolve: (v: unknown) => void; reject:
 const subscriptions = new Map<number, (...args: unknown[]) => unknown>();
 let stopping = false;
 
+/** Whether a plugin's return value is a promise (or promise-like) to wait for rather than a value. */
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  Boolean(value) && typeof (value as PromiseLike<unknown>).then === "function";
+
 const guard = (label: string, fn: () => unknown): void => {
   try {
     const result = fn();
-    if (result && typeof (result as Promise<unknown>).then === "function") {
-      (result as Promise<unknown>).then(undefined, (err: unknown) => {
+    if (isThenable(result)) {
+      result.then(undefined, (err: unknown) => {
         logLine("error", `${label} failed: ${describeError(err)}`);
       });
     }
@@ -123,8 +127,7 @@ async function onCommand(id: number, command: MainToWorker & { type: "command" }
     Object.freeze(command.command.args);
     const returned = handler.call(plugin?.self, Object.freeze(command.command), ctx);
     // A synchronous handler's result is posted before the next message of its batch runs (see the batch loop).
-    const result =
-      returned && typeof (returned as Promise<unknown>).then === "function" ? await returned : returned;
+    const result = isThenable(returned) ? await returned : returned;
     const text = typeof result === "string" && result.length > 0 ? result.slice(0, 10_000) : undefined;
     post({ type: "command-result", id, ok: true, ...(text ? { text } : {}) });
   } catch (err) {

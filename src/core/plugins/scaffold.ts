@@ -17,6 +17,8 @@ export interface ScaffoldResult {
   dir: string;
   /** Absolute paths of the files written, in the order written. */
   files: string[];
+  /** The README among them: how to grant and try the plugin. */
+  readme: string;
 }
 
 function manifest(name: string): string {
@@ -133,5 +135,5 @@ export function scaffoldPlugin(name: string, pluginsDir: string): ScaffoldResult
   }
   // What was written must load through the same reader the plugin manager uses.
   readManifest(dir);
-  return { dir, files: written };
+  return { dir, files: written, readme: path.join(dir, "README.md") };
 }
