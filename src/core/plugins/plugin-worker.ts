@@ -78,10 +78,10 @@ const LOGS_PER_SECOND = 20;
 const REPLY_ROUTE_TTL_MS = 10 * 60_000;
 const MAX_REPLY_ROUTES = 256;
 /**
- * Commands waiting for one worker, beyond which new ones are refused as `BUSY`: a flood must not pile up
- * minutes of stale work (answered long after the router gave up) or unbounded memory in the core.
+ * A backstop on commands waiting for one worker, whatever their age (memory in the core). The real bound is
+ * by time: see `#behind`.
  */
-export const MAX_PENDING_COMMANDS = 256;
+export const MAX_PENDING_COMMANDS = 10_000;
 
 interface PendingCommand {
   command: Command;
@@ -206,15 +206,8 @@ export class PluginWorker {
         error: { code: "PLUGIN_NOT_RUNNING", message: `plugin '${this.name}' is not running` },
       });
     }
-    if (this.#pending.size >= MAX_PENDING_COMMANDS) {
-      return Promise.resolve({
-        ok: false,
-        error: {
-          code: "BUSY",
-          message: `plugin '${this.name}' has ${this.#pending.size} commands waiting; refused until it catches up`,
-        },
-      });
-    }
+    const behind = this.#behind();
+    if (behind) return Promise.resolve({ ok: false, error: { code: "BUSY", message: behind } });
     if (this.#pending.size === 0) this.#progressAt = performance.now();
     const id = this.#nextCommandId++;
     return new Promise<CommandOutcome>((resolve) => {
@@ -229,10 +222,26 @@ export class PluginWorker {
   }
 
   /**
+   * Why a new command is refused, if it is: a worker whose oldest waiting command has waited longer than a
+   * handler deadline is behind, and a flood must not pile up stale work there (answered long after the router
+   * gave up). A fast plugin's short stall (GC, a busy core) stays far inside a deadline and refuses nothing.
+   */
+  #behind(): string | undefined {
+    if (this.#pending.size >= MAX_PENDING_COMMANDS)
+      return `plugin '${this.name}' has ${this.#pending.size} commands waiting; refused until it catches up`;
+    const oldest = this.#pending.values().next().value;
+    if (!oldest) return undefined;
+    const waitedMs = performance.now() - oldest.started;
+    const deadlineMs = this.#options.limits.handlerTimeoutMs;
+    if (waitedMs <= deadlineMs) return undefined;
+    return `plugin '${this.name}' is ${Math.round(waitedMs)} ms behind (deadline ${deadlineMs} ms, ${this.#pending.size} commands waiting); refused until it catches up`;
+  }
+
+  /**
    * A command's deadline. The worker runs its commands one after another, so under a burst this one may still
    * be queued behind others the worker is completing: only a worker that completed none of its commands for
    * a whole deadline is stuck (a handler spinning, or one that never settles). While it makes progress, the
-   * deadline moves on; the number waiting is bounded by MAX_PENDING_COMMANDS.
+   * deadline moves on; new commands are refused meanwhile once it is a deadline behind (`#behind`).
    */
   readonly #overran = (id: number): void => {
     const pending = this.#pending.get(id);
