@@ -206,9 +206,11 @@ export class PluginWorker {
         error: { code: "PLUGIN_NOT_RUNNING", message: `plugin '${this.name}' is not running` },
       });
     }
-    const behind = this.#behind();
-    if (behind) return Promise.resolve({ ok: false, error: { code: "BUSY", message: behind } });
     if (this.#pending.size === 0) this.#progressAt = performance.now();
+    else {
+      const behind = this.#behind();
+      if (behind) return Promise.resolve({ ok: false, error: { code: "BUSY", message: behind } });
+    }
     const id = this.#nextCommandId++;
     return new Promise<CommandOutcome>((resolve) => {
       // The deadline gets the id as an argument: no closure per command on the hot path.
@@ -222,15 +224,14 @@ export class PluginWorker {
   }
 
   /**
-   * Why a new command is refused, if it is: a worker whose oldest waiting command has waited longer than a
+   * Why a new command is refused while others wait, if it is: a worker whose oldest waiting command has waited longer than a
    * handler deadline is behind, and a flood must not pile up stale work there (answered long after the router
    * gave up). A fast plugin's short stall (GC, a busy core) stays far inside a deadline and refuses nothing.
    */
   #behind(): string | undefined {
     if (this.#pending.size >= MAX_PENDING_COMMANDS)
       return `plugin '${this.name}' has ${this.#pending.size} commands waiting; refused until it catches up`;
-    const oldest = this.#pending.values().next().value;
-    if (!oldest) return undefined;
+    const oldest = this.#pending.values().next().value!;
     const waitedMs = performance.now() - oldest.started;
     const deadlineMs = this.#options.limits.handlerTimeoutMs;
     if (waitedMs <= deadlineMs) return undefined;

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { errorMessage, RoseyError } from "../errors.js";
+import { PLUGIN_NAME } from "../subjects.js";
 import { readManifest } from "./manifest.js";
 
 /**
@@ -8,9 +9,6 @@ import { readManifest } from "./manifest.js";
  * an author starts from something that runs under the real contract and edits it, rather than from a
  * blank folder and the docs. It only creates: an existing folder or file is never overwritten.
  */
-
-/** The manifest schema's `name` pattern (schemas/plugin-manifest.schema.json); command names accept it too. */
-const PLUGIN_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 export interface ScaffoldResult {
   /** Absolute path of the new plugin folder. */
