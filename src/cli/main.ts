@@ -125,14 +125,28 @@ export function buildProgram(): Command {
       process.exitCode = await start(options);
     });
 
-  program
-    .command("config")
-    .description("configuration tools")
+  const config = program.command("config").description("configuration tools");
+  config
     .command("check")
     .description("validate a config file and print every problem")
     .argument("<file>", "config file (JSON or YAML)")
     .action((file: string) => {
       process.exitCode = configCheck(file);
+    });
+  config
+    .command("migrate")
+    .description(
+      "convert a Python Rosey-Robot config.json to a Rosey 2 config, noting what became of each setting",
+    )
+    .argument("<file>", 'the Rosey-Robot config (v1 flat or "2.0" layout)')
+    .option("-o, --output <file>", "write it here (.yaml, .yml or .json) instead of YAML on stdout")
+    .option("-f, --force", "overwrite the output file if it exists")
+    .action(async (file: string, options: { output?: string; force?: boolean }) => {
+      const { migrateConfigFile } = await import("../core/config/migrate-file.js");
+      const migrated = migrateConfigFile(file, options);
+      // Stdout carries only the config, so `rosey config migrate v1.json > rosey.yaml` works.
+      if (!migrated.written) process.stdout.write(migrated.text);
+      process.stderr.write(`${migrated.report.join("\n")}\n`);
     });
 
   program
@@ -147,6 +161,33 @@ export function buildProgram(): Command {
       const { auditCommand } = await import("../core/audit/cli.js");
       process.exitCode = await auditCommand(options);
     });
+
+  program
+    .command("health")
+    .description("ask every service for its health (rosey.monitoring.health); exit 1 unless all are ok")
+    .option("-c, --config <file>", "config file (JSON or YAML), for nats.url")
+    .option("--nats <url>", "NATS server of the running platform (default NATS_URL, then nats.url)")
+    .option("--service <name>", "ask only this service (core, database)")
+    .option("--timeout <ms>", "how long to gather answers", "1500")
+    .option("--json", "print the answers as JSON")
+    .action(
+      async (options: {
+        config?: string;
+        nats?: string;
+        service?: string;
+        timeout: string;
+        json?: boolean;
+      }) => {
+        const timeoutMs = Number(options.timeout);
+        if (!Number.isInteger(timeoutMs) || timeoutMs < 1)
+          throw new RoseyError(
+            "VALIDATION_FAILED",
+            `--timeout must be a whole number of ms, got '${options.timeout}'`,
+          );
+        const { healthCommand } = await import("../core/monitoring/cli.js");
+        process.exitCode = await healthCommand({ ...options, timeoutMs });
+      },
+    );
 
   program
     .command("db")

@@ -1,3 +1,5 @@
+import type { HealthCheck } from "../core/monitoring/health.js";
+
 /**
  * A platform connector translates one platform to and from subjects (design.md §2): it publishes
  * normalized `rosey.events.*` and carries out `rosey.actions.*` for its platform. The core knows this
@@ -15,4 +17,6 @@ export interface Connector {
    * command it sent has completed). Connectors that run until stopped resolve it on `stop()`.
    */
   readonly finished: Promise<void>;
+  /** Its part of the core's answer to `rosey.monitoring.health`: is it connected to its platform. */
+  health(): HealthCheck;
 }

@@ -6,6 +6,7 @@ import { databaseServiceFactory } from "./db/service.js";
 import { CORE_SOURCE } from "./envelope.js";
 import { errorMessage } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { CoreMonitoring, type HealthReporter } from "./monitoring/core-monitoring.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./nats/embedded-server.js";
 import { PluginManager } from "./plugins/plugin-manager.js";
 import { Router } from "./router/router.js";
@@ -15,10 +16,11 @@ import { Router } from "./router/router.js";
  * signal handling (the CLI entry wires signals to `stop()`).
  *
  *   NATS (embedded child or NATS_URL) → core bus → services (database …) → plugin manager → router → connectors
+ *   → health and metrics (which report on all of them)
  */
 
 /** A core service started right after the bus (the database service registers here). */
-export interface Service {
+export interface Service extends HealthReporter {
   readonly name: string;
   start(): Promise<void>;
   /** Idempotent. */
@@ -112,9 +114,16 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     };
 
     const bus = await openBus(CORE_SOURCE);
+    const monitoring = new CoreMonitoring({
+      bus,
+      logger,
+      metricsIntervalMs: config.monitoring.metricsIntervalMs,
+    });
 
+    const services: Service[] = [];
     for (const factory of options.services ?? CORE_SERVICES) {
       const service = await factory({ bus, config, logger });
+      services.push(service);
       await service.start();
       undo.push({ name: service.name, run: () => service.stop() });
       log.info({ service: service.name }, "service started");
@@ -129,6 +138,7 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
       logger,
       settings: config.router,
       directory: () => plugins.commands(),
+      onCompleted: monitoring.commandCompleted,
     });
     undo.push({ name: "router", run: () => router.stop() });
     await router.start();
@@ -144,6 +154,8 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
       undo.push({ name: `connector ${connector.platform}`, run: () => connector.stop() });
       await connector.start();
     }
+    undo.push({ name: "health and metrics", run: async () => monitoring.stop() });
+    await monitoring.start({ plugins, connectors, services });
     const external = config.platforms.flatMap((p) => (p.type === "external" ? [p.name] : []));
     log.info({ nats: url, connectors: connectors.map((c) => c.platform), external }, "rosey started");
 

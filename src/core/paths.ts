@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 /**
@@ -10,3 +11,8 @@ export const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export function runtimeFile(relative: string): string {
   return fileURLToPath(new URL(`../../dist/${relative}`, import.meta.url));
 }
+
+/** The installed package's version, as answers to health requests report it. */
+export const PACKAGE_VERSION: string = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;

@@ -268,6 +268,11 @@ describe("CyTube connector against the emulator and a real nats-server", () => {
 
   it("kick: reported on rosey.events.kick; rejoins per rejoin_on_kick; a ban is final by default", async () => {
     const c = await setup();
+    expect(c.health()).toEqual({
+      name: `connector cytube ${CHANNEL}`,
+      status: "ok",
+      detail: expect.stringMatching(/^joined as rosey \(rank \d\)$/),
+    });
     const kicks = collect<{ reason: string }>();
     testBus.subscribe<{ reason: string }>("rosey.events.kick", (m) => kicks.push(m.envelope.data));
     await testBus.flush();
@@ -281,6 +286,10 @@ describe("CyTube connector against the emulator and a real nats-server", () => {
     await new Promise((r) => setTimeout(r, 700));
     expect(c.joined).toBe(false);
     expect(emu.connections).toBe(before);
+    expect(c.health()).toMatchObject({
+      status: "down",
+      detail: "disconnected for good: kicked: You're banned!",
+    });
   });
 
   it("flood: 100 replies requested at once arrive in order within the limiter's schedule, no cooldown drops", async () => {
@@ -331,7 +340,12 @@ describe("CyTube connector against the emulator and a real nats-server", () => {
     connector = newConnector();
     await connector.start();
     expect((await errors.waitFor(1))[0]!.code).toBe("LOGIN_FAILED");
+    expect(connector.health()).toMatchObject({
+      status: "degraded",
+      detail: expect.stringMatching(/^login refused: .*; retrying in \d+ ms$/),
+    });
     await connector.whenJoined();
+    expect(connector.health().status).toBe("ok");
     other.disconnect();
   });
 });

@@ -5,6 +5,7 @@ import { commandCompletedSchema } from "../../core/commands.js";
 import { type ChatEvent, CORE_SOURCE, chatPmSchema, chatSendSchema } from "../../core/envelope.js";
 import { errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
+import type { HealthCheck } from "../../core/monitoring/health.js";
 import { parseCommandLine } from "../../core/router/parse.js";
 import { SUBJECTS } from "../../core/subjects.js";
 import { compileCheck } from "../../core/validation.js";
@@ -106,6 +107,15 @@ export class ConsoleConnector implements Connector {
       await this.#finish();
     })();
     return this.#stopping;
+  }
+
+  health(): HealthCheck {
+    const detail = this.#inputEnded
+      ? `input ended; ${this.#pending.size} command(s) finishing`
+      : this.#lines
+        ? "reading input"
+        : "not started";
+    return { name: "connector console", status: this.#lines ? "ok" : "down", detail };
   }
 
   #send(line: string): void {

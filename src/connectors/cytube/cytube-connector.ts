@@ -2,6 +2,7 @@ import type { Bus, BusMessage, BusSubscription } from "../../core/bus.js";
 import type { CytubePlatformConfig } from "../../core/config/schema.js";
 import { type ErrorCode, errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
+import type { HealthCheck } from "../../core/monitoring/health.js";
 import { platformSubject } from "../../core/subjects.js";
 import type { Connector } from "../connector.js";
 import { type ActionPlan, isActionName, planAction } from "./actions.js";
@@ -64,6 +65,8 @@ export class CytubeConnector implements Connector {
   readonly #subs: BusSubscription[] = [];
   readonly #pending: PendingAction[] = [];
   #joined = false;
+  /** The client's latest status, for health: why we are not in the channel, and whether it will retry. */
+  #lastStatus: ClientStatus | undefined;
   /** Rank picture of the last joined session, for checking actions that arrive while we are away. */
   #lastCtx: RankContext | undefined;
   #started = false;
@@ -242,7 +245,36 @@ export class CytubeConnector implements Connector {
     for (const w of this.#readyWaiters.splice(0)) w();
   }
 
+  health(): HealthCheck {
+    const name = `connector cytube ${this.channel}`;
+    if (this.#joined)
+      return {
+        name,
+        status: "ok",
+        detail: `joined as ${this.#state.self ?? "anonymous"} (rank ${this.#state.rank})`,
+      };
+    const s = this.#lastStatus;
+    if (!s) return { name, status: "degraded", detail: "connecting" };
+    switch (s.type) {
+      case "fatal":
+        return { name, status: "down", detail: s.error };
+      case "login_failed":
+        return s.retryInMs === null
+          ? { name, status: "down", detail: `login refused: ${s.error} (fix the config)` }
+          : { name, status: "degraded", detail: `login refused: ${s.error}; retrying in ${s.retryInMs} ms` };
+      case "disconnected":
+        return s.reconnectInMs === null
+          ? { name, status: "down", detail: `disconnected for good: ${s.reason}` }
+          : { name, status: "degraded", detail: `disconnected (${s.reason}); reconnecting` };
+      case "kicked":
+        return { name, status: s.rejoin ? "degraded" : "down", detail: `kicked: ${s.reason}` };
+      default:
+        return { name, status: "degraded", detail: s.type === "connecting" ? "connecting" : "joining" };
+    }
+  }
+
   #onStatus(status: ClientStatus): void {
+    this.#lastStatus = status;
     switch (status.type) {
       case "connecting":
       case "connected":

@@ -144,6 +144,12 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  monitoring: z
+    .strictObject({
+      /** How often each service publishes its metrics on `rosey.monitoring.metrics`; 0 = only on request. */
+      metricsIntervalMs: z.union([z.literal(0), z.number().int().min(1_000).max(3_600_000)]).default(15_000),
+    })
+    .prefault({}),
   logging: z
     .strictObject({
       level: z.enum(LOG_LEVELS).default("info"),

@@ -11,6 +11,7 @@ import { discoverPlugins } from "../plugins/manifest.js";
 import { PLUGIN_NAME, SUBJECTS } from "../subjects.js";
 import { describeProblem } from "../validation.js";
 import { type Database, type DatabaseTarget, openDatabase, resolveDatabaseTarget } from "./connection.js";
+import { type DbMonitoring, startDbMonitoring } from "./db-monitoring.js";
 import { type IngestOptions, type Ingestor, startIngestor } from "./ingestion.js";
 import {
   type DbReply,
@@ -72,6 +73,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
   const db = await openDatabase(target);
   let bus: Bus | undefined;
   let ingestor: Ingestor | undefined;
+  let monitoring: DbMonitoring | undefined;
   try {
     const core = await new MigrationRunner(db, { actor: "db" }).applyCore(loadCoreMigrations(db.engine));
     if (core.versions.length) log.info({ versions: core.versions }, "applied core migrations");
@@ -88,14 +90,22 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
     bus.subscribe("rosey.db.migrate.*.*", (m) => handlers.migrate(m), queue);
     await bus.flush();
     ingestor = await startIngestor(bus.connection, db, options.logger, options.ingest);
+    monitoring = await startDbMonitoring({
+      bus,
+      db,
+      ingestor,
+      logger: options.logger,
+      metricsIntervalMs: options.config.monitoring.metricsIntervalMs,
+    });
     log.info({ database: db.description }, "database service started");
   } catch (err) {
+    monitoring?.stop();
     await ingestor?.stop().catch(() => {});
     await bus?.close().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }
-  const started = { bus, ingestor };
+  const started = { bus, ingestor, monitoring };
   let stopping: Promise<void> | undefined;
   return {
     database: db,
@@ -103,6 +113,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
       stopping ??= (async () => {
         // Reverse order: stop taking events, finish the batch in hand, drain requests, then close the pool.
         const errors: unknown[] = [];
+        started.monitoring.stop();
         await started.ingestor.stop().catch((e: unknown) => errors.push(e));
         await started.bus.close().catch((e: unknown) => errors.push(e));
         await db.close().catch((e: unknown) => errors.push(e));

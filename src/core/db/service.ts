@@ -30,6 +30,8 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
   let stopped = false;
   let stopping: Promise<void> | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
+  /** Whether the current process has said it serves; false from its death until its successor is ready. */
+  let serving = false;
   /** Deaths and failed starts since the last stable run; sets the restart delay. */
   let failures = 0;
 
@@ -53,12 +55,14 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
       proc.stdout?.on("data", (chunk: string) => {
         if (ready || !chunk.includes("ready")) return;
         ready = true;
+        serving = true;
         clearTimeout(timer);
         log.info({ dbPid: proc.pid }, "database service process ready");
         resolve();
       });
       proc.once("exit", (code, signal) => {
         clearTimeout(timer);
+        serving = false;
         const how = signal ?? `exit code ${code}`;
         if (!ready) {
           // Otherwise its own error line is already on stderr (inherited).
@@ -96,6 +100,16 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
         return;
       }
       await spawnService(config.nats.url ?? `nats://${bus.connection.getServer()}`);
+    },
+    health() {
+      if (config.database.enabled === false)
+        return { name: "database process", status: "ok", detail: "disabled (database.enabled: false)" };
+      if (serving && child) return { name: "database process", status: "ok", detail: `pid ${child.pid}` };
+      return {
+        name: "database process",
+        status: "down",
+        detail: restartTimer ? "died; restarting (events wait in JetStream)" : "starting",
+      };
     },
     stop() {
       stopping ??= (async () => {

@@ -117,7 +117,7 @@ export class PluginManager {
     await Promise.all([...this.#plugins.values()].map((p) => this.#launch(p)));
     this.#subs.push(
       this.#bus.subscribe(SUBJECTS.monitoringPlugins, (m) => {
-        m.respond({ isolation: this.#spawner.isolation, plugins: this.status(), rejected: this.#rejected });
+        m.respond({ isolation: this.#spawner.isolation, plugins: this.status(), rejected: this.rejected() });
       }),
       this.#bus.subscribe("rosey.admin.plugins.*", (m) => this.#onAdmin(m)),
     );
@@ -158,6 +158,11 @@ export class PluginManager {
       }
     }
     return out;
+  }
+
+  /** Plugin folders that were not loaded (invalid manifest), with why. */
+  rejected(): ReadonlyArray<{ dir: string; error: string }> {
+    return this.#rejected;
   }
 
   status(): PluginStatus[] {

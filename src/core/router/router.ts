@@ -61,6 +61,11 @@ export interface RouterOptions {
   directory: () => readonly CommandInfo[];
   /** Clock for cooldowns. @default Date.now */
   now?: () => number;
+  /**
+   * Told of every command once it completes (metrics): the plugin that has it, or undefined when none
+   * does, and the ms from the chat message's arrival.
+   */
+  onCompleted?: (done: CommandCompleted, plugin: string | undefined, ms: number) => void;
 }
 
 export const ROUTER_QUEUE = "router";
@@ -74,6 +79,7 @@ export class Router {
   readonly #settings: Readonly<RouterSettings>;
   readonly #directory: () => readonly CommandInfo[];
   readonly #cooldowns: Cooldowns;
+  readonly #onCompleted: RouterOptions["onCompleted"];
   readonly #subscriptions: BusSubscription[] = [];
   /** Chat messages being handled; `stop` waits for them (counted, so a message costs no closure). */
   #inFlight = 0;
@@ -88,6 +94,7 @@ export class Router {
     this.#log = options.logger.child({ component: "router" });
     this.#settings = options.settings;
     this.#directory = options.directory;
+    this.#onCompleted = options.onCompleted;
     this.#cooldowns = new Cooldowns({
       ...(options.now ? { now: options.now } : {}),
       maxEntries: MAX_TRACKED_COOLDOWNS,
@@ -155,8 +162,10 @@ export class Router {
     const command = parseChatCommand(event, this.#settings.prefix);
     if (!command) return;
     this.#inFlight++;
+    const arrived = performance.now();
     try {
       const done = await this.#handle(event, command, message.envelope);
+      this.#onCompleted?.(done, this.#resolve(done.command)?.plugin, performance.now() - arrived);
       if (message.replyTo) this.#send("completion", done.correlationId, () => message.respond(done));
     } finally {
       if (--this.#inFlight === 0) this.#idle?.();

@@ -1,0 +1,107 @@
+import { createBus } from "../bus.js";
+import { loadConfig } from "../config/load.js";
+import { errorMessage, RoseyError } from "../errors.js";
+import { silentLogger } from "../logger.js";
+import { SUBJECTS } from "../subjects.js";
+import { type HealthReport, type HealthStatus, healthReportSchema, worstStatus } from "./health.js";
+
+export interface HealthCommandOptions {
+  config?: string | undefined;
+  /** NATS server of the running platform; default NATS_URL, then the config's `nats.url`. */
+  nats?: string | undefined;
+  json?: boolean | undefined;
+  /** Ask only this service (`core`, `database`). */
+  service?: string | undefined;
+  /** How long to gather answers, in ms. @default 1500 */
+  timeoutMs?: number | undefined;
+  env?: NodeJS.ProcessEnv;
+  write?: (text: string) => void;
+}
+
+export interface HealthGathering {
+  url: string;
+  status: HealthStatus;
+  services: HealthReport[];
+  /** Answers that were not health reports (another tool on the subject): counted, not trusted. */
+  malformed: number;
+  /** Why NATS itself could not be asked. */
+  error?: string;
+}
+
+/**
+ * Asks every service once and keeps every answer that arrives within `timeoutMs` (they answer the same
+ * request, so there is no "first answer" to wait for). No answer at all is `down`: either nothing runs on
+ * that NATS or everything is cut off from it.
+ */
+export async function gatherHealth(
+  url: string,
+  timeoutMs: number,
+  service?: string,
+): Promise<HealthGathering> {
+  const bus = await createBus({
+    url,
+    source: "cli:health",
+    logger: silentLogger(),
+    connectTimeoutMs: timeoutMs,
+    maxReconnectAttempts: 0,
+  });
+  try {
+    const services: HealthReport[] = [];
+    let malformed = 0;
+    const inbox = bus.createInbox();
+    bus.subscribe(inbox, (m) => {
+      const report = healthReportSchema.safeParse(m.envelope.data);
+      if (report.success) services.push(report.data);
+      else malformed++;
+    });
+    await bus.flush();
+    bus.publish(SUBJECTS.monitoringHealth, service ? { service } : {}, { replyTo: inbox });
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs));
+    services.sort((a, b) => a.service.localeCompare(b.service) || a.pid - b.pid);
+    const status = services.length ? worstStatus(services.map((s) => s.status)) : "down";
+    return { url, status, services, malformed };
+  } finally {
+    await bus.close();
+  }
+}
+
+export function formatHealth(g: HealthGathering): string {
+  const lines = [`Rosey health at ${g.url}: ${g.status.toUpperCase()}`];
+  if (g.error) lines.push(`  cannot reach NATS: ${g.error}`);
+  else if (g.services.length === 0)
+    lines.push("  no service answered (is `rosey start` running on this NATS?)");
+  for (const s of g.services) {
+    const up = `${Math.round(s.uptimeMs / 1000)} s`;
+    lines.push(`  ${s.service} (pid ${s.pid}, v${s.version}, up ${up}): ${s.status}`);
+    for (const c of s.checks)
+      lines.push(`    ${c.status.padEnd(8)} ${c.name}${c.detail ? `: ${c.detail}` : ""}`);
+  }
+  if (g.malformed) lines.push(`  (${g.malformed} answer(s) that are not health reports ignored)`);
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * `rosey health [--json] [--service NAME] [--timeout MS] [--nats URL] [--config FILE]`: every service's answer on
+ * `rosey.monitoring.health`. Exit code 0 when all answered ok, 1 otherwise (degraded, down, or silence),
+ * so it can serve as a liveness probe.
+ */
+export async function healthCommand(options: HealthCommandOptions): Promise<number> {
+  const env = options.env ?? process.env;
+  const url = options.nats ?? (env.NATS_URL || loadConfig({ file: options.config, env }).config.nats.url);
+  if (!url)
+    throw new RoseyError(
+      "CONFIG_INVALID",
+      "rosey health needs the running platform's NATS: --nats URL, NATS_URL or nats.url in the config " +
+        "(the embedded server of `rosey start` listens on a port it picks; set nats.url to reach it from outside)",
+    );
+  const timeoutMs = options.timeoutMs ?? 1_500;
+  let gathered: HealthGathering;
+  try {
+    gathered = await gatherHealth(url, timeoutMs, options.service);
+  } catch (err) {
+    gathered = { url, status: "down", services: [], malformed: 0, error: errorMessage(err) };
+  }
+  const write = options.write ?? ((text: string) => process.stdout.write(text));
+  write(options.json ? `${JSON.stringify(gathered, null, 2)}\n` : formatHealth(gathered));
+  return gathered.status === "ok" ? 0 : 1;
+}

@@ -1,0 +1,183 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Bus, BusSubscription } from "../bus.js";
+import type { CommandCompleted } from "../commands.js";
+import { CORE_SOURCE } from "../envelope.js";
+import type { Logger } from "../logger.js";
+import type { PluginState, PluginStatus } from "../plugins/plugin-manager.js";
+import { SUBJECTS } from "../subjects.js";
+import { type HealthCheck, HealthResponder } from "./health.js";
+import { createRegistry, MetricsPublisher } from "./metrics.js";
+
+/**
+ * The core process's health answer and metrics: plugins (from the plugin manager), connectors and core
+ * services (each reports its own check), commands as the router completes them, and security violations
+ * as the gates publish them. Built before the router (which reports each completed command here) and
+ * started once every part exists.
+ */
+
+/** A part of the core that can say how it is (connectors, services). */
+export interface HealthReporter {
+  health?(): HealthCheck;
+}
+
+export interface MonitoredParts {
+  plugins: {
+    status(): PluginStatus[];
+    rejected(): ReadonlyArray<{ dir: string; error: string }>;
+  };
+  connectors: readonly HealthReporter[];
+  services: readonly HealthReporter[];
+}
+
+export interface CoreMonitoringOptions {
+  bus: Bus;
+  logger: Logger;
+  /** `monitoring.metricsIntervalMs`; 0 publishes no periodic metrics. */
+  metricsIntervalMs: number;
+}
+
+const PLUGIN_STATES: readonly PluginState[] = [
+  "loaded",
+  "starting",
+  "running",
+  "suspended",
+  "crashed",
+  "failed",
+  "stopped",
+];
+
+export class CoreMonitoring {
+  readonly registry: Registry;
+  readonly #o: CoreMonitoringOptions;
+  readonly #commands: Counter<"plugin" | "status">;
+  readonly #latency: Histogram<"plugin">;
+  readonly #violations: Counter<"plugin" | "severe">;
+  #parts: MonitoredParts | undefined;
+  #health: HealthResponder | undefined;
+  #metrics: MetricsPublisher | undefined;
+  #violationSub: BusSubscription | undefined;
+
+  constructor(options: CoreMonitoringOptions) {
+    this.#o = options;
+    this.registry = createRegistry("core");
+    const registers = [this.registry];
+    this.#commands = new Counter({
+      name: "rosey_commands_total",
+      help: "Chat commands completed by the router, by plugin ('' when no plugin has the command) and status",
+      labelNames: ["plugin", "status"],
+      registers,
+    });
+    this.#latency = new Histogram({
+      name: "rosey_command_duration_seconds",
+      help: "From the chat message reaching the router to the command's completion",
+      labelNames: ["plugin"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#violations = new Counter({
+      name: "rosey_security_violations_total",
+      help: "Operations the permission gate refused, by plugin and severity",
+      labelNames: ["plugin", "severe"],
+      registers,
+    });
+    const parts = () => this.#parts;
+    new Gauge({
+      name: "rosey_plugins",
+      help: "Plugins by state",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        this.reset();
+        const status = parts()?.plugins.status() ?? [];
+        for (const state of PLUGIN_STATES)
+          this.set({ state }, status.filter((p) => p.state === state).length);
+      },
+    });
+    new Gauge({
+      name: "rosey_plugin_heap_bytes",
+      help: "Heap in use by each plugin's worker, as its last heartbeat reported",
+      labelNames: ["plugin"],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of parts()?.plugins.status() ?? []) this.set({ plugin: p.name }, p.memory.heapUsed);
+      },
+    });
+    new Gauge({
+      name: "rosey_plugin_restarts",
+      help: "Restarts of each plugin's worker within the restart window",
+      labelNames: ["plugin"],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of parts()?.plugins.status() ?? []) this.set({ plugin: p.name }, p.restarts);
+      },
+    });
+  }
+
+  /** The router's completion hook; `plugin` is undefined for a command no plugin has. */
+  readonly commandCompleted = (done: CommandCompleted, plugin: string | undefined, ms: number): void => {
+    const label = plugin ?? "";
+    this.#commands.inc({ plugin: label, status: done.status });
+    this.#latency.observe({ plugin: label }, ms / 1000);
+  };
+
+  async start(parts: MonitoredParts): Promise<void> {
+    this.#parts = parts;
+    const { bus, logger } = this.#o;
+    this.#violationSub = bus.subscribe(SUBJECTS.securityViolation, (m) => {
+      // Only the core's gates report violations; anything else on the subject is not counted.
+      if (m.envelope.source !== CORE_SOURCE) return;
+      const v = m.envelope.data as { plugin?: unknown; severe?: unknown } | null;
+      if (typeof v?.plugin === "string")
+        this.#violations.inc({ plugin: v.plugin, severe: v.severe === true ? "true" : "false" });
+    });
+    this.#health = new HealthResponder({
+      bus,
+      logger,
+      service: "core",
+      probes: {
+        plugins: () => pluginsCheck(parts.plugins.status(), parts.plugins.rejected()),
+        connectors: () => parts.connectors.flatMap((c) => (c.health ? [c.health()] : [])),
+        services: () => parts.services.flatMap((s) => (s.health ? [s.health()] : [])),
+      },
+    });
+    this.#metrics = new MetricsPublisher({
+      bus,
+      logger,
+      service: "core",
+      registry: this.registry,
+      intervalMs: this.#o.metricsIntervalMs,
+    });
+    await this.#health.start();
+    await this.#metrics.start();
+  }
+
+  /** Idempotent. */
+  stop(): void {
+    this.#violationSub?.unsubscribe();
+    this.#violationSub = undefined;
+    this.#health?.stop();
+    this.#metrics?.stop();
+  }
+}
+
+/**
+ * Plugins are the core's main business: any that is not running (failed, suspended, restarting) or could
+ * not be loaded at all makes the core degraded, naming each and why.
+ */
+export function pluginsCheck(
+  status: readonly PluginStatus[],
+  rejected: ReadonlyArray<{ dir: string; error: string }>,
+): HealthCheck {
+  const running = status.filter((p) => p.state === "running");
+  const problems = [
+    ...status
+      .filter((p) => p.state !== "running")
+      .map((p) => `${p.name} ${p.state}${p.lastError ? ` (${p.lastError})` : ""}`),
+    ...rejected.map((r) => `${r.dir} not loaded (${r.error})`),
+  ];
+  const counted = `${running.length} of ${status.length + rejected.length} running`;
+  if (problems.length === 0) return { name: "plugins", status: "ok", detail: counted };
+  return { name: "plugins", status: "degraded", detail: `${counted}; ${problems.join("; ")}` };
+}

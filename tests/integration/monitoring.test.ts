@@ -1,0 +1,219 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Bus, createBus } from "../../src/core/bus.js";
+import { validateConfig } from "../../src/core/config/load.js";
+import type { ChatEvent } from "../../src/core/envelope.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { formatHealth, gatherHealth, healthCommand } from "../../src/core/monitoring/cli.js";
+import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";
+import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
+import { SUBJECTS } from "../../src/core/subjects.js";
+import { startPrivateNats } from "../support/private-nats.js";
+
+/**
+ * `rosey.monitoring.health` and `rosey.monitoring.metrics` from a running platform: the core and the
+ * database service (its own process) both answer; a plugin that could not be loaded makes the core
+ * degraded and says which; commands the router completes are counted by plugin and status.
+ */
+describe("health and metrics of a running platform", () => {
+  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  let dir: string;
+  let rosey: Rosey | undefined;
+  let client: Bus;
+  const periodic: MetricsSnapshot[] = [];
+
+  beforeAll(async () => {
+    nats = await startPrivateNats();
+    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-monitoring-"));
+    const plugins = path.join(dir, "plugins");
+    mkdirSync(path.join(plugins, "broken"), { recursive: true });
+    cpSync(path.resolve("plugins/dice"), path.join(plugins, "dice"), { recursive: true });
+    writeFileSync(path.join(plugins, "broken", "plugin.json"), '{ "name": "Broken!" }');
+    client = await createBus({ url: nats.url, source: "connector:test", logger: silentLogger() });
+    client.subscribe<MetricsSnapshot>(SUBJECTS.monitoringMetrics, (m) => {
+      if (!m.replyTo) periodic.push(m.envelope.data);
+    });
+    await client.flush();
+    const config = validateConfig(
+      {
+        nats: { url: nats.url },
+        dataDir: path.join(dir, "data"),
+        platforms: [{ type: "external", name: "test" }],
+        plugins: { directory: plugins, entries: { dice: { grants: ["chat.send"] } } },
+        monitoring: { metricsIntervalMs: 1_000 },
+      },
+      "test",
+    );
+    rosey = await startRosey({ config, logger: silentLogger() });
+  }, 90_000);
+
+  afterAll(async () => {
+    await rosey?.stop();
+    await client?.close();
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("every service answers one health request; the rejected plugin makes the core degraded", async () => {
+    const health = await gatherHealth(nats.url, 1_500);
+    expect(health.services.map((s) => s.service)).toEqual(["core", "database"]);
+    const [core, database] = health.services;
+    expect(core!.pid).toBe(process.pid);
+    expect(core!.status).toBe("degraded");
+    const plugins = core!.checks.find((c) => c.name === "plugins")!;
+    expect(plugins.status).toBe("degraded");
+    expect(plugins.detail).toMatch(/^1 of 2 running; .*broken not loaded/);
+    expect(core!.checks).toContainEqual({
+      name: "database process",
+      status: "ok",
+      detail: expect.any(String),
+    });
+    expect(database!.pid).not.toBe(process.pid);
+    expect(database!.status).toBe("ok");
+    expect(database!.checks.map((c) => c.name)).toEqual(["database", "ingestion"]);
+    expect(database!.checks[0]!.detail).toMatch(/answered in/);
+    expect(health.status).toBe("degraded");
+    expect(formatHealth(health)).toMatch(/: DEGRADED\n {2}core \(pid \d+, v[\d.]+, up \d+ s\): degraded\n/);
+  });
+
+  it("asks only the service named", async () => {
+    const health = await gatherHealth(nats.url, 800, "database");
+    expect(health.services.map((s) => s.service)).toEqual(["database"]);
+    expect(health.status).toBe("ok");
+  });
+
+  it("rosey health exits 1 when a service is not ok, and prints JSON on request", async () => {
+    let out = "";
+    const code = await healthCommand({
+      nats: nats.url,
+      json: true,
+      timeoutMs: 1_000,
+      write: (t) => (out += t),
+    });
+    expect(code).toBe(1);
+    expect(JSON.parse(out)).toMatchObject({
+      status: "degraded",
+      services: [{ service: "core" }, { service: "database" }],
+    });
+  });
+
+  it("counts completed commands by plugin and status, and publishes metrics periodically", async () => {
+    const replies: string[] = [];
+    client.subscribe<{ text: string }>(
+      SUBJECTS.actionsChatSend,
+      (m) => void replies.push(m.envelope.data.text),
+    );
+    const say = (content: string) =>
+      client.publish<ChatEvent>(SUBJECTS.eventsMessage, {
+        platform: "test",
+        channel: "c",
+        user: `u${Math.random()}`,
+        content,
+        timestamp: Date.now(),
+      });
+    say("!roll 2d6");
+    say("!nosuchcommand");
+    await expect.poll(() => replies.length, { timeout: 10_000 }).toBe(2);
+
+    const reply = await client.request<MetricsSnapshot>(
+      SUBJECTS.monitoringMetrics,
+      { service: "core" },
+      { timeoutMs: 2_000 },
+    );
+    const metric = (name: string) => reply.data.metrics.find((m) => m.name === name);
+    const commands = metric("rosey_commands_total")!.values;
+    expect(commands).toContainEqual(
+      expect.objectContaining({
+        value: 1,
+        labels: expect.objectContaining({ plugin: "dice", status: "ok" }),
+      }),
+    );
+    expect(commands).toContainEqual(
+      expect.objectContaining({
+        value: 1,
+        labels: expect.objectContaining({ plugin: "", status: "unknown" }),
+      }),
+    );
+    const durations = metric("rosey_command_duration_seconds")!.values;
+    expect(durations).toContainEqual(
+      expect.objectContaining({
+        metricName: "rosey_command_duration_seconds_count",
+        value: 1,
+        labels: expect.objectContaining({ plugin: "dice" }),
+      }),
+    );
+    expect(metric("rosey_plugins")!.values).toContainEqual(
+      expect.objectContaining({ value: 1, labels: expect.objectContaining({ state: "running" }) }),
+    );
+    expect(metric("process_resident_memory_bytes")!.values[0]!.value).toBeGreaterThan(0);
+
+    const violation = {
+      plugin: "dice",
+      operation: "publish",
+      subject: "x",
+      capability: null,
+      reason: "r",
+      count: 1,
+    };
+    const gate = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
+    gate.publish(SUBJECTS.securityViolation, { ...violation, severe: true });
+    await gate.close();
+    client.publish(SUBJECTS.securityViolation, { ...violation, severe: false });
+    await expect
+      .poll(
+        async () =>
+          (
+            await client.request<MetricsSnapshot>(
+              SUBJECTS.monitoringMetrics,
+              { service: "core" },
+              { timeoutMs: 2_000 },
+            )
+          ).data.metrics.find((m) => m.name === "rosey_security_violations_total")?.values,
+      )
+      .toEqual([
+        expect.objectContaining({
+          value: 1,
+          labels: expect.objectContaining({ plugin: "dice", severe: "true" }),
+        }),
+      ]);
+
+    await expect
+      .poll(() => new Set(periodic.map((s) => s.service)), { timeout: 5_000 })
+      .toEqual(new Set(["core", "database"]));
+    const db = periodic.find((s) => s.service === "database")!;
+    expect(db.metrics.map((m) => m.name)).toEqual(
+      expect.arrayContaining(["rosey_db_events_written", "rosey_db_events_waiting"]),
+    );
+  });
+});
+
+describe("rosey health with nothing running", () => {
+  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  beforeAll(async () => {
+    nats = await startPrivateNats();
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+
+  it("is down, exit 1, when no service answers", async () => {
+    let out = "";
+    const code = await healthCommand({ nats: nats.url, timeoutMs: 300, write: (t) => (out += t) });
+    expect(code).toBe(1);
+    expect(out).toContain("DOWN");
+    expect(out).toContain("no service answered");
+  });
+
+  it("is down, exit 1, when NATS itself cannot be reached", async () => {
+    let out = "";
+    const code = await healthCommand({
+      nats: "nats://127.0.0.1:1",
+      timeoutMs: 300,
+      write: (t) => (out += t),
+    });
+    expect(code).toBe(1);
+    expect(out).toContain("cannot reach NATS");
+  });
+});
