@@ -283,6 +283,24 @@ describe("router over a real nats-server", () => {
     expect(logLines.find((l) => l.msg === "command failed in the plugin")).toMatchObject({ code: "BUSY" });
   });
 
+  it("a flood of failures answers every command but logs at most 20 failure lines a second per plugin", async () => {
+    for (let i = 0; i < 50; i++) say("!crowded");
+    await completed.waitFor(50);
+    expect(
+      sends.items.filter((m) => m.data.text === "Sorry, !crowded is unavailable right now."),
+    ).toHaveLength(50);
+    const failures = () => logLines.filter((l) => l.msg === "command failed in the plugin");
+    // Two windows at most if the flood straddled a second boundary.
+    expect(failures().length).toBeGreaterThanOrEqual(20);
+    expect(failures().length).toBeLessThanOrEqual(40);
+    await new Promise((r) => setTimeout(r, 1_100));
+    say("!crowded");
+    await completed.waitFor(51);
+    const summary = logLines.find((l) => l.msg === "command failure log lines dropped (rate limit)");
+    expect(summary).toMatchObject({ plugin: "x" });
+    expect((summary!.dropped as number) + failures().length).toBe(51);
+  });
+
   it("drops invalid events and the bot's own messages, ignores plain chat, and keeps working", async () => {
     chat.publish(SUBJECTS.eventsMessage, { platform: "console", content: "!roll" });
     say("!roll", { is_self: true });

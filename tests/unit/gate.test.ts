@@ -1,3 +1,4 @@
+import pino from "pino";
 import { describe, expect, it } from "vitest";
 import type { Bus } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
@@ -10,7 +11,7 @@ import { computeGrants } from "../../src/core/plugins/grants.js";
  * (the sandbox normally refuses these earlier) must still be refused here, before the NATS client.
  */
 
-function setup(capabilities: string[], grants: string[] = ["basic"]) {
+function setup(capabilities: string[], grants: string[] = ["basic"], logger = silentLogger()) {
   const published: Array<{ subject: string; json: string }> = [];
   const requested: Array<{ subject: string; json: string }> = [];
   const subscribed: string[] = [];
@@ -33,7 +34,7 @@ function setup(capabilities: string[], grants: string[] = ["basic"]) {
   const gate = new PermissionGate({
     grants: computeGrants({ name: "x", version: "1.0.0", entry: "index.js", capabilities }, config),
     bus,
-    logger: silentLogger(),
+    logger,
     publishPerSecond: 5,
     maxPayloadChars: 1024,
     violationWindowMs: 10_000,
@@ -42,6 +43,16 @@ function setup(capabilities: string[], grants: string[] = ["basic"]) {
 }
 
 describe("PermissionGate", () => {
+  it("publishes every refusal, but logs at most 20 a second (a flooding plugin cannot fill the log)", () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { gate, violations } = setup([], ["basic"], logger);
+    for (let i = 0; i < 50; i++) expect(gate.publish("rosey.actions.users.kick", "{}")).toBe(false);
+    expect(violations).toHaveLength(50);
+    expect(lines.filter((l) => l.msg === "operation denied").length).toBeLessThanOrEqual(40);
+    expect(lines.filter((l) => l.msg === "operation denied").length).toBeGreaterThanOrEqual(20);
+  });
+
   it("stamps source, id and subject itself; spoofed fields stay inside data", () => {
     const { gate, published } = setup(["chat.send"]);
     expect(gate.publish("rosey.actions.chat.send", '{"source":"core","id":"forged"}', "cid-1")).toBe(true);

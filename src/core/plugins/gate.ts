@@ -2,6 +2,7 @@ import type { Bus, BusMessage, BusSubscription } from "../bus.js";
 import { KV_OPERATIONS, KV_SUBJECT_PREFIX, type KvOperation, kvRequestSchemas } from "../db/kv-protocol.js";
 import type { Envelope } from "../envelope.js";
 import { RoseyError } from "../errors.js";
+import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
 import { patternCovers, SUBJECTS, subjectMatches, subjectProblem } from "../subjects.js";
 import { CAPABILITIES, type CapabilityName, NEVER_GRANTED } from "./capabilities.js";
@@ -45,6 +46,7 @@ type Op = "publish" | "subscribe" | "request";
 
 /** Subjects remembered as allowed, per gate and operation; past this many, nothing new is remembered. */
 const MAX_REMEMBERED_SUBJECTS = 256;
+const DENIAL_LOGS_PER_SECOND = 20;
 
 /** What `#parsePayload` returns for a refused payload (any JSON value, `null` included, is a valid one). */
 const INVALID: unique symbol = Symbol("invalid payload");
@@ -68,6 +70,7 @@ export class PermissionGate {
    */
   readonly #allowed = { publish: new Set<string>(), request: new Set<string>() };
   #suspended = false;
+  readonly #logBudget = new LogBudget(DENIAL_LOGS_PER_SECOND);
 
   constructor(options: GateOptions) {
     this.plugin = options.grants.plugin;
@@ -283,7 +286,12 @@ export class PermissionGate {
       count: this.#recent.length,
       severe,
     };
-    this.#log.warn({ violation }, "operation denied");
+    // Every refusal is published (and persisted by the audit log); only the log lines are budgeted.
+    if (this.#logBudget.take()) {
+      const dropped = this.#logBudget.takeDropped();
+      if (dropped > 0) this.#log.warn({ dropped }, "denial log lines dropped (rate limit)");
+      this.#log.warn({ violation }, "operation denied");
+    }
     try {
       this.#bus.publish(SUBJECTS.securityViolation, violation);
     } catch (err) {

@@ -8,6 +8,7 @@ import {
 import type { BusMessage, BusSubscription } from "../bus.js";
 import type { Command } from "../commands.js";
 import { errorMessage, RoseyError } from "../errors.js";
+import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
 import { SUBJECTS } from "../subjects.js";
 import { compileCheck } from "../validation.js";
@@ -113,8 +114,7 @@ export class PluginWorker {
   #progressAt = performance.now();
   #pingSeq = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
-  #logWindowStart = 0;
-  #logsInWindow = 0;
+  readonly #logBudget = new LogBudget(LOGS_PER_SECOND);
   #memory = { heapUsed: 0, arrayBuffers: 0 };
   readonly #exitPromise: Promise<WorkerExit>;
   #resolveStopped: (() => void) | undefined;
@@ -548,18 +548,9 @@ export class PluginWorker {
   }
 
   #pluginLog(level: "debug" | "info" | "warn" | "error", msg: string, fields: string | undefined): void {
-    const now = Date.now();
-    if (now - this.#logWindowStart >= 1000) {
-      if (this.#logsInWindow > LOGS_PER_SECOND) {
-        this.#log.warn(
-          { dropped: this.#logsInWindow - LOGS_PER_SECOND },
-          "plugin log lines dropped (rate limit)",
-        );
-      }
-      this.#logWindowStart = now;
-      this.#logsInWindow = 0;
-    }
-    if (++this.#logsInWindow > LOGS_PER_SECOND) return;
+    if (!this.#logBudget.take()) return;
+    const dropped = this.#logBudget.takeDropped();
+    if (dropped > 0) this.#log.warn({ dropped }, "plugin log lines dropped (rate limit)");
     this.#log[level]({ source: "plugin", ...(fields ? { fields } : {}) }, msg);
   }
 }

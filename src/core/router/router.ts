@@ -8,6 +8,7 @@ import {
 } from "../commands.js";
 import { type ChatEvent, chatEventSchema, type Envelope } from "../envelope.js";
 import { errorMessage, isRoseyError } from "../errors.js";
+import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
 import { commandSubject, SUBJECTS } from "../subjects.js";
 import { compileCheck } from "../validation.js";
@@ -72,6 +73,7 @@ export const ROUTER_QUEUE = "router";
 const checkChatEvent = compileCheck(chatEventSchema);
 const checkCommandResult = compileCheck(commandResultSchema);
 const MAX_TRACKED_COOLDOWNS = 10_000;
+const FAILURE_LOGS_PER_SECOND = 20;
 
 export class Router {
   readonly #bus: Bus;
@@ -88,6 +90,7 @@ export class Router {
   #stopping: Promise<void> | undefined;
   #indexed: readonly CommandInfo[] | undefined;
   #byName = new Map<string, CommandInfo>();
+  readonly #failureBudgets = new Map<string, LogBudget>();
 
   constructor(options: RouterOptions) {
     this.#bus = options.bus;
@@ -213,36 +216,53 @@ export class Router {
       data = reply.data;
     } catch (err) {
       if (isRoseyError(err, "TIMEOUT")) {
-        this.#failureLog(info, command).warn(
+        this.#failureLog(info, command)?.warn(
           { timeoutMs: this.#settings.timeoutMs },
           "plugin did not answer the command in time",
         );
         return this.#sorry(event, info, command, "timeout");
       }
       if (isRoseyError(err, "NO_RESPONDERS")) {
-        this.#failureLog(info, command).warn("no plugin instance is listening for the command");
+        this.#failureLog(info, command)?.warn("no plugin instance is listening for the command");
         return this.#sorry(event, info, command, "unavailable");
       }
-      this.#failureLog(info, command).error({ err: errorMessage(err) }, "command request failed");
+      this.#failureLog(info, command)?.error({ err: errorMessage(err) }, "command request failed");
       return this.#sorry(event, info, command, "error");
     }
     const result = checkCommandResult(data);
     if (!result.success) {
-      this.#failureLog(info, command).error({ reply: data }, "plugin side sent a malformed command result");
+      this.#failureLog(info, command)?.error({ reply: data }, "plugin side sent a malformed command result");
       return this.#sorry(event, info, command, "error");
     }
     if (result.data.ok) return "ok";
     const { code, message } = result.data.error;
-    this.#failureLog(info, command).warn({ code, error: message }, "command failed in the plugin");
+    this.#failureLog(info, command)?.warn({ code, error: message }, "command failed in the plugin");
     if (code === "TIMEOUT") return this.#sorry(event, info, command, "timeout");
     if (code === "PLUGIN_NOT_RUNNING" || code === "BUSY")
       return this.#sorry(event, info, command, "unavailable");
     return this.#sorry(event, info, command, "error");
   }
 
-  /** Only failures log; their child logger is made for them, not for every command. */
-  #failureLog(info: CommandInfo, command: Command): Logger {
-    return this.#log.child({ plugin: info.plugin, command: info.name, correlationId: command.correlationId });
+  /**
+   * Only failures log; their child logger is made for them, not for every command. Each plugin has a
+   * budget of failure lines a second (a chat flood against a slow plugin fails every command), and
+   * `undefined` means this one is over it: it is counted and the count logged with the next allowed line.
+   */
+  #failureLog(info: CommandInfo, command: Command): Logger | undefined {
+    let budget = this.#failureBudgets.get(info.plugin);
+    if (!budget) {
+      budget = new LogBudget(FAILURE_LOGS_PER_SECOND);
+      this.#failureBudgets.set(info.plugin, budget);
+    }
+    if (!budget.take()) return undefined;
+    const log = this.#log.child({
+      plugin: info.plugin,
+      command: info.name,
+      correlationId: command.correlationId,
+    });
+    const dropped = budget.takeDropped();
+    if (dropped > 0) log.warn({ dropped }, "command failure log lines dropped (rate limit)");
+    return log;
   }
 
   /** The chat reply for a command that did not complete, and the status it completes with. */
