@@ -15,6 +15,12 @@ export const commandSchema = z.object({
   platform: z.string().min(1),
   channel: z.string().min(1),
   correlationId: z.string().min(1),
+  /**
+   * Epoch ms after which the sender no longer waits (the router's timeout). Work for a command past it is
+   * not started, and its reply is not sent: the user has already been told it took too long. Not shown to
+   * the plugin.
+   */
+  deadline: z.number().int().positive().optional(),
 });
 export type Command = z.infer<typeof commandSchema>;
 

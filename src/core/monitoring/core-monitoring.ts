@@ -104,6 +104,16 @@ export class CoreMonitoring {
       },
     });
     new Gauge({
+      name: "rosey_plugin_late_commands",
+      help: "Commands not run, or whose reply was not sent, because they were past the router's deadline",
+      labelNames: ["plugin"],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of parts()?.plugins.status() ?? []) this.set({ plugin: p.name }, p.lateCommands);
+      },
+    });
+    new Gauge({
       name: "rosey_plugin_restarts",
       help: "Restarts of each plugin's worker within the restart window",
       labelNames: ["plugin"],

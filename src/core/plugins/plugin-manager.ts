@@ -4,6 +4,7 @@ import type { Bus, BusMessage, BusSubscription } from "../bus.js";
 import { type Command, type CommandInfo, type CommandResult, commandSchema } from "../commands.js";
 import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, type RoseyError } from "../errors.js";
+import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
 import { commandSubject, SUBJECTS } from "../subjects.js";
 import { compileCheck } from "../validation.js";
@@ -36,6 +37,8 @@ export interface PluginStatus {
   violations: number;
   memory: { heapUsed: number; arrayBuffers: number };
   handlerLatencyMs: { count: number; mean: number; max: number };
+  /** Commands not run, or whose reply was not sent, because they were past their sender's deadline. */
+  lateCommands: number;
   grants: { requested: readonly string[]; effective: readonly string[]; missing: readonly string[] };
 }
 
@@ -46,6 +49,7 @@ export interface PluginManagerOptions {
 }
 
 const checkCommand = compileCheck(commandSchema);
+const LATE_LOGS_PER_SECOND = 20;
 const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 30_000;
 
@@ -65,6 +69,9 @@ interface ManagedPlugin {
   commandSub?: BusSubscription;
   restartTimer?: ReturnType<typeof setTimeout>;
   latency: { count: number; total: number; max: number };
+  /** Commands not run, or whose reply was not sent, because they were past their sender's deadline. */
+  late: number;
+  lateLog: LogBudget;
 }
 
 export class PluginManager {
@@ -181,6 +188,7 @@ export class PluginManager {
         mean: p.latency.count ? p.latency.total / p.latency.count : 0,
         max: p.latency.max,
       },
+      lateCommands: p.late,
       grants: { requested: p.grants.requested, effective: p.grants.effective, missing: p.grants.missing },
     }));
   }
@@ -243,6 +251,8 @@ export class PluginManager {
       restarts: [],
       violations: 0,
       latency: { count: 0, total: 0, max: 0 },
+      late: 0,
+      lateLog: new LogBudget(LATE_LOGS_PER_SECOND),
     };
     return managed;
   }
@@ -475,7 +485,7 @@ export class PluginManager {
       return;
     }
     // Built field by field: only the command's own fields reach plugin code.
-    const { name, args, text, user, rank, platform, channel, correlationId } = parsed.data;
+    const { name, args, text, user, rank, platform, channel, correlationId, deadline } = parsed.data;
     const command: Command = { name, args, text, user, rank, platform, channel, correlationId };
     const worker = p.worker;
     if (p.state !== "running" || !worker) {
@@ -483,6 +493,11 @@ export class PluginManager {
         ok: false,
         error: { code: "PLUGIN_NOT_RUNNING", message: `plugin '${p.grants.plugin}' is ${p.state}` },
       });
+      return;
+    }
+    // A backlog (a flood, a stall) can hand us commands whose sender gave up: running them only delays the rest.
+    if (deadline !== undefined && Date.now() > deadline) {
+      this.#late(p, message, command, "not run: it arrived after its sender's deadline");
       return;
     }
     const outcome = await worker.runCommand(command);
@@ -500,6 +515,11 @@ export class PluginManager {
       return;
     }
     let replied = false;
+    if (outcome.text && deadline !== undefined && Date.now() > deadline) {
+      // The router has already told the user it took too long; a reply now would contradict it.
+      this.#late(p, message, command, "its reply was not sent: it came after its sender's deadline");
+      return;
+    }
     if (outcome.text) {
       replied = p.gate.publishData(
         SUBJECTS.actionsChatSend,
@@ -518,6 +538,23 @@ export class PluginManager {
       }
     }
     this.#reply(message, { ok: true, replied });
+  }
+
+  #late(p: ManagedPlugin, message: BusMessage, command: Command, what: string): void {
+    p.late++;
+    if (p.lateLog.take()) {
+      const dropped = p.lateLog.takeDropped();
+      this.#log.info(
+        {
+          plugin: p.grants.plugin,
+          command: command.name,
+          correlationId: command.correlationId,
+          ...(dropped ? { alsoLate: dropped } : {}),
+        },
+        `command ${what}`,
+      );
+    }
+    this.#reply(message, { ok: false, error: { code: "TIMEOUT", message: `'${command.name}' ${what}` } });
   }
 
   #reply(message: BusMessage, result: CommandResult): void {

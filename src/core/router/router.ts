@@ -198,6 +198,7 @@ export class Router {
       platform: event.platform,
       channel: event.channel,
       correlationId,
+      deadline: Date.now() + this.#settings.timeoutMs,
     };
     return { correlationId, command: info.name, status: await this.#dispatch(info, command, event) };
   }
