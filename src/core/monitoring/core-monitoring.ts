@@ -1,10 +1,11 @@
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { Bus, BusSubscription } from "../bus.js";
 import type { CommandCompleted } from "../commands.js";
 import { CORE_SOURCE } from "../envelope.js";
 import type { Logger } from "../logger.js";
 import type { PluginState, PluginStatus } from "../plugins/plugin-manager.js";
 import { SUBJECTS } from "../subjects.js";
+import { CommandTally } from "./command-tally.js";
 import { type HealthCheck, HealthResponder } from "./health.js";
 import { createRegistry, MetricsPublisher } from "./metrics.js";
 
@@ -49,8 +50,7 @@ const PLUGIN_STATES: readonly PluginState[] = [
 export class CoreMonitoring {
   readonly registry: Registry;
   readonly #o: CoreMonitoringOptions;
-  readonly #commands: Counter<"plugin" | "status">;
-  readonly #latency: Histogram<"plugin">;
+  readonly #tally = new CommandTally();
   readonly #violations: Counter<"plugin" | "severe">;
   #parts: MonitoredParts | undefined;
   #health: HealthResponder | undefined;
@@ -61,19 +61,7 @@ export class CoreMonitoring {
     this.#o = options;
     this.registry = createRegistry("core");
     const registers = [this.registry];
-    this.#commands = new Counter({
-      name: "rosey_commands_total",
-      help: "Chat commands completed by the router, by plugin ('' when no plugin has the command) and status",
-      labelNames: ["plugin", "status"],
-      registers,
-    });
-    this.#latency = new Histogram({
-      name: "rosey_command_duration_seconds",
-      help: "From the chat message reaching the router to the command's completion",
-      labelNames: ["plugin"],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    this.#tally.register(this.registry);
     this.#violations = new Counter({
       name: "rosey_security_violations_total",
       help: "Operations the permission gate refused, by plugin and severity",
@@ -127,9 +115,7 @@ export class CoreMonitoring {
 
   /** The router's completion hook; `plugin` is undefined for a command no plugin has. */
   readonly commandCompleted = (done: CommandCompleted, plugin: string | undefined, ms: number): void => {
-    const label = plugin ?? "";
-    this.#commands.inc({ plugin: label, status: done.status });
-    this.#latency.observe({ plugin: label }, ms / 1000);
+    this.#tally.record(plugin ?? "", done.status, ms / 1000);
   };
 
   async start(parts: MonitoredParts): Promise<void> {

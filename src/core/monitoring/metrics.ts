@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, type MetricObjectWithValues, type MetricValue, Registry } from "prom-client";
+import { Counter, Gauge, type MetricObjectWithValues, type MetricValue, Registry } from "prom-client";
 import type { Bus, BusSubscription } from "../bus.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -7,7 +7,7 @@ import { asksFor } from "./health.js";
 
 /**
  * Metrics over the bus (design.md §2: `rosey.monitoring.metrics`, periodic, every service). Each process
- * keeps a prom-client registry (Node's process and GC metrics plus its own) and publishes a snapshot every
+ * keeps a prom-client registry (the process's CPU, memory and event-loop use, plus its own) and publishes a snapshot every
  * interval; a request on the same subject is answered with one at once, for tools that cannot wait.
  * prom-client's JSON form is published as it is, so a bridge to Prometheus needs no translation table.
  */
@@ -19,11 +19,71 @@ export interface MetricsSnapshot {
   metrics: MetricObjectWithValues<MetricValue<string>>[];
 }
 
-/** A registry with Node's default process metrics, every series labelled with the service. */
+/**
+ * A registry with the process's own metrics, every series labelled with the service. They are read when a
+ * snapshot is taken, never per event: prom-client's `collectDefaultMetrics` watches every garbage collection
+ * (a PerformanceObserver), which cost ~1.2 µs of core CPU per command at 12,000 commands/s (light harness).
+ * The names are the standard ones where one exists, so dashboards built for Node processes work unchanged.
+ */
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  counter(
+    "process_cpu_user_seconds_total",
+    "User CPU time spent, in seconds",
+    () => process.cpuUsage().user / 1e6,
+  );
+  counter(
+    "process_cpu_system_seconds_total",
+    "System CPU time spent, in seconds",
+    () => process.cpuUsage().system / 1e6,
+  );
+  counter("process_cpu_seconds_total", "User and system CPU time spent, in seconds", () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  });
+  gauge("process_resident_memory_bytes", "Resident memory size, in bytes", () => process.memoryUsage.rss());
+  gauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds", () =>
+    Math.round((Date.now() - process.uptime() * 1000) / 1000),
+  );
+  gauge("nodejs_heap_size_total_bytes", "V8 heap size, in bytes", () => process.memoryUsage().heapTotal);
+  gauge("nodejs_heap_size_used_bytes", "V8 heap in use, in bytes", () => process.memoryUsage().heapUsed);
+  gauge(
+    "nodejs_external_memory_bytes",
+    "Memory of C++ objects bound to JavaScript, in bytes",
+    () => process.memoryUsage().external,
+  );
+  let elu = performance.eventLoopUtilization();
+  gauge(
+    "nodejs_eventloop_utilization",
+    "Share of time the event loop was busy since the previous snapshot (0-1)",
+    () => {
+      const now = performance.eventLoopUtilization();
+      const busy = performance.eventLoopUtilization(now, elu).utilization;
+      elu = now;
+      return busy;
+    },
+  );
   return registry;
 }
 
