@@ -146,6 +146,7 @@ describe("router over a real nats-server", () => {
     );
 
   it("sends a parsed command to its plugin; the command's correlationId is the chat message's id", async () => {
+    const before = Date.now();
     const line = say("!ROLL 2d6 +1");
     const [done] = await completed.waitFor(1);
     expect(received).toHaveLength(1);
@@ -158,7 +159,12 @@ describe("router over a real nats-server", () => {
       platform: "console",
       channel: "lobby",
       correlationId: line.id,
+      deadline: expect.any(Number),
     });
+    // The moment the router stops waiting: its timeout (300 ms here) after it sent the command.
+    const { deadline } = received[0]!.data;
+    expect(deadline).toBeGreaterThanOrEqual(before + 300);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 300);
     expect(received[0]!.source).toBe("core");
     expect(received[0]!.correlationId).toBe(line.id);
     const [reply] = await sends.waitFor(1);
