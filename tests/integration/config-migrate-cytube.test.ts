@@ -1,13 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import YAML from "yaml";
 import { loadConfig } from "../../src/core/config/load.js";
 import { migrateConfigFile } from "../../src/core/config/migrate-file.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
 import { type CytubeEmulator, startCytubeEmulator } from "../fixtures/cytube-emulator/index.js";
+import { expectRollAnswered } from "../support/dice-in-channel.js";
 import { startPrivateNats } from "../support/private-nats.js";
 
 /**
@@ -59,17 +60,6 @@ describe("a migrated Rosey-Robot config against the CyTube emulator", () => {
   });
 
   it("joins with the account and answers !roll 2d6 in the channel", async () => {
-    await expect
-      .poll(() => emu.channel("migrated").find("RoseyBot") !== undefined, { timeout: 10_000 })
-      .toBe(true);
-    const alice = emu.addUser("migrated", "alice", 0);
-    alice.say("!roll 2d6");
-    await expect
-      .poll(() => emu.chatFrom("migrated", "RoseyBot").length, { timeout: 10_000 })
-      .toBeGreaterThanOrEqual(1);
-    const reply = emu.chatFrom("migrated", "RoseyBot")[0]!.msg;
-    const m = /^alice rolled 2d6: \[([1-6]), ([1-6])\] = (\d+)$/.exec(reply);
-    expect(m, reply).not.toBeNull();
-    expect(Number(m![1]) + Number(m![2])).toBe(Number(m![3]));
+    await expectRollAnswered(emu, "migrated", "RoseyBot");
   });
 });

@@ -1,9 +1,10 @@
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { validateConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
 import { type CytubeEmulator, startCytubeEmulator } from "../fixtures/cytube-emulator/index.js";
+import { expectRollAnswered } from "../support/dice-in-channel.js";
 import { startPrivateNats } from "../support/private-nats.js";
 
 /** The issue's round trip: `!roll 2d6` typed by an emulated user → the dice plugin's reply in the channel. */
@@ -38,22 +39,6 @@ describe("CyTube round trip through the orchestrator, router and sandboxed dice 
   });
 
   it("answers !roll 2d6 in the channel", async () => {
-    await expect
-      .poll(() => emu.channel("dicechan").find("rosey") !== undefined, { timeout: 10_000 })
-      .toBe(true);
-    const alice = emu.addUser("dicechan", "alice", 0);
-    alice.say("!roll 2d6");
-    await expect
-      .poll(() => emu.chatFrom("dicechan", "rosey").length, { timeout: 10_000 })
-      .toBeGreaterThanOrEqual(1);
-    const reply = emu.chatFrom("dicechan", "rosey")[0]!.msg;
-    const m = /^alice rolled 2d6: \[([1-6]), ([1-6])\] = (\d+)$/.exec(reply);
-    expect(m, reply).not.toBeNull();
-    expect(Number(m![1]) + Number(m![2])).toBe(Number(m![3]));
-    expect(
-      alice.frames.some(
-        (f) => f.event === "chatMsg" && (f.payload as { username: string }).username === "rosey",
-      ),
-    ).toBe(true);
+    await expectRollAnswered(emu, "dicechan", "rosey");
   });
 });
