@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -7,6 +7,7 @@ import { createBus } from "../../src/core/bus.js";
 import { isRoseyError } from "../../src/core/errors.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { freePort, startEmbeddedNats } from "../../src/core/nats/embedded-server.js";
+import { platformNatsUrl, RUNTIME_FILE, runningEmbeddedNats } from "../../src/core/nats/runtime-file.js";
 
 describe("embedded nats-server", () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "rosey-embedded-"));
@@ -19,6 +20,24 @@ describe("embedded nats-server", () => {
     await bus.close();
     await server.stop();
     expect(() => process.kill(server.pid, 0)).toThrow();
+  });
+
+  it("says where it runs in the data dir while it runs, for rosey health and audit; a stale note is ignored", async () => {
+    const server = await startEmbeddedNats({ dataDir });
+    const config = {
+      dataDir,
+      nats: { serverBin: "nats-server", connectTimeoutMs: 1000, maxPayloadBytes: 1 << 20 },
+    };
+    expect(runningEmbeddedNats(dataDir)).toBe(server.url);
+    expect(platformNatsUrl(config, {})).toBe(server.url);
+    expect(platformNatsUrl(config, { NATS_URL: "nats://elsewhere:4222" })).toBe("nats://elsewhere:4222");
+    await server.stop();
+    expect(existsSync(path.join(dataDir, RUNTIME_FILE))).toBe(false);
+    expect(platformNatsUrl(config, {})).toBeUndefined();
+    // Left behind by a platform that was killed: its server's pid no longer runs.
+    writeFileSync(path.join(dataDir, RUNTIME_FILE), JSON.stringify({ url: server.url, pid: server.pid }));
+    expect(runningEmbeddedNats(dataDir)).toBeUndefined();
+    rmSync(path.join(dataDir, RUNTIME_FILE));
   });
 
   it("does not take another process listening on its port for itself", async () => {

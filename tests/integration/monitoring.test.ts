@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
-import { validateConfig } from "../../src/core/config/load.js";
+import { loadConfig, validateConfig } from "../../src/core/config/load.js";
 import type { ChatEvent } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { formatHealth, gatherHealth, healthCommand } from "../../src/core/monitoring/cli.js";
@@ -187,6 +187,31 @@ describe("health and metrics of a running platform", () => {
       expect.arrayContaining(["rosey_db_events_written", "rosey_db_events_waiting"]),
     );
   });
+});
+
+describe("rosey health against the embedded nats-server of `rosey start`", () => {
+  it("finds it from the config's dataDir alone, and reports the platform", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-health-embedded-"));
+    const file = path.join(dir, "rosey.yaml");
+    writeFileSync(
+      file,
+      "version: 2\ndataDir: data\ndatabase: { enabled: false }\nplatforms: [{ type: external, name: t }]\nplugins: { directory: plugins }\n",
+    );
+    mkdirSync(path.join(dir, "plugins"));
+    const rosey = await startRosey({ config: loadConfig({ file, env: {} }).config, logger: silentLogger() });
+    try {
+      let out = "";
+      const code = await healthCommand({ config: file, env: {}, timeoutMs: 500, write: (t) => (out += t) });
+      expect(out).toContain(`Rosey health at ${rosey.natsUrl}: OK`);
+      expect(code).toBe(0);
+    } finally {
+      await rosey.stop();
+    }
+    await expect(healthCommand({ config: file, env: {}, timeoutMs: 300 })).rejects.toThrow(
+      /found no running platform/,
+    );
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 });
 
 describe("rosey health with nothing running", () => {

@@ -157,7 +157,7 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
     }
   } else {
     platform.error =
-      "no NATS URL (NATS_URL or nats.url): the embedded server of a running platform is not reachable";
+      "no running platform found: no NATS_URL or nats.url, and no embedded nats-server running for this config's dataDir";
   }
 
   const auditLog: AuditReport["auditLog"] = { available: false, source: null, error: null };

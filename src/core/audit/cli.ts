@@ -1,4 +1,5 @@
 import { loadConfig } from "../config/load.js";
+import { platformNatsUrl } from "../nats/runtime-file.js";
 import { buildAuditReport, formatAuditReport } from "./audit.js";
 import { openAuditLog } from "./audit-log.js";
 
@@ -21,7 +22,7 @@ export async function auditCommand(options: AuditCommandOptions): Promise<number
   const report = await buildAuditReport({
     config: loaded.config,
     configFile: loaded.file,
-    natsUrl: env.NATS_URL || loaded.config.nats.url,
+    natsUrl: platformNatsUrl(loaded.config, env),
     openAuditLog: () => openAuditLog(loaded.config, env),
   });
   const write = options.write ?? ((text: string) => process.stdout.write(text));

@@ -2,6 +2,7 @@ import { createBus } from "../bus.js";
 import { loadConfig } from "../config/load.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import { silentLogger } from "../logger.js";
+import { platformNatsUrl } from "../nats/runtime-file.js";
 import { SUBJECTS } from "../subjects.js";
 import { type HealthReport, type HealthStatus, healthReportSchema, worstStatus } from "./health.js";
 
@@ -87,12 +88,12 @@ export function formatHealth(g: HealthGathering): string {
  */
 export async function healthCommand(options: HealthCommandOptions): Promise<number> {
   const env = options.env ?? process.env;
-  const url = options.nats ?? (env.NATS_URL || loadConfig({ file: options.config, env }).config.nats.url);
+  const url = options.nats ?? platformNatsUrl(loadConfig({ file: options.config, env }).config, env);
   if (!url)
     throw new RoseyError(
       "CONFIG_INVALID",
-      "rosey health needs the running platform's NATS: --nats URL, NATS_URL or nats.url in the config " +
-        "(the embedded server of `rosey start` listens on a port it picks; set nats.url to reach it from outside)",
+      "rosey health found no running platform: no --nats URL, NATS_URL or nats.url, and no embedded " +
+        "nats-server running for this config's dataDir (run it from where `rosey start` runs, or with its --config)",
     );
   const timeoutMs = options.timeoutMs ?? 1_500;
   let gathered: HealthGathering;

@@ -4,6 +4,7 @@ import path from "node:path";
 import { RoseyError } from "../errors.js";
 import { spawnTied, stopChild } from "../tied-child.js";
 import { findExecutable, natsInstallHint } from "./install-hint.js";
+import { removeRuntimeFile, writeRuntimeFile } from "./runtime-file.js";
 
 export interface EmbeddedNatsOptions {
   /** Binary name or path. @default "nats-server" */
@@ -114,14 +115,18 @@ async function launch(
   }
 
   let stopping: Promise<void> | undefined;
+  const url = `nats://127.0.0.1:${port}`;
+  const pid = child.pid ?? -1;
+  writeRuntimeFile(options.dataDir, { url, pid });
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url,
     port,
-    pid: child.pid ?? -1,
+    pid,
     stop() {
       stopping ??= (async () => {
         await stopChild(child, 3_000);
         rmSync(confFile, { force: true });
+        removeRuntimeFile(options.dataDir, pid);
       })();
       return stopping;
     },
