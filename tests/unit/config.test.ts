@@ -70,6 +70,21 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ file: bad, env: {} })).toThrow(/platforms\.0\.name/);
   });
 
+  it("takes a metrics interval of 0 (off) or 1 s to 1 h, and says so otherwise", () => {
+    expect(
+      loadConfig({ file: write("m0.yaml", "monitoring: { metricsIntervalMs: 0 }\n"), env: {} }).config
+        .monitoring,
+    ).toEqual({
+      metricsIntervalMs: 0,
+    });
+    expect(
+      loadConfig({ file: write("md.yaml", "version: 2\n"), env: {} }).config.monitoring.metricsIntervalMs,
+    ).toBe(15_000);
+    expect(() =>
+      loadConfig({ file: write("m5.yaml", "monitoring: { metricsIntervalMs: 500 }\n"), env: {} }),
+    ).toThrow("'monitoring.metricsIntervalMs' must be 0 (off) or 1000 to 3600000 ms: current value is 500");
+  });
+
   it("names the path, the rule and the current value of every problem", () => {
     const file = write(
       "bad.yaml",

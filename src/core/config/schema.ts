@@ -147,7 +147,11 @@ export const configSchema = z.strictObject({
   monitoring: z
     .strictObject({
       /** How often each service publishes its metrics on `rosey.monitoring.metrics`; 0 = only on request. */
-      metricsIntervalMs: z.union([z.literal(0), z.number().int().min(1_000).max(3_600_000)]).default(15_000),
+      metricsIntervalMs: z
+        .number()
+        .int()
+        .refine((ms) => ms === 0 || (ms >= 1_000 && ms <= 3_600_000), "must be 0 (off) or 1000 to 3600000 ms")
+        .default(15_000),
     })
     .prefault({}),
   logging: z

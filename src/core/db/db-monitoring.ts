@@ -26,8 +26,9 @@ export interface DbMonitoring {
 
 export async function startDbMonitoring(options: DbMonitoringOptions): Promise<DbMonitoring> {
   const { bus, db, ingestor, logger } = options;
+  const jsm = await bus.connection.jetstreamManager();
   const waiting = async (): Promise<number> => {
-    const info = await (await bus.connection.jetstreamManager()).consumers.info(STREAM_NAME, CONSUMER_NAME);
+    const info = await jsm.consumers.info(STREAM_NAME, CONSUMER_NAME);
     return info.num_pending + info.num_ack_pending;
   };
   const registry = createRegistry("database");
