@@ -178,14 +178,30 @@ export function buildProgram(): Command {
         timeout: string;
         json?: boolean;
       }) => {
-        const timeoutMs = Number(options.timeout);
-        if (!Number.isInteger(timeoutMs) || timeoutMs < 1)
-          throw new RoseyError(
-            "VALIDATION_FAILED",
-            `--timeout must be a whole number of ms, got '${options.timeout}'`,
-          );
         const { healthCommand } = await import("../core/monitoring/cli.js");
-        process.exitCode = await healthCommand({ ...options, timeoutMs });
+        process.exitCode = await healthCommand({
+          ...options,
+          timeoutMs: wholeNumber("--timeout", options.timeout, 1, 60_000),
+        });
+      },
+    );
+
+  program
+    .command("metrics")
+    .description("every service's metrics in Prometheus's text format, printed once or served for scraping")
+    .option("-c, --config <file>", "config file (JSON or YAML), for nats.url or the embedded server")
+    .option("--nats <url>", "NATS server of the running platform (default NATS_URL, then nats.url)")
+    .option("--serve <port>", "serve GET /metrics on this port until stopped")
+    .option("--host <host>", "address to serve on", "127.0.0.1")
+    .option("--window <ms>", "how long to wait for the services' snapshots", "1000")
+    .action(
+      async (options: { config?: string; nats?: string; serve?: string; host: string; window: string }) => {
+        const { metricsCommand } = await import("../core/monitoring/cli.js");
+        process.exitCode = await metricsCommand({
+          ...options,
+          serve: options.serve === undefined ? undefined : wholeNumber("--serve", options.serve, 0, 65_535),
+          windowMs: wholeNumber("--window", options.window, 1, 60_000),
+        });
       },
     );
 
@@ -254,6 +270,17 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/** An option that must be a whole number within bounds; anything else is refused naming the option. */
+function wholeNumber(option: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new RoseyError(
+      "VALIDATION_FAILED",
+      `${option} must be a whole number from ${min} to ${max}, got '${text}'`,
+    );
+  return value;
 }
 
 /** `rosey db`: runs until SIGINT/SIGTERM. */

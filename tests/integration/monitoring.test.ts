@@ -6,8 +6,9 @@ import { type Bus, createBus } from "../../src/core/bus.js";
 import { loadConfig, validateConfig } from "../../src/core/config/load.js";
 import type { ChatEvent } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
-import { formatHealth, gatherHealth, healthCommand } from "../../src/core/monitoring/cli.js";
+import { formatHealth, gatherHealth, healthCommand, metricsCommand } from "../../src/core/monitoring/cli.js";
 import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";
+import { gatherMetrics } from "../../src/core/monitoring/prometheus.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { startPrivateNats } from "../support/private-nats.js";
@@ -189,6 +190,69 @@ describe("health and metrics of a running platform", () => {
   });
 });
 
+describe("the Prometheus bridge (rosey metrics)", () => {
+  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  let dir: string;
+  let rosey: Rosey | undefined;
+
+  beforeAll(async () => {
+    nats = await startPrivateNats();
+    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-prometheus-"));
+    mkdirSync(path.join(dir, "plugins"));
+    cpSync(path.resolve("plugins/echo"), path.join(dir, "plugins", "echo"), { recursive: true });
+    const config = validateConfig(
+      {
+        nats: { url: nats.url },
+        dataDir: path.join(dir, "data"),
+        platforms: [{ type: "external", name: "test" }],
+        plugins: { directory: path.join(dir, "plugins"), entries: { echo: { grants: ["chat.send"] } } },
+      },
+      "test",
+    );
+    rosey = await startRosey({ config, logger: silentLogger() });
+  }, 90_000);
+
+  afterAll(async () => {
+    await rosey?.stop();
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("renders every service's snapshot in the text format, each series keeping its service", async () => {
+    const { snapshots, text } = await gatherMetrics(nats.url, 800);
+    expect(snapshots.map((s) => s.service)).toEqual(["core", "database"]);
+    expect(text).toContain("# TYPE rosey_command_duration_seconds histogram");
+    expect(text).toMatch(/^rosey_plugins\{[^}]*state="running"[^}]*service="core"[^}]*\} 1$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes\{service="database"\} \d+$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes\{service="core"\} \d+$/m);
+  });
+
+  it("serves GET /metrics for scraping: 200 with the text, 404 elsewhere, closed on stop", async () => {
+    let out = "";
+    let stop!: () => void;
+    const until = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const running = metricsCommand({
+      nats: nats.url,
+      serve: 0,
+      windowMs: 500,
+      until,
+      write: (t) => (out += t),
+    });
+    await expect.poll(() => out).toMatch(/at http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    const url = /(http:\S+)/.exec(out)![1]!;
+    const scrape = await fetch(url);
+    expect(scrape.status).toBe(200);
+    expect(scrape.headers.get("content-type")).toContain("text/plain");
+    expect(await scrape.text()).toContain('rosey_plugins{state="running",service="core"} 1');
+    expect((await fetch(url.replace("/metrics", "/"))).status).toBe(404);
+    stop();
+    expect(await running).toBe(0);
+    await expect(fetch(url)).rejects.toThrow();
+  });
+});
+
 describe("rosey health against the embedded nats-server of `rosey start`", () => {
   it("finds it from the config's dataDir alone, and reports the platform", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-health-embedded-"));
@@ -229,6 +293,12 @@ describe("rosey health with nothing running", () => {
     expect(code).toBe(1);
     expect(out).toContain("DOWN");
     expect(out).toContain("no service answered");
+  });
+
+  it("rosey metrics prints nothing but a comment, exit 1, when no service answers", async () => {
+    let out = "";
+    expect(await metricsCommand({ nats: nats.url, windowMs: 300, write: (t) => (out += t) })).toBe(1);
+    expect(out).toBe(`# no Rosey service answered on ${nats.url}\n`);
   });
 
   it("is down, exit 1, when NATS itself cannot be reached", async () => {

@@ -5,6 +5,7 @@ import { silentLogger } from "../logger.js";
 import { platformNatsUrl } from "../nats/runtime-file.js";
 import { SUBJECTS } from "../subjects.js";
 import { type HealthReport, type HealthStatus, healthReportSchema, worstStatus } from "./health.js";
+import { gatherMetrics, serveMetrics } from "./prometheus.js";
 
 export interface HealthCommandOptions {
   config?: string | undefined;
@@ -88,13 +89,7 @@ export function formatHealth(g: HealthGathering): string {
  */
 export async function healthCommand(options: HealthCommandOptions): Promise<number> {
   const env = options.env ?? process.env;
-  const url = options.nats ?? platformNatsUrl(loadConfig({ file: options.config, env }).config, env);
-  if (!url)
-    throw new RoseyError(
-      "CONFIG_INVALID",
-      "rosey health found no running platform: no --nats URL, NATS_URL or nats.url, and no embedded " +
-        "nats-server running for this config's dataDir (run it from where `rosey start` runs, or with its --config)",
-    );
+  const url = runningPlatform("health", options, env);
   const timeoutMs = options.timeoutMs ?? 1_500;
   let gathered: HealthGathering;
   try {
@@ -105,4 +100,69 @@ export async function healthCommand(options: HealthCommandOptions): Promise<numb
   const write = options.write ?? ((text: string) => process.stdout.write(text));
   write(options.json ? `${JSON.stringify(gathered, null, 2)}\n` : formatHealth(gathered));
   return gathered.status === "ok" ? 0 : 1;
+}
+
+/** Where the running platform's NATS is: `--nats`, else `NATS_URL`, `nats.url`, or its embedded server. */
+function runningPlatform(
+  command: string,
+  options: { nats?: string | undefined; config?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): string {
+  const url = options.nats ?? platformNatsUrl(loadConfig({ file: options.config, env }).config, env);
+  if (url) return url;
+  throw new RoseyError(
+    "CONFIG_INVALID",
+    `rosey ${command} found no running platform: no --nats URL, NATS_URL or nats.url, and no embedded ` +
+      "nats-server running for this config's dataDir (run it from where `rosey start` runs, or with its --config)",
+  );
+}
+
+export interface MetricsCommandOptions {
+  config?: string | undefined;
+  nats?: string | undefined;
+  /** Serve `GET /metrics` on this port until SIGINT/SIGTERM instead of printing once. */
+  serve?: number | undefined;
+  /** @default "127.0.0.1" */
+  host?: string | undefined;
+  /** How long to wait for the services' snapshots, in ms. @default 1000 */
+  windowMs?: number | undefined;
+  env?: NodeJS.ProcessEnv;
+  write?: (text: string) => void;
+  /** Resolves when serving should end. @default SIGINT or SIGTERM */
+  until?: Promise<unknown>;
+}
+
+/**
+ * `rosey metrics [--serve PORT] [--host H] [--window MS] [--nats URL] [--config FILE]`: every service's
+ * metrics in Prometheus's text format, printed once (exit 1 when no service answered), or served on
+ * `http://H:PORT/metrics` for Prometheus to scrape.
+ */
+export async function metricsCommand(options: MetricsCommandOptions): Promise<number> {
+  const env = options.env ?? process.env;
+  const natsUrl = runningPlatform("metrics", options, env);
+  const windowMs = options.windowMs ?? 1_000;
+  const write = options.write ?? ((text: string) => process.stdout.write(text));
+  if (options.serve === undefined) {
+    const { snapshots, text } = await gatherMetrics(natsUrl, windowMs);
+    if (snapshots.length === 0) {
+      write(`# no Rosey service answered on ${natsUrl}\n`);
+      return 1;
+    }
+    write(text);
+    return 0;
+  }
+  const server = await serveMetrics({
+    natsUrl,
+    host: options.host ?? "127.0.0.1",
+    port: options.serve,
+    windowMs,
+  });
+  write(`serving the metrics of the Rosey services on ${natsUrl} at ${server.url}\n`);
+  await (options.until ??
+    new Promise((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    }));
+  await server.close();
+  return 0;
 }
