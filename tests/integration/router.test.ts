@@ -354,6 +354,31 @@ describe("router over a real nats-server", () => {
     }
   });
 
+  it("past maxInFlight commands in flight, refuses new ones at once as 'unavailable', without sending them", async () => {
+    await router.stop();
+    const logger = pino({ level: "info" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
+    router = new Router({
+      bus: core,
+      logger,
+      settings: { prefix: "!", timeoutMs: 300, maxInFlight: 3 },
+      directory: () => directory,
+    });
+    await router.start();
+    // The plugin side never answers !sleep: each stays in flight until the 300 ms timeout.
+    for (let i = 0; i < 5; i++) say("!sleep");
+    const refused = await completed.waitFor(2);
+    expect(refused.map((c) => c.data.status)).toEqual(["unavailable", "unavailable"]);
+    expect(received).toHaveLength(3);
+    expect(logLines.filter((l) => l.msg === "too many commands in flight; refused")).toHaveLength(2);
+    expect((await completed.waitFor(5)).slice(2).map((c) => c.data.status)).toEqual([
+      "timeout",
+      "timeout",
+      "timeout",
+    ]);
+    say("!echo again");
+    expect((await completed.waitFor(6))[5]!.data.status).toBe("ok");
+  });
+
   it("stop() waits for commands in flight and is idempotent", async () => {
     say("!sleep");
     await new Promise((r) => setTimeout(r, 50));

@@ -108,6 +108,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       prefix: z.string().min(1).max(3).default("!"),
       timeoutMs: z.number().int().min(50).max(120_000).default(5_000),
+      /** Commands in flight beyond which new ones are answered "unavailable" at once (memory under a flood). */
+      maxInFlight: z.number().int().min(1).max(1_000_000).default(5_000),
       defaultCooldownMs: z.number().int().min(0).max(3_600_000).default(0),
     })
     .prefault({}),

@@ -48,6 +48,11 @@ export interface RouterSettings {
   prefix: string;
   /** How long a plugin has to answer a command. @default 5000 */
   timeoutMs: number;
+  /**
+   * Commands being handled at once beyond which new ones are answered "unavailable" without being sent: it
+   * bounds the core's memory when chat arrives faster than the plugins answer. @default 5000
+   */
+  maxInFlight?: number;
 }
 
 export interface RouterOptions {
@@ -74,6 +79,7 @@ const checkChatEvent = compileCheck(chatEventSchema);
 const checkCommandResult = compileCheck(commandResultSchema);
 const MAX_TRACKED_COOLDOWNS = 10_000;
 const FAILURE_LOGS_PER_SECOND = 20;
+export const DEFAULT_MAX_IN_FLIGHT = 5_000;
 
 export class Router {
   readonly #bus: Bus;
@@ -183,6 +189,17 @@ export class Router {
       this.#reply(event, `Unknown command ${prefix}${parsed.name} — try ${prefix}help`, correlationId);
       return { correlationId, command: parsed.name, status: "unknown" };
     }
+    // Admission: past this many commands in flight (a flood the plugins cannot keep up with), each one more
+    // would wait in memory for its timeout; it is refused now, before it takes the user's cooldown.
+    const maxInFlight = this.#settings.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    if (this.#inFlight > maxInFlight) {
+      this.#failureLog(info, correlationId)?.warn({ maxInFlight }, "too many commands in flight; refused");
+      return {
+        correlationId,
+        command: info.name,
+        status: this.#sorry(event, info, correlationId, "unavailable"),
+      };
+    }
     const scope = `${event.platform}:${event.channel}`;
     const check = this.#cooldowns.take(scope, event.user, info.name, info.cooldownMs);
     if (!check.ok) {
@@ -217,31 +234,42 @@ export class Router {
       data = reply.data;
     } catch (err) {
       if (isRoseyError(err, "TIMEOUT")) {
-        this.#failureLog(info, command)?.warn(
+        this.#failureLog(info, command.correlationId)?.warn(
           { timeoutMs: this.#settings.timeoutMs },
           "plugin did not answer the command in time",
         );
-        return this.#sorry(event, info, command, "timeout");
+        return this.#sorry(event, info, command.correlationId, "timeout");
       }
       if (isRoseyError(err, "NO_RESPONDERS")) {
-        this.#failureLog(info, command)?.warn("no plugin instance is listening for the command");
-        return this.#sorry(event, info, command, "unavailable");
+        this.#failureLog(info, command.correlationId)?.warn(
+          "no plugin instance is listening for the command",
+        );
+        return this.#sorry(event, info, command.correlationId, "unavailable");
       }
-      this.#failureLog(info, command)?.error({ err: errorMessage(err) }, "command request failed");
-      return this.#sorry(event, info, command, "error");
+      this.#failureLog(info, command.correlationId)?.error(
+        { err: errorMessage(err) },
+        "command request failed",
+      );
+      return this.#sorry(event, info, command.correlationId, "error");
     }
     const result = checkCommandResult(data);
     if (!result.success) {
-      this.#failureLog(info, command)?.error({ reply: data }, "plugin side sent a malformed command result");
-      return this.#sorry(event, info, command, "error");
+      this.#failureLog(info, command.correlationId)?.error(
+        { reply: data },
+        "plugin side sent a malformed command result",
+      );
+      return this.#sorry(event, info, command.correlationId, "error");
     }
     if (result.data.ok) return "ok";
     const { code, message } = result.data.error;
-    this.#failureLog(info, command)?.warn({ code, error: message }, "command failed in the plugin");
-    if (code === "TIMEOUT") return this.#sorry(event, info, command, "timeout");
+    this.#failureLog(info, command.correlationId)?.warn(
+      { code, error: message },
+      "command failed in the plugin",
+    );
+    if (code === "TIMEOUT") return this.#sorry(event, info, command.correlationId, "timeout");
     if (code === "PLUGIN_NOT_RUNNING" || code === "BUSY")
-      return this.#sorry(event, info, command, "unavailable");
-    return this.#sorry(event, info, command, "error");
+      return this.#sorry(event, info, command.correlationId, "unavailable");
+    return this.#sorry(event, info, command.correlationId, "error");
   }
 
   /**
@@ -249,7 +277,7 @@ export class Router {
    * budget of failure lines a second (a chat flood against a slow plugin fails every command), and
    * `undefined` means this one is over it: it is counted and the count logged with the next allowed line.
    */
-  #failureLog(info: CommandInfo, command: Command): Logger | undefined {
+  #failureLog(info: CommandInfo, correlationId: string): Logger | undefined {
     let budget = this.#failureBudgets.get(info.plugin);
     if (!budget) {
       budget = new LogBudget(FAILURE_LOGS_PER_SECOND);
@@ -259,7 +287,7 @@ export class Router {
     const log = this.#log.child({
       plugin: info.plugin,
       command: info.name,
-      correlationId: command.correlationId,
+      correlationId,
     });
     const dropped = budget.takeDropped();
     if (dropped > 0) log.warn({ dropped }, "command failure log lines dropped (rate limit)");
@@ -270,7 +298,7 @@ export class Router {
   #sorry(
     event: ChatEvent,
     info: CommandInfo,
-    command: Command,
+    correlationId: string,
     status: "timeout" | "unavailable" | "error",
   ): CommandCompleted["status"] {
     const shown = `${this.#settings.prefix}${info.name}`;
@@ -280,7 +308,7 @@ export class Router {
         : status === "unavailable"
           ? `Sorry, ${shown} is unavailable right now.`
           : `Sorry, ${shown} failed; the error has been logged.`;
-    this.#reply(event, text, command.correlationId);
+    this.#reply(event, text, correlationId);
     return status;
   }
 
