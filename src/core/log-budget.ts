@@ -1,3 +1,5 @@
+import type { Logger } from "./logger.js";
+
 /**
  * A budget of log lines per window, for lines whose rate outsiders decide: a plugin's own log calls, the
  * gate's refusals of a misbehaving plugin, the router's failures under a chat flood. Without it anyone who
@@ -34,10 +36,21 @@ export class LogBudget {
     return false;
   }
 
-  /** Lines dropped since the last call (call it when `take()` allowed one, to report them there). */
+  /** Lines dropped since the last call. */
   takeDropped(): number {
     const dropped = this.#dropped;
     this.#dropped = 0;
     return dropped;
+  }
+
+  /**
+   * Whether one more `what` line may be written now. When it may and earlier ones were dropped, it first
+   * logs how many on `log` (with `fields`), so the gap shows where it happened.
+   */
+  admit(log: Logger, what: string, fields?: Record<string, unknown>): boolean {
+    if (!this.take()) return false;
+    const dropped = this.takeDropped();
+    if (dropped > 0) log.warn({ ...fields, dropped }, `${what} log lines dropped (rate limit)`);
+    return true;
   }
 }

@@ -1,3 +1,4 @@
+import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { LogBudget } from "../../src/core/log-budget.js";
 
@@ -22,5 +23,23 @@ describe("LogBudget", () => {
       expect(budget.take()).toBe(false);
     }
     expect(budget.takeDropped()).toBe(3);
+  });
+
+  it("admit() logs how many were dropped, with the given fields, before the next line it allows", () => {
+    let now = 0;
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const budget = new LogBudget(2, 1_000, () => now);
+    expect([1, 2, 3, 4, 5].map(() => budget.admit(log, "widget", { plugin: "p" }))).toEqual([
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
+    expect(lines).toEqual([]);
+    now = 1_000;
+    expect(budget.admit(log, "widget", { plugin: "p" })).toBe(true);
+    expect(lines).toMatchObject([{ msg: "widget log lines dropped (rate limit)", dropped: 3, plugin: "p" }]);
   });
 });

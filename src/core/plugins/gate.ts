@@ -287,11 +287,7 @@ export class PermissionGate {
       severe,
     };
     // Every refusal is published (and persisted by the audit log); only the log lines are budgeted.
-    if (this.#logBudget.take()) {
-      const dropped = this.#logBudget.takeDropped();
-      if (dropped > 0) this.#log.warn({ dropped }, "denial log lines dropped (rate limit)");
-      this.#log.warn({ violation }, "operation denied");
-    }
+    if (this.#logBudget.admit(this.#log, "denial")) this.#log.warn({ violation }, "operation denied");
     try {
       this.#bus.publish(SUBJECTS.securityViolation, violation);
     } catch (err) {

@@ -542,18 +542,12 @@ export class PluginManager {
 
   #late(p: ManagedPlugin, message: BusMessage, command: Command, what: string): void {
     p.late++;
-    if (p.lateLog.take()) {
-      const dropped = p.lateLog.takeDropped();
+    const fields = { plugin: p.grants.plugin };
+    if (p.lateLog.admit(this.#log, "late command", fields))
       this.#log.info(
-        {
-          plugin: p.grants.plugin,
-          command: command.name,
-          correlationId: command.correlationId,
-          ...(dropped ? { alsoLate: dropped } : {}),
-        },
+        { ...fields, command: command.name, correlationId: command.correlationId },
         `command ${what}`,
       );
-    }
     this.#reply(message, { ok: false, error: { code: "TIMEOUT", message: `'${command.name}' ${what}` } });
   }
 

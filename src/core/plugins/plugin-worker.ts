@@ -548,9 +548,7 @@ export class PluginWorker {
   }
 
   #pluginLog(level: "debug" | "info" | "warn" | "error", msg: string, fields: string | undefined): void {
-    if (!this.#logBudget.take()) return;
-    const dropped = this.#logBudget.takeDropped();
-    if (dropped > 0) this.#log.warn({ dropped }, "plugin log lines dropped (rate limit)");
+    if (!this.#logBudget.admit(this.#log, "plugin")) return;
     this.#log[level]({ source: "plugin", ...(fields ? { fields } : {}) }, msg);
   }
 }

@@ -283,15 +283,8 @@ export class Router {
       budget = new LogBudget(FAILURE_LOGS_PER_SECOND);
       this.#failureBudgets.set(info.plugin, budget);
     }
-    if (!budget.take()) return undefined;
-    const log = this.#log.child({
-      plugin: info.plugin,
-      command: info.name,
-      correlationId,
-    });
-    const dropped = budget.takeDropped();
-    if (dropped > 0) log.warn({ dropped }, "command failure log lines dropped (rate limit)");
-    return log;
+    if (!budget.admit(this.#log, "command failure", { plugin: info.plugin })) return undefined;
+    return this.#log.child({ plugin: info.plugin, command: info.name, correlationId });
   }
 
   /** The chat reply for a command that did not complete, and the status it completes with. */
