@@ -5,6 +5,7 @@ import type { Command, CommandResult } from "../../src/core/commands.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import type { ChatEvent, ChatSend } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
+import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
 import type { PluginStatus } from "../../src/core/plugins/plugin-manager.js";
 import { commandSubject, SUBJECTS } from "../../src/core/subjects.js";
@@ -102,5 +103,13 @@ describe("commands past the router's deadline", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(sent).not.toContain("dawdled 0");
     expect(await lateCount()).toBe(2);
+    const metrics = await chat.request<MetricsSnapshot>(
+      SUBJECTS.monitoringMetrics,
+      { service: "core" },
+      { timeoutMs: 2_000 },
+    );
+    expect(metrics.data.metrics.find((m) => m.name === "rosey_plugin_late_commands_total")?.values).toEqual([
+      expect.objectContaining({ value: 2, labels: expect.objectContaining({ plugin: "dawdler" }) }),
+    ]);
   });
 });

@@ -68,7 +68,7 @@ export class CoreMonitoring {
       labelNames: ["plugin", "severe"],
       registers,
     });
-    const parts = () => this.#parts;
+    const statuses = () => this.#parts?.plugins.status() ?? [];
     new Gauge({
       name: "rosey_plugins",
       help: "Plugins by state",
@@ -76,39 +76,40 @@ export class CoreMonitoring {
       registers,
       collect() {
         this.reset();
-        const status = parts()?.plugins.status() ?? [];
+        const status = statuses();
         for (const state of PLUGIN_STATES)
           this.set({ state }, status.filter((p) => p.state === state).length);
       },
     });
-    new Gauge({
-      name: "rosey_plugin_heap_bytes",
-      help: "Heap in use by each plugin's worker, as its last heartbeat reported",
-      labelNames: ["plugin"],
-      registers,
-      collect() {
-        this.reset();
-        for (const p of parts()?.plugins.status() ?? []) this.set({ plugin: p.name }, p.memory.heapUsed);
-      },
-    });
-    new Gauge({
-      name: "rosey_plugin_late_commands",
+    const perPlugin = (name: string, help: string, value: (p: PluginStatus) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["plugin"],
+        registers,
+        collect() {
+          this.reset();
+          for (const p of statuses()) this.set({ plugin: p.name }, value(p));
+        },
+      });
+    perPlugin(
+      "rosey_plugin_heap_bytes",
+      "Heap in use by each plugin's worker, as its last heartbeat reported",
+      (p) => p.memory.heapUsed,
+    );
+    perPlugin(
+      "rosey_plugin_restarts",
+      "Restarts of each plugin's worker within the restart window",
+      (p) => p.restarts,
+    );
+    new Counter({
+      name: "rosey_plugin_late_commands_total",
       help: "Commands not run, or whose reply was not sent, because they were past the router's deadline",
       labelNames: ["plugin"],
       registers,
       collect() {
         this.reset();
-        for (const p of parts()?.plugins.status() ?? []) this.set({ plugin: p.name }, p.lateCommands);
-      },
-    });
-    new Gauge({
-      name: "rosey_plugin_restarts",
-      help: "Restarts of each plugin's worker within the restart window",
-      labelNames: ["plugin"],
-      registers,
-      collect() {
-        this.reset();
-        for (const p of parts()?.plugins.status() ?? []) this.set({ plugin: p.name }, p.restarts);
+        for (const p of statuses()) if (p.lateCommands) this.inc({ plugin: p.name }, p.lateCommands);
       },
     });
   }
