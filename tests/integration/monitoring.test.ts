@@ -188,6 +188,23 @@ describe("health and metrics of a running platform", () => {
       expect.arrayContaining(["rosey_db_events_written", "rosey_db_events_waiting"]),
     );
   });
+
+  it("reports the database process degraded while it restarts after dying, then ok again", async () => {
+    const database = (await gatherHealth(nats.url, 800, "database")).services[0]!;
+    process.kill(database.pid, "SIGKILL");
+    const processCheck = async () =>
+      (await gatherHealth(nats.url, 300, "core")).services[0]?.checks.find(
+        (c) => c.name === "database process",
+      );
+    await expect.poll(processCheck, { timeout: 5_000 }).toMatchObject({
+      status: "degraded",
+      detail: "died; restarting (events wait in JetStream)",
+    });
+    await expect.poll(processCheck, { timeout: 30_000, interval: 500 }).toMatchObject({ status: "ok" });
+    const again = (await gatherHealth(nats.url, 800, "database")).services[0]!;
+    expect(again.pid).not.toBe(database.pid);
+    expect(again.status).toBe("ok");
+  }, 45_000);
 });
 
 describe("the Prometheus bridge (rosey metrics)", () => {

@@ -105,9 +105,10 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
       if (config.database.enabled === false)
         return { name: "database process", status: "ok", detail: "disabled (database.enabled: false)" };
       if (serving && child) return { name: "database process", status: "ok", detail: `pid ${child.pid}` };
+      // Degraded, not down: the core still routes commands; storage waits, and events wait in JetStream.
       return {
         name: "database process",
-        status: "down",
+        status: "degraded",
         detail: restartTimer ? "died; restarting (events wait in JetStream)" : "starting",
       };
     },
