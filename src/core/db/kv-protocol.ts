@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ErrorCode } from "../errors.js";
+import { PLUGIN_NAME } from "../subjects.js";
 
 /**
  * Plugin storage protocol: `ctx.storage` in the sandbox ↔ the database service, through the gate.
@@ -82,8 +83,11 @@ export type DbReply<T> = { success: true; data: T } | { success: false; error: W
 /** Field names a request could use to name another plugin's namespace; any of them is refused. */
 export const NAMESPACE_FIELDS = ["plugin", "namespace", "source", "owner"] as const;
 
+const PLUGIN_SOURCE_PREFIX = "plugin:";
+
 /** `plugin:<name>` → `<name>`; anything else → undefined. */
 export function pluginOfSource(source: string): string | undefined {
-  const m = /^plugin:([a-z][a-z0-9-]{0,31})$/.exec(source);
-  return m?.[1];
+  if (!source.startsWith(PLUGIN_SOURCE_PREFIX)) return undefined;
+  const name = source.slice(PLUGIN_SOURCE_PREFIX.length);
+  return PLUGIN_NAME.test(name) ? name : undefined;
 }
