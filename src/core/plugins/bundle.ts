@@ -1,3 +1,5 @@
+import { realpathSync } from "node:fs";
+import path from "node:path";
 import { build, stop } from "esbuild";
 import { errorMessage, RoseyError } from "../errors.js";
 
@@ -30,7 +32,24 @@ export async function bundlePlugin(entryFile: string, pluginDir: string): Promis
   }
 }
 
+/** The file's real path (symlinks resolved); a path that cannot be resolved is returned as given. */
+function realFile(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file;
+  }
+}
+
+function isInside(file: string, dir: string): boolean {
+  const relative = path.relative(dir, file);
+  return (
+    relative !== "" && relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative)
+  );
+}
+
 async function bundle(entryFile: string, pluginDir: string): Promise<string> {
+  const realDir = realFile(pluginDir);
   let code: string;
   try {
     const result = await build({
@@ -44,23 +63,31 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
       legalComments: "none",
       logLevel: "silent",
       mainFields: ["module", "main"],
-      // Plugins may not reach outside their own folder.
+      // Plugins may not reach outside their own folder: bundling runs in the core, with its file access, so
+      // a `../` path or a symlink out of the folder would put any file the core can read into the plugin.
       plugins: [
         {
           name: "stay-inside-plugin",
           setup(b) {
             b.onResolve({ filter: /.*/ }, (args) => {
-              if (args.kind === "entry-point") return undefined;
-              if (!args.path.startsWith(".")) {
-                return {
-                  errors: [
-                    {
-                      text: `cannot import '${args.path}': plugins have no access to modules outside their folder`,
-                    },
-                  ],
-                };
-              }
-              return undefined;
+              if (args.kind === "entry-point" || args.path.startsWith(".")) return undefined;
+              return {
+                errors: [
+                  {
+                    text: `cannot import '${args.path}': plugins have no access to modules outside their folder`,
+                  },
+                ],
+              };
+            });
+            b.onLoad({ filter: /.*/ }, (args) => {
+              if (isInside(realFile(args.path), realDir)) return undefined;
+              return {
+                errors: [
+                  {
+                    text: `cannot import '${path.relative(pluginDir, args.path)}': it is outside the plugin's folder (directly or through a symlink)`,
+                  },
+                ],
+              };
             });
           },
         },

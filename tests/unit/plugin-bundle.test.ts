@@ -1,0 +1,63 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { bundlePlugin } from "../../src/core/plugins/bundle.js";
+
+/**
+ * Bundling runs in the core, which can read the operator's files: what a plugin imports must come from its
+ * own folder, whatever path or symlink it takes to get out.
+ */
+describe("bundlePlugin keeps a plugin inside its folder", () => {
+  let root: string;
+  let dir: string;
+  beforeEach(() => {
+    root = mkdtempSync(path.join(os.tmpdir(), "rosey-bundle-"));
+    dir = path.join(root, "plugins", "p");
+    mkdirSync(path.join(dir, "lib"), { recursive: true });
+    writeFileSync(path.join(root, "secret.json"), '{ "password": "hunter2" }');
+    writeFileSync(path.join(root, "secret.txt"), "hunter2");
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  const entry = (code: string) => {
+    writeFileSync(path.join(dir, "index.js"), code);
+    return bundlePlugin(path.join(dir, "index.js"), dir);
+  };
+
+  it("bundles modules and data from inside the folder", async () => {
+    writeFileSync(path.join(dir, "lib", "words.js"), 'export const word = "inside";');
+    writeFileSync(path.join(dir, "lib", "data.json"), '{ "n": 42 }');
+    const code = await entry(
+      'import { word } from "./lib/words.js"; import data from "./lib/data.json"; export default { onCommand: () => word + data.n };',
+    );
+    expect(code).toContain('"inside"');
+    expect(code).toContain("42");
+  });
+
+  it.each([
+    ["a relative path", '"../../secret.json"'],
+    ["a relative path to a text file", '"../../secret.txt"'],
+    ["an absolute path", () => JSON.stringify(path.join(root, "secret.json"))],
+  ])("refuses a file outside the folder reached by %s", async (_how, spec) => {
+    const target = typeof spec === "function" ? spec() : spec;
+    const load = entry(`import s from ${target}; export default { onCommand: () => JSON.stringify(s) };`);
+    await expect(load).rejects.toMatchObject({ code: "PLUGIN_LOAD_FAILED" });
+    await expect(load).rejects.toThrow(/outside the plugin's folder|no access to modules outside/);
+  });
+
+  it("refuses a symlink inside the folder that points out of it", async () => {
+    symlinkSync(path.join(root, "secret.json"), path.join(dir, "lib", "config.json"));
+    const load = entry('import s from "./lib/config.json"; export default { onCommand: () => s.password };');
+    await expect(load).rejects.toThrow(
+      // esbuild follows the link, so the error names where it leads.
+      /cannot import '\.\.\/\.\.\/secret\.json': it is outside the plugin's folder \(directly or through a symlink\)/,
+    );
+  });
+
+  it("refuses bare module names (Node built-ins, packages)", async () => {
+    await expect(entry('import fs from "node:fs"; export default {};')).rejects.toThrow(
+      /cannot import 'node:fs': plugins have no access to modules outside their folder/,
+    );
+  });
+});
