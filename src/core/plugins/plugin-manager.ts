@@ -13,6 +13,7 @@ import { PermissionGate, type Violation } from "./gate.js";
 import { computeGrants, type EffectiveGrants, unknownGrantNames } from "./grants.js";
 import { type ResolvedLimits, resolveLimits } from "./limits.js";
 import { type DiscoveredPlugin, discoverPlugins, sha256 } from "./manifest.js";
+import { checkPluginConfig } from "./plugin-config.js";
 import { ProcessSpawner } from "./plugin-host-process.js";
 import { PluginWorker, type WorkerAlert, type WorkerExit } from "./plugin-worker.js";
 import { type SandboxSpawner, ThreadSpawner } from "./sandbox-thread.js";
@@ -283,11 +284,12 @@ export class PluginManager {
     const { manifest } = p.discovered;
     this.#setState(p, "starting");
     try {
+      const entry = this.#config.plugins.entries[manifest.name];
+      checkPluginConfig(manifest.name, manifest.configSchema, entry?.config ?? {});
       if (p.code === undefined) {
         p.code = await bundlePlugin(p.discovered.entryFile, p.discovered.dir);
         p.codeSha256 = sha256(p.code);
       }
-      const entry = this.#config.plugins.entries[manifest.name];
       const sandbox = this.#config.sandbox;
       const worker = new PluginWorker({
         spawner: this.#spawner,

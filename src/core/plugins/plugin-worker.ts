@@ -75,7 +75,7 @@ const MAX_QUEUED_REQUESTS = 256;
 const MAX_SUBSCRIPTIONS = 64;
 const REPLY_TOKEN_TTL_MS = 30_000;
 const LOGS_PER_SECOND = 20;
-/** A command's channel stays answerable by `ctx.reply` (e.g. from a timer) this long after it completed. */
+/** A command's channel stays answerable by `ctx.reply` (e.g. from a timer) this long after it was dispatched. */
 const REPLY_ROUTE_TTL_MS = 10 * 60_000;
 const MAX_REPLY_ROUTES = 256;
 /**

@@ -1,0 +1,49 @@
+import { Ajv } from "ajv";
+import { errorMessage, RoseyError } from "../errors.js";
+
+/**
+ * The operator's `plugins.entries.<name>.config` checked against the manifest's `configSchema`, when the
+ * plugin declares one, before the plugin starts: a wrong value is the operator's to fix, named by its path in
+ * the config file, instead of surfacing later as the plugin's own error (or not at all).
+ */
+
+const ajv = new Ajv({ strict: false, allErrors: true });
+
+export function checkPluginConfig(
+  plugin: string,
+  schema: Record<string, unknown> | undefined,
+  config: unknown,
+): void {
+  if (!schema) return;
+  let validate: ReturnType<typeof ajv.compile>;
+  try {
+    validate = ajv.compile(schema);
+  } catch (err) {
+    throw new RoseyError(
+      "MANIFEST_INVALID",
+      `Plugin '${plugin}': its manifest's configSchema is not a valid JSON Schema: ${errorMessage(err)}`,
+      { cause: err },
+    );
+  }
+  if (validate(config)) return;
+  const problems = (validate.errors ?? []).map((e) => {
+    const where = `plugins.entries.${plugin}.config${e.instancePath.replaceAll("/", ".")}`;
+    return `'${where}' ${e.message ?? "is invalid"}: current value is ${JSON.stringify(valueAt(config, e.instancePath)) ?? "missing"}`;
+  });
+  throw new RoseyError(
+    "CONFIG_INVALID",
+    `Invalid config for plugin '${plugin}':\n  - ${problems.join("\n  - ")}`,
+    {
+      details: { problems },
+    },
+  );
+}
+
+function valueAt(value: unknown, pointer: string): unknown {
+  let current = value;
+  for (const key of pointer.split("/").slice(1)) {
+    if (current === null || typeof current !== "object") return undefined;
+    current = (current as Record<string, unknown>)[key.replaceAll("~1", "/").replaceAll("~0", "~")];
+  }
+  return current;
+}

@@ -1,0 +1,79 @@
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { validateConfig } from "../../src/core/config/load.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { checkPluginConfig } from "../../src/core/plugins/plugin-config.js";
+import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
+import { testBus } from "../support/bus.js";
+
+const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
+const SCHEMA = {
+  type: "object",
+  properties: { greeting: { type: "string", maxLength: 20 }, times: { type: "integer", maximum: 3 } },
+  required: ["greeting"],
+  additionalProperties: false,
+};
+
+describe("checkPluginConfig", () => {
+  it("passes a config the manifest's configSchema accepts, and any config when there is none", () => {
+    expect(() => checkPluginConfig("g", SCHEMA, { greeting: "Hi" })).not.toThrow();
+    expect(() => checkPluginConfig("g", undefined, { anything: true })).not.toThrow();
+  });
+
+  it("lists every problem with its path in the config file and the value found", () => {
+    expect(() => checkPluginConfig("g", SCHEMA, { times: 9, colour: "red" })).toThrow(
+      [
+        "Invalid config for plugin 'g':",
+        '  - \'plugins.entries.g.config\' must have required property \'greeting\': current value is {"times":9,"colour":"red"}',
+        '  - \'plugins.entries.g.config\' must NOT have additional properties: current value is {"times":9,"colour":"red"}',
+        "  - 'plugins.entries.g.config.times' must be <= 3: current value is 9",
+      ].join("\n"),
+    );
+  });
+
+  it("calls a manifest whose configSchema is not a JSON Schema invalid", () => {
+    expect(() => checkPluginConfig("g", { type: "no-such-type" }, {})).toThrow(
+      expect.objectContaining({ code: "MANIFEST_INVALID" }),
+    );
+  });
+});
+
+describe("a plugin's config checked against its configSchema before it starts", () => {
+  let manager: PluginManager | undefined;
+  afterEach(async () => {
+    await manager?.stop();
+  });
+
+  const start = async (config: Record<string, unknown>) => {
+    const bus = await testBus("core");
+    const settings = validateConfig(
+      {
+        plugins: {
+          directory: FIXTURES,
+          enabled: ["greeter-config"],
+          entries: { "greeter-config": { grants: ["chat.send"], config } },
+        },
+      },
+      "test",
+    );
+    manager = new PluginManager({ bus, config: settings, logger: silentLogger() });
+    await manager.start();
+    const status = manager.status()[0]!;
+    await manager.stop();
+    await bus.close();
+    manager = undefined;
+    return status;
+  };
+
+  it("runs with a valid config", async () => {
+    expect(await start({ greeting: "Ahoy", times: 2 })).toMatchObject({ state: "running" });
+  });
+
+  it("does not start with an invalid one, and says what to fix", async () => {
+    const status = await start({ greeting: "a greeting far too long to fit", times: 2 });
+    expect(status.state).toBe("failed");
+    expect(status.lastError).toBe(
+      "Invalid config for plugin 'greeter-config':\n  - 'plugins.entries.greeter-config.config.greeting' must NOT have more than 20 characters: current value is \"a greeting far too long to fit\"",
+    );
+  });
+});
