@@ -44,7 +44,10 @@ function realFile(file: string): string {
 function isInside(file: string, dir: string): boolean {
   const relative = path.relative(dir, file);
   return (
-    relative !== "" && relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative)
+    relative !== "" &&
+    relative !== ".." &&
+    !relative.startsWith(`..${path.sep}`) &&
+    !path.isAbsolute(relative)
   );
 }
 
