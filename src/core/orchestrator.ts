@@ -139,6 +139,7 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
       settings: config.router,
       directory: () => plugins.commands(),
       onCompleted: monitoring.commandCompleted,
+      owner: (command) => plugins.ownerOf(command),
     });
     undo.push({ name: "router", run: () => router.stop() });
     await router.start();

@@ -380,6 +380,30 @@ describe("router over a real nats-server", () => {
     expect((await completed.waitFor(6))[5]!.data.status).toBe("ok");
   });
 
+  it("says a command is unavailable, not unknown, while the plugin that provides it is not running", async () => {
+    await router.stop();
+    router = new Router({
+      bus: core,
+      logger: silentLogger(),
+      settings: { prefix: "!", timeoutMs: 300 },
+      directory: () => directory,
+      owner: (command) => (command === "quote" ? "quotes" : undefined),
+    });
+    await router.start();
+    say("!quote add something");
+    say("!nope");
+    const done = await completed.waitFor(2);
+    expect(done.map((c) => [c.data.command, c.data.status])).toEqual([
+      ["quote", "unavailable"],
+      ["nope", "unknown"],
+    ]);
+    expect((await sends.waitFor(2)).map((m) => m.data.text)).toEqual([
+      "Sorry, !quote is unavailable right now.",
+      "Unknown command !nope — try !help",
+    ]);
+    expect(received).toHaveLength(0);
+  });
+
   it("stop() waits for commands in flight and is idempotent", async () => {
     say("!sleep");
     await new Promise((r) => setTimeout(r, 50));

@@ -168,6 +168,11 @@ export class PluginManager {
     return out;
   }
 
+  /** The plugin that provides a command name or alias, whether or not it is running now. */
+  ownerOf(command: string): string | undefined {
+    return this.#commandOwners.get(command);
+  }
+
   /** Plugin folders that were not loaded (invalid manifest), with why. */
   rejected(): ReadonlyArray<{ dir: string; error: string }> {
     return this.#rejected;

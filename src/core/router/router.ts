@@ -72,6 +72,11 @@ export interface RouterOptions {
    * does, and the ms from the chat message's arrival.
    */
   onCompleted?: (done: CommandCompleted, plugin: string | undefined, ms: number) => void;
+  /**
+   * The plugin that provides a command (name or alias) even while it is not running (suspended, failed,
+   * restarting), so its users hear it is unavailable rather than that it does not exist.
+   */
+  owner?: (command: string) => string | undefined;
 }
 
 export const ROUTER_QUEUE = "router";
@@ -88,6 +93,7 @@ export class Router {
   readonly #directory: () => readonly CommandInfo[];
   readonly #cooldowns: Cooldowns;
   readonly #onCompleted: RouterOptions["onCompleted"];
+  readonly #owner: RouterOptions["owner"];
   readonly #subscriptions: BusSubscription[] = [];
   /** Chat messages being handled; `stop` waits for them (counted, so a message costs no closure). */
   #inFlight = 0;
@@ -104,6 +110,7 @@ export class Router {
     this.#settings = options.settings;
     this.#directory = options.directory;
     this.#onCompleted = options.onCompleted;
+    this.#owner = options.owner;
     this.#cooldowns = new Cooldowns({
       ...(options.now ? { now: options.now } : {}),
       maxEntries: MAX_TRACKED_COOLDOWNS,
@@ -174,7 +181,11 @@ export class Router {
     const arrived = performance.now();
     try {
       const done = await this.#handle(event, command, message.envelope);
-      this.#onCompleted?.(done, this.#resolve(done.command)?.plugin, performance.now() - arrived);
+      this.#onCompleted?.(
+        done,
+        this.#resolve(done.command)?.plugin ?? this.#owner?.(done.command),
+        performance.now() - arrived,
+      );
       if (message.replyTo) this.#send("completion", done.correlationId, () => message.respond(done));
     } finally {
       if (--this.#inFlight === 0) this.#idle?.();
@@ -186,6 +197,17 @@ export class Router {
     const prefix = this.#settings.prefix;
     const info = this.#resolve(parsed.name);
     if (!info) {
+      const plugin = this.#owner?.(parsed.name);
+      if (plugin) {
+        // Known, but its plugin is not running (suspended, failed, restarting): say so, not "unknown".
+        const stopped = { plugin, name: parsed.name };
+        this.#failureLog(stopped, correlationId)?.warn("the plugin of this command is not running");
+        return {
+          correlationId,
+          command: parsed.name,
+          status: this.#sorry(event, stopped, correlationId, "unavailable"),
+        };
+      }
       this.#reply(event, `Unknown command ${prefix}${parsed.name} — try ${prefix}help`, correlationId);
       return { correlationId, command: parsed.name, status: "unknown" };
     }
@@ -277,7 +299,7 @@ export class Router {
    * budget of failure lines a second (a chat flood against a slow plugin fails every command), and
    * `undefined` means this one is over it: it is counted and the count logged with the next allowed line.
    */
-  #failureLog(info: CommandInfo, correlationId: string): Logger | undefined {
+  #failureLog(info: Pick<CommandInfo, "plugin" | "name">, correlationId: string): Logger | undefined {
     let budget = this.#failureBudgets.get(info.plugin);
     if (!budget) {
       budget = new LogBudget(FAILURE_LOGS_PER_SECOND);
@@ -290,7 +312,7 @@ export class Router {
   /** The chat reply for a command that did not complete, and the status it completes with. */
   #sorry(
     event: ChatEvent,
-    info: CommandInfo,
+    info: Pick<CommandInfo, "name">,
     correlationId: string,
     status: "timeout" | "unavailable" | "error",
   ): CommandCompleted["status"] {
