@@ -253,6 +253,12 @@ export class PluginWorker {
       pending.timer = setTimeout(this.#overran, timeoutMs - stalledMs, id);
       return;
     }
+    // Waiting on the platform (storage, a request: each ends at its own timeout) is not being stuck. Killing
+    // here would let a stalled database restart every plugin that uses storage until they all fail.
+    if (this.#inFlightRequests > 0) {
+      pending.timer = setTimeout(this.#overran, timeoutMs, id);
+      return;
+    }
     this.#pending.delete(id);
     const { command } = pending;
     this.#log.warn(
