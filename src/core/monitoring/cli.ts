@@ -1,9 +1,8 @@
-import { createBus } from "../bus.js";
 import { loadConfig } from "../config/load.js";
 import { errorMessage, RoseyError } from "../errors.js";
-import { silentLogger } from "../logger.js";
 import { platformNatsUrl } from "../nats/runtime-file.js";
 import { SUBJECTS } from "../subjects.js";
+import { byService, gatherAnswers } from "./gather.js";
 import { type HealthReport, type HealthStatus, healthReportSchema, worstStatus } from "./health.js";
 import { gatherMetrics, serveMetrics } from "./prometheus.js";
 
@@ -31,40 +30,31 @@ export interface HealthGathering {
 }
 
 /**
- * Asks every service once and keeps every answer that arrives within `timeoutMs` (they answer the same
- * request, so there is no "first answer" to wait for). No answer at all is `down`: either nothing runs on
- * that NATS or everything is cut off from it.
+ * Every service's health answer within `timeoutMs`. No answer at all is `down`: either nothing runs on that
+ * NATS or everything is cut off from it.
  */
 export async function gatherHealth(
   url: string,
   timeoutMs: number,
   service?: string,
 ): Promise<HealthGathering> {
-  const bus = await createBus({
+  const services: HealthReport[] = [];
+  let malformed = 0;
+  const answers = await gatherAnswers(
     url,
-    source: "cli:health",
-    logger: silentLogger(),
-    connectTimeoutMs: timeoutMs,
-    maxReconnectAttempts: 0,
-  });
-  try {
-    const services: HealthReport[] = [];
-    let malformed = 0;
-    const inbox = bus.createInbox();
-    bus.subscribe(inbox, (m) => {
-      const report = healthReportSchema.safeParse(m.envelope.data);
-      if (report.success) services.push(report.data);
-      else malformed++;
-    });
-    await bus.flush();
-    bus.publish(SUBJECTS.monitoringHealth, service ? { service } : {}, { replyTo: inbox });
-    await new Promise((resolve) => setTimeout(resolve, timeoutMs));
-    services.sort((a, b) => a.service.localeCompare(b.service) || a.pid - b.pid);
-    const status = services.length ? worstStatus(services.map((s) => s.status)) : "down";
-    return { url, status, services, malformed };
-  } finally {
-    await bus.close();
+    SUBJECTS.monitoringHealth,
+    service ? { service } : {},
+    timeoutMs,
+    "cli:health",
+  );
+  for (const answer of answers) {
+    const report = healthReportSchema.safeParse(answer);
+    if (report.success) services.push(report.data);
+    else malformed++;
   }
+  services.sort(byService);
+  const status = services.length ? worstStatus(services.map((s) => s.status)) : "down";
+  return { url, status, services, malformed };
 }
 
 export function formatHealth(g: HealthGathering): string {

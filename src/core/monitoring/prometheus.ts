@@ -1,9 +1,8 @@
 import { createServer, type Server } from "node:http";
 import { AggregatorRegistry, prometheusContentType } from "prom-client";
-import { createBus } from "../bus.js";
 import { errorMessage } from "../errors.js";
-import { silentLogger } from "../logger.js";
 import { SUBJECTS } from "../subjects.js";
+import { byService, gatherAnswers } from "./gather.js";
 import type { MetricsSnapshot } from "./metrics.js";
 
 /**
@@ -25,28 +24,10 @@ function isSnapshot(data: unknown): data is MetricsSnapshot {
 }
 
 export async function gatherMetrics(url: string, windowMs: number): Promise<GatheredMetrics> {
-  const bus = await createBus({
-    url,
-    source: "cli:metrics",
-    logger: silentLogger(),
-    connectTimeoutMs: windowMs,
-    maxReconnectAttempts: 0,
-  });
-  try {
-    const snapshots: MetricsSnapshot[] = [];
-    const inbox = bus.createInbox();
-    bus.subscribe(inbox, (m) => {
-      if (isSnapshot(m.envelope.data)) snapshots.push(m.envelope.data);
-    });
-    await bus.flush();
-    bus.publish(SUBJECTS.monitoringMetrics, {}, { replyTo: inbox });
-    await new Promise((resolve) => setTimeout(resolve, windowMs));
-    snapshots.sort((a, b) => a.service.localeCompare(b.service) || a.pid - b.pid);
-    const registry = AggregatorRegistry.aggregate(snapshots.map((s) => s.metrics));
-    return { snapshots, text: await registry.metrics() };
-  } finally {
-    await bus.close();
-  }
+  const answers = await gatherAnswers(url, SUBJECTS.monitoringMetrics, {}, windowMs, "cli:metrics");
+  const snapshots = answers.filter(isSnapshot).sort(byService);
+  const registry = AggregatorRegistry.aggregate(snapshots.map((s) => s.metrics));
+  return { snapshots, text: await registry.metrics() };
 }
 
 export interface MetricsServerOptions {
