@@ -1,12 +1,7 @@
-import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { validateConfig } from "../../src/core/config/load.js";
-import { silentLogger } from "../../src/core/logger.js";
+import { describe, expect, it } from "vitest";
 import { checkPluginConfig } from "../../src/core/plugins/plugin-config.js";
-import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
-import { testBus } from "../support/bus.js";
+import { startFixturePlugins } from "../support/fixture-plugins.js";
 
-const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
 const SCHEMA = {
   type: "object",
   properties: { greeting: { type: "string", maxLength: 20 }, times: { type: "integer", maximum: 3 } },
@@ -39,29 +34,12 @@ describe("checkPluginConfig", () => {
 });
 
 describe("a plugin's config checked against its configSchema before it starts", () => {
-  let manager: PluginManager | undefined;
-  afterEach(async () => {
-    await manager?.stop();
-  });
-
   const start = async (config: Record<string, unknown>) => {
-    const bus = await testBus("core");
-    const settings = validateConfig(
-      {
-        plugins: {
-          directory: FIXTURES,
-          enabled: ["greeter-config"],
-          entries: { "greeter-config": { grants: ["chat.send"], config } },
-        },
-      },
-      "test",
-    );
-    manager = new PluginManager({ bus, config: settings, logger: silentLogger() });
-    await manager.start();
-    const status = manager.status()[0]!;
-    await manager.stop();
-    await bus.close();
-    manager = undefined;
+    const p = await startFixturePlugins({
+      plugins: { "greeter-config": { grants: ["chat.send"], config } },
+    });
+    const status = p.manager.status()[0]!;
+    await p.stop();
     return status;
   };
 

@@ -1,54 +1,35 @@
-import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Bus, createBus } from "../../src/core/bus.js";
+import type { Bus } from "../../src/core/bus.js";
 import type { CommandResult } from "../../src/core/commands.js";
-import { validateConfig } from "../../src/core/config/load.js";
-import { silentLogger } from "../../src/core/logger.js";
 import type { ProcessSpawner } from "../../src/core/plugins/plugin-host-process.js";
-import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
+import type { PluginManager } from "../../src/core/plugins/plugin-manager.js";
 import { collect } from "../support/bus.js";
 import { command } from "../support/command.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { type FixturePlugins, startFixturePlugins } from "../support/fixture-plugins.js";
 
-const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
 const PLUGINS = ["spinner", "bomber", "leaker", "hog", "offheap", "steady", "plodder"];
 
 describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s isolation)", (isolation) => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
-  let core: Bus;
+  let fixtures: FixturePlugins;
   let client: Bus;
   let manager: PluginManager;
   const audit = collect<{ type: string; plugin: string; reason: string }>(20_000);
 
   beforeAll(async () => {
-    nats = await startPrivateNats();
-    core = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
-    client = await createBus({ url: nats.url, source: "test", logger: silentLogger() });
-    client.subscribe<{ type: string; plugin: string; reason: string }>("rosey.security.audit", (m) =>
-      audit.push(m.envelope.data),
-    );
-    await client.flush();
-    const config = validateConfig(
-      {
-        plugins: {
-          directory: FIXTURES,
-          enabled: PLUGINS,
-          entries: Object.fromEntries(PLUGINS.map((p) => [p, { grants: ["chat.send"] }])),
-        },
-        sandbox: { isolation, heartbeatMs: 250, cpuHogSeconds: 1, maxArrayBufferMb: 16, maxRestarts: 2 },
-      },
-      "test",
-    );
-    manager = new PluginManager({ bus: core, config, logger: silentLogger() });
-    await manager.start();
+    fixtures = await startFixturePlugins({
+      plugins: Object.fromEntries(PLUGINS.map((p) => [p, { grants: ["chat.send"] }])),
+      sandbox: { isolation, heartbeatMs: 250, cpuHogSeconds: 1, maxArrayBufferMb: 16, maxRestarts: 2 },
+      prepare: (c) =>
+        c.subscribe<{ type: string; plugin: string; reason: string }>("rosey.security.audit", (m) =>
+          audit.push(m.envelope.data),
+        ),
+    });
+    ({ client, manager } = fixtures);
   }, 60_000);
 
   afterAll(async () => {
-    await manager?.stop();
-    await client?.close();
-    await core?.close();
-    await nats?.stop();
+    await fixtures?.stop();
   });
 
   const run = async (plugin: string, name: string, timeoutMs = 10_000) =>

@@ -1,6 +1,5 @@
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Bus, createBus } from "../../src/core/bus.js";
+import type { Bus } from "../../src/core/bus.js";
 import type { Command, CommandResult } from "../../src/core/commands.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import type { Envelope } from "../../src/core/envelope.js";
@@ -9,14 +8,16 @@ import type { Violation } from "../../src/core/plugins/gate.js";
 import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
 import { collect } from "../support/bus.js";
 import { command } from "../support/command.js";
-import { startPrivateNats } from "../support/private-nats.js";
-
-const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
+import {
+  SANDBOX_FIXTURES as FIXTURES,
+  type FixturePlugins,
+  startFixturePlugins,
+} from "../support/fixture-plugins.js";
 
 describe.each(["process", "thread"] as const)(
   "sandboxed plugins behind the gate (%s isolation)",
   (isolation) => {
-    let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+    let fixtures: FixturePlugins;
     let core: Bus;
     let observer: Bus;
     let manager: PluginManager;
@@ -26,37 +27,24 @@ describe.each(["process", "thread"] as const)(
     beforeAll(async () => {
       chat = collect<Envelope<{ text: string }>>();
       violations = collect<Violation>();
-      nats = await startPrivateNats();
-      core = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
-      observer = await createBus({ url: nats.url, source: "test", logger: silentLogger() });
-      observer.subscribe<{ text: string }>("rosey.actions.chat.send", (m) => chat.push(m.envelope));
-      observer.subscribe<Violation>("rosey.security.violation", (m) => violations.push(m.envelope.data));
-      await observer.flush();
-      const config = validateConfig(
-        {
-          plugins: {
-            directory: FIXTURES,
-            enabled: ["greeter", "escaper", "intruder", "importer"],
-            entries: {
-              greeter: { grants: ["basic"] },
-              escaper: { grants: ["chat.send"] },
-              intruder: { grants: ["basic"] },
-              importer: { grants: ["basic"] },
-            },
-          },
-          sandbox: { isolation, violations: { threshold: 100, suspendOnSevere: false } },
+      fixtures = await startFixturePlugins({
+        plugins: {
+          greeter: { grants: ["basic"] },
+          escaper: { grants: ["chat.send"] },
+          intruder: { grants: ["basic"] },
+          importer: { grants: ["basic"] },
         },
-        "test",
-      );
-      manager = new PluginManager({ bus: core, config, logger: silentLogger() });
-      await manager.start();
+        sandbox: { isolation, violations: { threshold: 100, suspendOnSevere: false } },
+        prepare: (client) => {
+          client.subscribe<{ text: string }>("rosey.actions.chat.send", (m) => chat.push(m.envelope));
+          client.subscribe<Violation>("rosey.security.violation", (m) => violations.push(m.envelope.data));
+        },
+      });
+      ({ core, client: observer, manager } = fixtures);
     }, 60_000);
 
     afterAll(async () => {
-      await manager?.stop();
-      await observer?.close();
-      await core?.close();
-      await nats?.stop();
+      await fixtures?.stop();
     });
 
     const run = async (plugin: string, cmd: Command) =>
