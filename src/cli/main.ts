@@ -96,20 +96,6 @@ async function start(options: StartOptions): Promise<number> {
   return 0;
 }
 
-function configCheck(file: string): number {
-  try {
-    loadConfig({ file, ignoreEnv: true });
-  } catch (err) {
-    if (err instanceof RoseyError) {
-      process.stderr.write(`${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
-  process.stdout.write(`OK: ${file} is a valid config\n`);
-  return 0;
-}
-
 export function buildProgram(): Command {
   const program = new Command("rosey")
     .description("Rosey: a chat-bot plugin platform with sandboxed plugins over NATS")
@@ -128,10 +114,14 @@ export function buildProgram(): Command {
   const config = program.command("config").description("configuration tools");
   config
     .command("check")
-    .description("validate a config file and print every problem")
+    .description("validate a config file and its plugins as rosey start would meet them; print every problem")
     .argument("<file>", "config file (JSON or YAML)")
-    .action((file: string) => {
-      process.exitCode = configCheck(file);
+    .action(async (file: string) => {
+      const { configCheck } = await import("./config-check.js");
+      process.exitCode = await configCheck(file, {
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+      });
     });
   config
     .command("migrate")

@@ -77,7 +77,10 @@ describe("rosey config migrate", () => {
 
     const check = await rosey(["config", "check", "rosey.yaml"], dir);
     expect(check.code, check.stderr).toBe(0);
-    expect(check.stdout).toBe("OK: rosey.yaml is a valid config\n");
+    expect(check.stdout).toMatch(
+      /^OK: rosey\.yaml is a valid config\nPlugins in .+: 5 enabled \(dice, echo, eightball, help, quotes\), 0 disabled\n$/,
+    );
+    expect(check.stderr).toBe("");
   });
 
   it("prints the YAML on stdout without -o, the report still on stderr", async () => {

@@ -17,6 +17,7 @@ import { SUBJECTS } from "../../src/core/subjects.js";
  */
 
 const BIN = path.join(PACKAGE_ROOT, "bin", "rosey.js");
+const BUNDLED_PLUGINS = path.join(PACKAGE_ROOT, "plugins");
 const ROUTER_TIMEOUT_MS = 2_000;
 
 interface Run {
@@ -397,12 +398,41 @@ describe("rosey config check", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("prints OK for a valid config", async () => {
+  it("prints OK for a valid config, and the plugins it would run", async () => {
     const file = path.join(dir, "ok.yaml");
-    writeFileSync(file, "router:\n  prefix: '?'\nplatforms:\n  - type: console\n");
+    writeFileSync(
+      file,
+      `router:\n  prefix: '?'\nplatforms:\n  - type: console\nplugins:\n  directory: ${BUNDLED_PLUGINS}\n  enabled: [dice, echo]\n  entries:\n    dice: { grants: [basic] }\n    echo: { grants: [basic] }\n`,
+    );
     const run = await startRosey(["config", "check", file]).exited;
-    expect(run.code).toBe(0);
-    expect(run.stdout).toBe(`OK: ${file} is a valid config\n`);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe(
+      `OK: ${file} is a valid config\nPlugins in ${BUNDLED_PLUGINS}: 2 enabled (dice, echo), 3 disabled (eightball, help, quotes)\n`,
+    );
+    expect(run.stderr).toBe("");
+  });
+
+  it("checks the plugins as rosey start would meet them: exit 1 on what would not work, warnings alone pass", async () => {
+    const file = path.join(dir, "plugins.yaml");
+    writeFileSync(
+      file,
+      `plugins:\n  directory: ${BUNDLED_PLUGINS}\n  enabled: [dice, eigthball]\n  entries:\n    dice: { grants: [basic] }\n`,
+    );
+    const run = await startRosey(["config", "check", file]).exited;
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toBe(
+      `${file} is a valid config, but 1 problem would stop plugins from working as configured:\n` +
+        `  ERROR plugins.enabled[1]: no plugin named 'eigthball' in ${BUNDLED_PLUGINS} (found: dice, echo, eightball, help, quotes)\n`,
+    );
+
+    writeFileSync(file, `plugins:\n  directory: ${BUNDLED_PLUGINS}\n  enabled: [dice]\n`);
+    const warned = await startRosey(["config", "check", file]).exited;
+    expect(warned.code).toBe(0);
+    expect(warned.stdout).toContain(`OK: ${file} is a valid config\n`);
+    expect(warned.stderr).toBe(
+      "1 warning:\n  WARNING plugins.entries.dice.grants: dice requests chat.send, not granted: it runs without it\n",
+    );
   });
 
   it("prints each problem with its path, rule and value, and exits 1", async () => {

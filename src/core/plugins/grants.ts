@@ -30,11 +30,11 @@ export interface EffectiveGrants {
   readonly request: readonly string[];
 }
 
-/** Config grant names that are neither capabilities nor groups, as `path: name` strings. */
-export function unknownGrantNames(config: RoseyConfig): string[] {
-  const bad: string[] = [];
+/** Config grant names that are neither capabilities nor groups, with the config path that holds each. */
+export function unknownGrantNames(config: RoseyConfig): Array<{ where: string; name: string }> {
+  const bad: Array<{ where: string; name: string }> = [];
   const check = (where: string, names: readonly string[]) => {
-    for (const name of names) if (!isCapability(name) && !isGroup(name)) bad.push(`${where}: ${name}`);
+    for (const name of names) if (!isCapability(name) && !isGroup(name)) bad.push({ where, name });
   };
   check("plugins.defaultGrants", config.plugins.defaultGrants);
   for (const [plugin, entry] of Object.entries(config.plugins.entries))

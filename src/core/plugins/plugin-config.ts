@@ -14,7 +14,27 @@ export function checkPluginConfig(
   schema: Record<string, unknown> | undefined,
   config: unknown,
 ): void {
-  if (!schema) return;
+  const problems = pluginConfigProblems(plugin, schema, config).map((p) => `'${p.where}' ${p.message}`);
+  if (problems.length === 0) return;
+  throw new RoseyError(
+    "CONFIG_INVALID",
+    `Invalid config for plugin '${plugin}':\n  - ${problems.join("\n  - ")}`,
+    {
+      details: { problems },
+    },
+  );
+}
+
+/**
+ * Each value the schema refuses, at its config path, with the rule and the value. Throws MANIFEST_INVALID
+ * when the schema itself cannot be compiled.
+ */
+export function pluginConfigProblems(
+  plugin: string,
+  schema: Record<string, unknown> | undefined,
+  config: unknown,
+): Array<{ where: string; message: string }> {
+  if (!schema) return [];
   let validate: ReturnType<typeof ajv.compile>;
   try {
     validate = ajv.compile(schema);
@@ -25,18 +45,11 @@ export function checkPluginConfig(
       { cause: err },
     );
   }
-  if (validate(config)) return;
-  const problems = (validate.errors ?? []).map((e) => {
-    const where = `plugins.entries.${plugin}.config${e.instancePath.replaceAll("/", ".")}`;
-    return `'${where}' ${e.message ?? "is invalid"}: current value is ${JSON.stringify(valueAt(config, e.instancePath)) ?? "missing"}`;
-  });
-  throw new RoseyError(
-    "CONFIG_INVALID",
-    `Invalid config for plugin '${plugin}':\n  - ${problems.join("\n  - ")}`,
-    {
-      details: { problems },
-    },
-  );
+  if (validate(config)) return [];
+  return (validate.errors ?? []).map((e) => ({
+    where: `plugins.entries.${plugin}.config${e.instancePath.replaceAll("/", ".")}`,
+    message: `${e.message ?? "is invalid"}: current value is ${JSON.stringify(valueAt(config, e.instancePath)) ?? "missing"}`,
+  }));
 }
 
 function valueAt(value: unknown, pointer: string): unknown {

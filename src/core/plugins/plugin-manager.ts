@@ -10,12 +10,13 @@ import { commandSubject, SUBJECTS } from "../subjects.js";
 import { compileCheck } from "../validation.js";
 import { bundlePlugin } from "./bundle.js";
 import { PermissionGate, type Violation } from "./gate.js";
-import { computeGrants, type EffectiveGrants, unknownGrantNames } from "./grants.js";
+import { computeGrants, type EffectiveGrants } from "./grants.js";
 import { type ResolvedLimits, resolveLimits } from "./limits.js";
 import { type DiscoveredPlugin, discoverPlugins, sha256 } from "./manifest.js";
 import { checkPluginConfig } from "./plugin-config.js";
 import { ProcessSpawner } from "./plugin-host-process.js";
 import { PluginWorker, type WorkerAlert, type WorkerExit } from "./plugin-worker.js";
+import { claimCommands, isPluginEnabled, setupFindings } from "./preflight.js";
 import { type SandboxSpawner, ThreadSpawner } from "./sandbox-thread.js";
 
 /**
@@ -101,27 +102,22 @@ export class PluginManager {
   }
 
   async start(): Promise<void> {
-    const badGrants = unknownGrantNames(this.#config);
-    for (const bad of badGrants)
-      this.#log.error({ grant: bad }, "config grants an unknown capability or group; ignored");
-    const { plugins, rejected } = discoverPlugins(this.#config.plugins.directory);
-    for (const r of rejected) {
-      this.#rejected.push({ dir: r.dir, error: r.error.message });
-      this.#log.error({ dir: r.dir, code: r.error.code }, r.error.message);
+    const discovered = discoverPlugins(this.#config.plugins.directory);
+    for (const r of discovered.rejected) this.#rejected.push({ dir: r.dir, error: r.error.message });
+    for (const finding of setupFindings(this.#config, discovered)) {
+      const fields = { plugin: finding.plugin, where: finding.where };
+      if (finding.level === "error") this.#log.error(fields, finding.message);
+      else this.#log.warn(fields, finding.message);
     }
-    for (const discovered of plugins) {
-      const { name } = discovered.manifest;
-      const entry = this.#config.plugins.entries[name];
-      if (
-        entry?.enabled === false ||
-        (this.#config.plugins.enabled && !this.#config.plugins.enabled.includes(name))
-      ) {
+    for (const plugin of discovered.plugins) {
+      const { name } = plugin.manifest;
+      if (!isPluginEnabled(this.#config, name)) {
         this.#log.info({ plugin: name }, "plugin disabled by config");
         continue;
       }
-      this.#plugins.set(name, this.#manage(discovered));
+      this.#plugins.set(name, this.#manage(plugin));
     }
-    this.#claimCommands();
+    this.#commandOwners = claimCommands([...this.#plugins.values()].map((p) => p.discovered.manifest)).owners;
     await Promise.all([...this.#plugins.values()].map((p) => this.#launch(p)));
     this.#subs.push(
       this.#bus.subscribe(SUBJECTS.monitoringPlugins, (m) => {
@@ -135,7 +131,7 @@ export class PluginManager {
       .filter((p) => p.state === "running")
       .map((p) => p.discovered.manifest.name);
     this.#log.info(
-      { running, failed: this.#plugins.size - running.length + rejected.length },
+      { running, failed: this.#plugins.size - running.length + discovered.rejected.length },
       "plugins started",
     );
   }
@@ -221,18 +217,6 @@ export class PluginManager {
   #manage(discovered: DiscoveredPlugin): ManagedPlugin {
     const { manifest } = discovered;
     const grants = computeGrants(manifest, this.#config);
-    if (grants.missing.length) {
-      this.#log.warn(
-        { plugin: manifest.name, missing: grants.missing },
-        "plugin requests capabilities the config does not grant; it runs without them",
-      );
-    }
-    if (grants.unknown.length) {
-      this.#log.warn(
-        { plugin: manifest.name, unknown: grants.unknown },
-        "plugin requests capabilities that do not exist",
-      );
-    }
     const limits = resolveLimits(this.#config, manifest);
     // The gate reports violations to the plugin's record, which holds the gate: tie the knot via `managed`.
     let managed: ManagedPlugin | undefined;
@@ -261,28 +245,6 @@ export class PluginManager {
       lateLog: new LogBudget(LATE_LOGS_PER_SECOND),
     };
     return managed;
-  }
-
-  /** First plugin (alphabetically) to claim a command name or alias keeps it; later claims are refused loudly. */
-  #claimCommands(): void {
-    const owners = new Map<string, string>();
-    for (const p of this.#plugins.values()) {
-      const name = p.discovered.manifest.name;
-      for (const c of p.discovered.manifest.commands ?? []) {
-        for (const word of [c.name, ...(c.aliases ?? [])]) {
-          const owner = owners.get(word);
-          if (owner && owner !== name) {
-            this.#log.error(
-              { plugin: name, command: word, owner },
-              `command '${word}' is already provided by '${owner}'; ignored`,
-            );
-            continue;
-          }
-          owners.set(word, name);
-        }
-      }
-    }
-    this.#commandOwners = owners;
   }
 
   async #launch(p: ManagedPlugin): Promise<void> {

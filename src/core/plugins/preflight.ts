@@ -1,0 +1,236 @@
+import path from "node:path";
+import type { RoseyConfig } from "../config/schema.js";
+import { errorMessage } from "../errors.js";
+import { patternCovers } from "../subjects.js";
+import { bundlePlugin } from "./bundle.js";
+import { computeGrants, unknownGrantNames } from "./grants.js";
+import { DEFAULT_LIMITS, type ResolvedLimits } from "./limits.js";
+import {
+  type DiscoveredPlugin,
+  discoverPlugins,
+  type PluginManifest,
+  type RejectedPlugin,
+} from "./manifest.js";
+import { pluginConfigProblems } from "./plugin-config.js";
+
+/**
+ * What the plugin manager would refuse, ignore or cap in a config and a plugins directory, found without
+ * starting anything. `rosey config check` prints all of it; the plugin manager logs the `setupFindings` part
+ * at start (the launch part it meets, and reports, as each plugin starts). Errors are what leaves something
+ * the operator asked for not working (a plugin that will not start, a grant or command that is ignored);
+ * warnings are what runs, but not as written.
+ */
+
+export interface PluginFinding {
+  level: "error" | "warning";
+  /** Where to fix it: a config path (`plugins.entries.dice.grants`) or a manifest file. */
+  where: string;
+  message: string;
+  plugin?: string;
+}
+
+export function isPluginEnabled(config: Readonly<RoseyConfig>, name: string): boolean {
+  if (config.plugins.entries[name]?.enabled === false) return false;
+  return !config.plugins.enabled || config.plugins.enabled.includes(name);
+}
+
+export interface CommandClaims {
+  /** Command word (name or alias) → the plugin that answers it. */
+  owners: Map<string, string>;
+  clashes: Array<{ plugin: string; word: string; owner: string }>;
+}
+
+/** The first plugin (in the order given: alphabetical) to claim a command name or alias keeps it. */
+export function claimCommands(manifests: Iterable<PluginManifest>): CommandClaims {
+  const owners = new Map<string, string>();
+  const clashes: CommandClaims["clashes"] = [];
+  for (const manifest of manifests) {
+    for (const c of manifest.commands ?? []) {
+      for (const word of [c.name, ...(c.aliases ?? [])]) {
+        const owner = owners.get(word);
+        if (owner && owner !== manifest.name) clashes.push({ plugin: manifest.name, word, owner });
+        else owners.set(word, manifest.name);
+      }
+    }
+  }
+  return { owners, clashes };
+}
+
+/** Findings about the config against what was discovered, before any plugin is launched. */
+export function setupFindings(
+  config: Readonly<RoseyConfig>,
+  discovered: { plugins: readonly DiscoveredPlugin[]; rejected: readonly RejectedPlugin[] },
+): PluginFinding[] {
+  const findings: PluginFinding[] = [];
+  const directory = config.plugins.directory;
+  const found = discovered.plugins.map((p) => p.manifest.name);
+  const foundList = found.length ? found.join(", ") : "none";
+
+  for (const r of discovered.rejected)
+    findings.push({ level: "error", where: path.join(r.dir, "plugin.json"), message: r.error.message });
+  for (const { where, name } of unknownGrantNames(config)) {
+    findings.push({
+      level: "error",
+      where,
+      message: `'${name}' is neither a capability nor a group (basic, moderator, admin); it grants nothing`,
+    });
+  }
+  (config.plugins.enabled ?? []).forEach((name, i) => {
+    if (!found.includes(name))
+      findings.push({
+        level: "error",
+        where: `plugins.enabled[${i}]`,
+        plugin: name,
+        message: `no plugin named '${name}' in ${directory} (found: ${foundList})`,
+      });
+  });
+  for (const name of Object.keys(config.plugins.entries)) {
+    if (!found.includes(name))
+      findings.push({
+        level: "warning",
+        where: `plugins.entries.${name}`,
+        plugin: name,
+        message: `no plugin named '${name}' in ${directory} (found: ${foundList}); the entry is unused`,
+      });
+  }
+
+  const enabled = discovered.plugins.filter((p) => isPluginEnabled(config, p.manifest.name));
+  for (const clash of claimCommands(enabled.map((p) => p.manifest)).clashes)
+    findings.push({
+      level: "error",
+      where: path.join(pluginDirOf(enabled, clash.plugin), "plugin.json"),
+      plugin: clash.plugin,
+      message: `command '${clash.word}' is already provided by '${clash.owner}'; ${clash.plugin}'s claim is ignored`,
+    });
+  for (const { manifest, dir } of enabled) findings.push(...grantFindings(config, manifest, dir));
+  return findings;
+}
+
+function pluginDirOf(plugins: readonly DiscoveredPlugin[], name: string): string {
+  return plugins.find((p) => p.manifest.name === name)?.dir ?? name;
+}
+
+function grantFindings(
+  config: Readonly<RoseyConfig>,
+  manifest: PluginManifest,
+  dir: string,
+): PluginFinding[] {
+  const plugin = manifest.name;
+  const findings: PluginFinding[] = [];
+  const grants = computeGrants(manifest, config);
+  if (grants.missing.length)
+    findings.push({
+      level: "warning",
+      where: `plugins.entries.${plugin}.grants`,
+      plugin,
+      message: `${plugin} requests ${grants.missing.join(", ")}, not granted: it runs without ${grants.missing.length > 1 ? "them" : "it"}`,
+    });
+  const manifestFile = path.join(dir, "plugin.json");
+  if (grants.unknown.length)
+    findings.push({
+      level: "warning",
+      where: `${manifestFile} capabilities`,
+      plugin,
+      message: `requests capabilities that do not exist: ${grants.unknown.join(", ")}`,
+    });
+  for (const pattern of manifest.subscribe ?? []) {
+    if (!grants.subscribe.some((allowed) => patternCovers(allowed, pattern)))
+      findings.push({
+        level: "warning",
+        where: `${manifestFile} subscribe`,
+        plugin,
+        message: `'${pattern}' is not covered by ${plugin}'s grants (${grants.effective.join(", ") || "none"}): the subscription will be refused and counted as a violation`,
+      });
+  }
+  findings.push(...limitFindings(config, manifest, manifestFile));
+  return findings;
+}
+
+function limitFindings(
+  config: Readonly<RoseyConfig>,
+  manifest: PluginManifest,
+  manifestFile: string,
+): PluginFinding[] {
+  const plugin = manifest.name;
+  const max = config.sandbox.maxLimits;
+  const fromConfig = config.plugins.entries[plugin]?.limits ?? {};
+  const findings: PluginFinding[] = [];
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof ResolvedLimits>) {
+    const [where, value] =
+      fromConfig[key] !== undefined
+        ? [`plugins.entries.${plugin}.limits.${key}`, fromConfig[key]]
+        : [`${manifestFile} limits.${key}`, manifest.limits?.[key]];
+    if (value !== undefined && value > max[key])
+      findings.push({
+        level: "warning",
+        where,
+        plugin,
+        message: `${value} is above sandbox.maxLimits.${key} (${max[key]}): ${plugin} gets ${max[key]}`,
+      });
+  }
+  return findings;
+}
+
+/** What the plugin manager checks as it launches a plugin: its config block, and that its code bundles. */
+async function launchFindings(
+  config: Readonly<RoseyConfig>,
+  plugin: DiscoveredPlugin,
+): Promise<PluginFinding[]> {
+  const { name } = plugin.manifest;
+  const findings: PluginFinding[] = [];
+  try {
+    const entry = config.plugins.entries[name];
+    for (const problem of pluginConfigProblems(name, plugin.manifest.configSchema, entry?.config ?? {}))
+      findings.push({ level: "error", plugin: name, ...problem });
+  } catch (err) {
+    findings.push({
+      level: "error",
+      where: `${path.join(plugin.dir, "plugin.json")} configSchema`,
+      plugin: name,
+      message: errorMessage(err),
+    });
+  }
+  try {
+    await bundlePlugin(plugin.entryFile, plugin.dir);
+  } catch (err) {
+    findings.push({
+      level: "error",
+      where: plugin.entryFile,
+      plugin: name,
+      message: `the code does not build: ${errorMessage(err)}`,
+    });
+  }
+  return findings;
+}
+
+export interface PluginPreflight {
+  directory: string;
+  enabled: string[];
+  disabled: string[];
+  findings: PluginFinding[];
+}
+
+/** Everything the plugin manager would find at start, and as it launches each enabled plugin. */
+export async function preflightPlugins(config: Readonly<RoseyConfig>): Promise<PluginPreflight> {
+  const directory = config.plugins.directory;
+  let discovered: ReturnType<typeof discoverPlugins>;
+  try {
+    discovered = discoverPlugins(directory);
+  } catch (err) {
+    return {
+      directory,
+      enabled: [],
+      disabled: [],
+      findings: [{ level: "error", where: "plugins.directory", message: errorMessage(err) }],
+    };
+  }
+  const enabled = discovered.plugins.filter((p) => isPluginEnabled(config, p.manifest.name));
+  const findings = setupFindings(config, discovered);
+  for (const plugin of enabled) findings.push(...(await launchFindings(config, plugin)));
+  return {
+    directory,
+    enabled: enabled.map((p) => p.manifest.name),
+    disabled: discovered.plugins.filter((p) => !enabled.includes(p)).map((p) => p.manifest.name),
+    findings,
+  };
+}

@@ -1,0 +1,139 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { validateConfig } from "../../src/core/config/load.js";
+import { preflightPlugins } from "../../src/core/plugins/preflight.js";
+
+/**
+ * `rosey config check` finds, without starting anything, what the plugin manager would refuse, ignore or cap
+ * at start: each finding names where to fix it.
+ */
+describe("preflightPlugins", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-preflight-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const plugin = (name: string, manifest: Record<string, unknown> = {}, code = "export default {};") => {
+    mkdirSync(path.join(dir, name));
+    writeFileSync(
+      path.join(dir, name, "plugin.json"),
+      JSON.stringify({ name, version: "1.0.0", entry: "index.js", ...manifest }),
+    );
+    writeFileSync(path.join(dir, name, "index.js"), code);
+  };
+  const check = (plugins: Record<string, unknown> = {}, sandbox: Record<string, unknown> = {}) =>
+    preflightPlugins(validateConfig({ plugins: { directory: dir, ...plugins }, sandbox }, "test"));
+  const render = (findings: Array<{ level: string; where: string; message: string }>) =>
+    findings.map((f) => `${f.level} ${f.where.replace(dir, "DIR")}: ${f.message.replaceAll(dir, "DIR")}`);
+
+  it("finds nothing in a setup that works as written, and lists enabled and disabled plugins", async () => {
+    plugin("dice", { capabilities: ["chat.send"], commands: [{ name: "roll" }] });
+    plugin("echo", { capabilities: ["chat.send"] });
+    const result = await check({
+      entries: { dice: { grants: ["basic"] }, echo: { enabled: false } },
+    });
+    expect(result).toEqual({ directory: dir, enabled: ["dice"], disabled: ["echo"], findings: [] });
+  });
+
+  it("reports config that names plugins or grants that do not exist", async () => {
+    plugin("dice", { capabilities: ["chat.send"] });
+    const result = await check({
+      enabled: ["dice", "eigthball"],
+      defaultGrants: ["chat.sned"],
+      entries: { dice: { grants: ["basic"] }, wether: { grants: ["basic"] } },
+    });
+    expect(render(result.findings)).toEqual([
+      "error plugins.defaultGrants: 'chat.sned' is neither a capability nor a group (basic, moderator, admin); it grants nothing",
+      "error plugins.enabled[1]: no plugin named 'eigthball' in DIR (found: dice)",
+      "warning plugins.entries.wether: no plugin named 'wether' in DIR (found: dice); the entry is unused",
+    ]);
+  });
+
+  it("reports what an enabled plugin asks for and will not get", async () => {
+    plugin("p", {
+      capabilities: ["chat.send", "events.read", "time.travel"],
+      subscribe: ["rosey.events.message", "rosey.security.violation"],
+      limits: { memoryMb: 300, publishPerSecond: 5 },
+    });
+    const result = await check(
+      { entries: { p: { grants: ["events.read"], limits: { publishPerSecond: 50 } } } },
+      { maxLimits: { memoryMb: 128, publishPerSecond: 20 } },
+    );
+    expect(render(result.findings)).toEqual([
+      "warning plugins.entries.p.grants: p requests chat.send, not granted: it runs without it",
+      "warning DIR/p/plugin.json capabilities: requests capabilities that do not exist: time.travel",
+      "warning DIR/p/plugin.json subscribe: 'rosey.security.violation' is not covered by p's grants (events.read): the subscription will be refused and counted as a violation",
+      "warning DIR/p/plugin.json limits.memoryMb: 300 is above sandbox.maxLimits.memoryMb (128): p gets 128",
+      "warning plugins.entries.p.limits.publishPerSecond: 50 is above sandbox.maxLimits.publishPerSecond (20): p gets 20",
+    ]);
+  });
+
+  it("reports a command claimed twice, against the plugin whose claim is ignored", async () => {
+    plugin("alpha", { commands: [{ name: "roll" }] });
+    plugin("beta", { commands: [{ name: "flip", aliases: ["roll"] }] });
+    const result = await check();
+    expect(render(result.findings)).toEqual([
+      "error DIR/beta/plugin.json: command 'roll' is already provided by 'alpha'; beta's claim is ignored",
+    ]);
+  });
+
+  it("reports each value of a plugin's config block that its configSchema refuses, and code that does not build", async () => {
+    plugin("weather", {
+      configSchema: {
+        type: "object",
+        required: ["city"],
+        properties: { city: { type: "string" }, units: { enum: ["metric", "imperial"] } },
+      },
+    });
+    plugin("broken", {}, "export default {");
+    const result = await check({ entries: { weather: { config: { units: "kelvin" } } } });
+    const lines = render(result.findings);
+    expect(lines).toContain(
+      'error plugins.entries.weather.config: must have required property \'city\': current value is {"units":"kelvin"}',
+    );
+    expect(lines).toContain(
+      'error plugins.entries.weather.config.units: must be equal to one of the allowed values: current value is "kelvin"',
+    );
+    expect(
+      lines.find((l) => l.startsWith("error DIR/broken/index.js: the code does not build:")),
+    ).toBeDefined();
+    expect(lines).toHaveLength(3);
+  });
+
+  it("reports a configSchema that is not a JSON Schema against the manifest", async () => {
+    plugin("odd", { configSchema: { type: "nonsense" } });
+    const result = await check();
+    expect(render(result.findings)).toEqual([
+      expect.stringMatching(
+        /^error DIR\/odd\/plugin\.json configSchema: Plugin 'odd': its manifest's configSchema is not a valid JSON Schema: /,
+      ),
+    ]);
+  });
+
+  it("does not look at the code or config of a disabled plugin", async () => {
+    plugin("broken", { configSchema: { type: "object", required: ["x"] } }, "export default {");
+    expect((await check({ entries: { broken: { enabled: false } } })).findings).toEqual([]);
+  });
+
+  it("reports rejected manifests and an unreadable plugins directory", async () => {
+    mkdirSync(path.join(dir, "bad"));
+    writeFileSync(path.join(dir, "bad", "plugin.json"), "{ not json");
+    const result = await check();
+    expect(result.findings).toHaveLength(1);
+    expect(result.findings[0]).toMatchObject({ level: "error", where: path.join(dir, "bad", "plugin.json") });
+
+    const missing = await preflightPlugins(
+      validateConfig({ plugins: { directory: path.join(dir, "nope") } }, "test"),
+    );
+    expect(missing.findings).toEqual([
+      expect.objectContaining({
+        level: "error",
+        where: "plugins.directory",
+        message: expect.stringContaining("nope"),
+      }),
+    ]);
+  });
+});
