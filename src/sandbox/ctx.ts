@@ -92,7 +92,10 @@ function scopedMembers(host: CtxHost, scope: CtxScope) {
     },
     reply(text: unknown): void {
       if (commandId === undefined) throw new Error("ctx.reply is only available while handling a command");
-      host.commandReply(commandId, requireString(text, "reply text"));
+      const value = requireString(text, "reply text");
+      // Connectors drop an empty chat text: the plugin hears it here, not as a reply that never shows.
+      if (value.trim() === "") throw new TypeError("reply text must not be empty");
+      host.commandReply(commandId, value);
     },
   };
 }

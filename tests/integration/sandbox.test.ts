@@ -73,6 +73,12 @@ describe.each(["process", "thread"] as const)(
       expect(reply?.data.text).toMatch(/^hello bob \(seen \d+, now>0 true, random number\)$/);
     });
 
+    it("refuses an empty ctx.reply to the plugin, which connectors would drop unseen", async () => {
+      expect(await run("greeter", command("blank", [], "corr-blank"))).toEqual({ ok: true, replied: true });
+      const [reply] = (await chat.waitFor(1)).filter((e) => e.correlationId === "corr-blank");
+      expect(reply?.data.text).toBe("ctx.reply refused: reply text must not be empty");
+    });
+
     it("delivers ctx.reply and tracked timers", async () => {
       const before = chat.items.length;
       expect(await run("greeter", command("later", [], "corr-later"))).toEqual({ ok: true, replied: false });
