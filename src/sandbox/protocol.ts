@@ -98,6 +98,7 @@ export const workerMessageSchema = z.discriminatedUnion("type", [
     seq: id,
     heapUsed: z.number().nonnegative(),
     arrayBuffers: z.number().nonnegative(),
+    pendingHandlers: z.number().int().nonnegative(),
   }),
   z.strictObject({ type: z.literal("stopped") }),
 ]);

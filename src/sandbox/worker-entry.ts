@@ -63,11 +63,22 @@ let stopping = false;
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   Boolean(value) && typeof (value as PromiseLike<unknown>).then === "function";
 
+/**
+ * Event, subscription and timer handlers whose promise has not settled yet. Nothing bounds how long they may take,
+ * so one that never settles is a leak the core can only see through this count (reported with each pong).
+ */
+let pendingHandlers = 0;
+const settled = (): void => {
+  pendingHandlers--;
+};
+
 const guard = (label: string, fn: () => unknown): void => {
   try {
     const result = fn();
     if (isThenable(result)) {
-      result.then(undefined, (err: unknown) => {
+      pendingHandlers++;
+      result.then(settled, (err: unknown) => {
+        settled();
         logLine("error", `${label} failed: ${describeError(err)}`);
       });
     }
@@ -215,7 +226,13 @@ function onMessage(message: MainToWorker): void {
       break;
     case "ping": {
       const memory = hostMemory();
-      post({ type: "pong", seq: message.seq, heapUsed: memory.heapUsed, arrayBuffers: memory.arrayBuffers });
+      post({
+        type: "pong",
+        seq: message.seq,
+        heapUsed: memory.heapUsed,
+        arrayBuffers: memory.arrayBuffers,
+        pendingHandlers,
+      });
       break;
     }
     case "stop":

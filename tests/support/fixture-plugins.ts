@@ -3,7 +3,7 @@ import { type Bus, createBus } from "../../src/core/bus.js";
 import type { Command, CommandResult } from "../../src/core/commands.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import type { PluginEntryConfig } from "../../src/core/config/schema.js";
-import { silentLogger } from "../../src/core/logger.js";
+import { type Logger, silentLogger } from "../../src/core/logger.js";
 import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
 import { startPrivateNats } from "./private-nats.js";
 
@@ -29,6 +29,8 @@ export async function startFixturePlugins(options: {
   sandbox?: Record<string, unknown>;
   /** Subscriptions the client needs before the plugins start. */
   prepare?: (client: Bus) => void;
+  /** The manager's logger (default: silent). */
+  logger?: Logger;
 }): Promise<FixturePlugins> {
   const nats = await startPrivateNats();
   const core = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
@@ -46,7 +48,7 @@ export async function startFixturePlugins(options: {
     },
     "test",
   );
-  const manager = new PluginManager({ bus: core, config, logger: silentLogger() });
+  const manager = new PluginManager({ bus: core, config, logger: options.logger ?? silentLogger() });
   await manager.start();
   return {
     natsUrl: nats.url,

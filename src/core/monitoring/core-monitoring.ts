@@ -98,6 +98,11 @@ export class CoreMonitoring {
       (p) => p.memory.heapUsed,
     );
     perPlugin(
+      "rosey_plugin_pending_handlers",
+      "onEvent, subscription and timer handlers of each plugin whose promise has not settled (a steady rise is a leak)",
+      (p) => p.pendingHandlers,
+    );
+    perPlugin(
       "rosey_plugin_restarts",
       "Restarts of each plugin's worker within the restart window",
       (p) => p.restarts,

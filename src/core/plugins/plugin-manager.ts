@@ -38,6 +38,8 @@ export interface PluginStatus {
   lastError: string | undefined;
   violations: number;
   memory: { heapUsed: number; arrayBuffers: number };
+  /** onEvent, subscription and timer handlers whose promise has not settled (last heartbeat). */
+  pendingHandlers: number;
   handlerLatencyMs: { count: number; mean: number; max: number };
   /** Commands not run, or whose reply was not sent, because they were past their sender's deadline. */
   lateCommands: number;
@@ -185,6 +187,7 @@ export class PluginManager {
       lastError: p.lastError,
       violations: p.violations,
       memory: p.worker?.memory ?? { heapUsed: 0, arrayBuffers: 0 },
+      pendingHandlers: p.worker?.pendingHandlers ?? 0,
       handlerLatencyMs: {
         count: p.latency.count,
         mean: p.latency.count ? p.latency.total / p.latency.count : 0,

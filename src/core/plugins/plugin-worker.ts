@@ -78,6 +78,8 @@ const LOGS_PER_SECOND = 20;
 /** A command's channel stays answerable by `ctx.reply` (e.g. from a timer) this long after it was dispatched. */
 const REPLY_ROUTE_TTL_MS = 10 * 60_000;
 const MAX_REPLY_ROUTES = 256;
+/** Handlers left pending past this many draw a warning, then again at each tenfold. */
+const PENDING_HANDLERS_WARN = 1_000;
 /**
  * A backstop on commands waiting for one worker, whatever their age (memory in the core). The real bound is
  * by time: see `#behind`.
@@ -116,6 +118,9 @@ export class PluginWorker {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   readonly #logBudget = new LogBudget(LOGS_PER_SECOND);
   #memory = { heapUsed: 0, arrayBuffers: 0 };
+  #pendingHandlers = 0;
+  /** The pending-handler count that draws the next warning (×10 each time). */
+  #pendingWarnAt = PENDING_HANDLERS_WARN;
   readonly #exitPromise: Promise<WorkerExit>;
   #resolveStopped: (() => void) | undefined;
   #hotSamples = 0;
@@ -155,6 +160,11 @@ export class PluginWorker {
 
   get memory(): { heapUsed: number; arrayBuffers: number } {
     return this.#memory;
+  }
+
+  /** Event, subscription and timer handlers whose promise had not settled at the last heartbeat. */
+  get pendingHandlers(): number {
+    return this.#pendingHandlers;
   }
 
   /** Resolves with the exit once the worker is gone, whatever the cause. */
@@ -497,6 +507,14 @@ export class PluginWorker {
       case "pong":
         this.#lastHeard = performance.now();
         this.#memory = { heapUsed: message.heapUsed, arrayBuffers: message.arrayBuffers };
+        this.#pendingHandlers = message.pendingHandlers;
+        if (message.pendingHandlers >= this.#pendingWarnAt) {
+          this.#pendingWarnAt *= 10;
+          this.#log.warn(
+            { pendingHandlers: message.pendingHandlers },
+            "plugin has handlers whose promise never settled: each one keeps its memory until the worker's heap limit ends it",
+          );
+        }
         if (message.arrayBuffers > this.#options.maxArrayBufferBytes) {
           this.#options.onAlert?.({
             type: "offheap",
