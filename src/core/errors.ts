@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   CHECKSUM_MISMATCH: "An applied migration file was changed after it was applied",
   MIGRATION_FAILED: "A migration statement failed and was rolled back",
   LOCK_TIMEOUT: "Another runner holds the migration lock",
+  DATABASE_NOT_EMPTY:
+    "The database has tables Rosey's schema would create but no record of Rosey's migrations (another program's database); nothing was changed",
   QUOTA_EXCEEDED: "A plugin's storage quota is used up",
   NOT_FOUND: "The requested record does not exist",
   ALREADY_EXISTS: "A file or folder the command would create already exists; nothing is overwritten",

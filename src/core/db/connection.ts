@@ -10,6 +10,8 @@ import {
 } from "../../generated/prisma/sqlite/client.js";
 import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, RoseyError } from "../errors.js";
+import { loadCoreMigrations } from "../migrations/files.js";
+import { willRefuse } from "../migrations/foreign-schema.js";
 
 /**
  * Opens the core database through Prisma Client 7 and a driver adapter: better-sqlite3 for the embedded
@@ -84,6 +86,7 @@ function redact(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = "***";
+    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
     return parsed.toString();
   } catch {
     return url.replace(/:[^:@/]*@/, ":***@");
@@ -95,10 +98,22 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.engine === "sqlite") {
     mkdirSync(path.dirname(target.file), { recursive: true });
     // WAL is a property of the file: set it once with a plain connection before the adapter opens it.
+    // Not on a file the migration runner is going to refuse (another program's database, e.g. the Python
+    // Rosey-Robot's, with tables named like Rosey's: DATABASE_NOT_EMPTY), which must be left as it was.
     try {
       const raw = new BetterSqlite3(target.file);
-      raw.pragma("journal_mode = WAL");
-      raw.close();
+      try {
+        const empty = raw.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get() === undefined;
+        const catalog = {
+          engine: "sqlite" as const,
+          query: async (sql: string, params: unknown[]) =>
+            raw.prepare(sql).all(...params) as Array<Record<string, unknown>>,
+        };
+        if (empty || !(await willRefuse(catalog, () => loadCoreMigrations("sqlite"))))
+          raw.pragma("journal_mode = WAL");
+      } finally {
+        raw.close();
+      }
     } catch (err) {
       throw new RoseyError("INTERNAL", `Cannot open SQLite database ${target.file}: ${errorMessage(err)}`, {
         cause: err,

@@ -68,7 +68,7 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
           // Otherwise its own error line is already on stderr (inherited).
           const why = timedOut
             ? `did not start within ${READY_TIMEOUT_MS} ms`
-            : `exited before it was ready (${how})`;
+            : `exited before it was ready (${how}): its error is the 'rosey db:' line above`;
           reject(new RoseyError("INTERNAL", `The database service ${why}`));
           return;
         }

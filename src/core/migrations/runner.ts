@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Database, Tx } from "../db/connection.js";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import { CORE_OWNER, type MigrationFile, type MigrationSet } from "./files.js";
+import { type Catalog, hasCoreHistory, refuseForeignSchema } from "./foreign-schema.js";
 import type { ValidationIssue } from "./validator.js";
 
 /**
@@ -94,6 +95,10 @@ export class MigrationRunner {
   /**
    * Brings the core schema up to date. On an empty database the first migration creates the ledger
    * and lock tables themselves, so that one runs unlocked (PostgreSQL: under an advisory lock).
+   *
+   * A database without Rosey's core history that already has tables the core migrations would create
+   * (another program's, e.g. the Python Rosey-Robot's SQLite file) is refused with DATABASE_NOT_EMPTY
+   * before anything is written: see foreign-schema.ts.
    */
   async applyCore(set: MigrationSet): Promise<RunResult> {
     if (set.owner !== CORE_OWNER) throw new RoseyError("INTERNAL", "applyCore needs the core migration set");
@@ -101,6 +106,11 @@ export class MigrationRunner {
       const first = set.migrations[0];
       if (!first) throw new RoseyError("MIGRATION_FAILED", "No core migrations found");
       await this.#bootstrap(set, first);
+    } else if (!(await hasCoreHistory(this.#catalog(this.#db.prisma)))) {
+      // A `plugin_schema_migrations` table that records no core migration was not made by Rosey (its
+      // bootstrap creates the table and the first core row in one transaction). Checked here, before
+      // `apply` takes a row in `migration_locks`, so such a database is left exactly as it was.
+      await refuseForeignSchema(this.#catalog(this.#db.prisma), set, this.#db.description);
     }
     return this.apply(set, {});
   }
@@ -246,6 +256,10 @@ export class MigrationRunner {
           if (this.#db.engine === "postgresql")
             await tx.$executeRawUnsafe("SELECT pg_advisory_xact_lock(7263311)");
           if (await this.#ledgerExists(tx)) return;
+          // Inside the transaction, after the advisory lock and the ledger re-check: a second service that
+          // waited here while the first created the schema returns above instead of seeing the first's
+          // tables as clashes. Only reads; throwing rolls back a transaction that has written nothing.
+          await refuseForeignSchema(this.#catalog(tx), set, this.#db.description);
           await this.#runStatements(tx, set.owner, first, "up");
           await tx.pluginSchemaMigration.create({
             data: {
@@ -300,6 +314,14 @@ export class MigrationRunner {
             LEDGER_TABLE,
           );
     return rows.length > 0;
+  }
+
+  /** Read-only catalog queries through the client (or transaction) given. */
+  #catalog(client: Pick<Tx, "$queryRawUnsafe">): Catalog {
+    return {
+      engine: this.#db.engine,
+      query: (sql, params) => client.$queryRawUnsafe<Array<Record<string, unknown>>>(sql, ...params),
+    };
   }
 
   async #ledger(owner: string): Promise<LedgerRow[]> {

@@ -1,0 +1,319 @@
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Database, openDatabase } from "../../src/core/db/connection.js";
+import { isRoseyError, type RoseyError } from "../../src/core/errors.js";
+import { loadCoreMigrations } from "../../src/core/migrations/files.js";
+import { MigrationRunner, type RunResult } from "../../src/core/migrations/runner.js";
+import { startTestPostgres, type TestPostgres } from "../support/postgres.js";
+
+/**
+ * The core schema is never built in another program's database (e.g. the Python Rosey-Robot's SQLite
+ * file): DATABASE_NOT_EMPTY names the database and the clashing tables, and nothing in it changes. An empty
+ * database and one with Rosey's history migrate as before. Real SQLite files and a real PostgreSQL.
+ */
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), "rosey-foreign-"));
+let pgServer: TestPostgres;
+beforeAll(async () => {
+  pgServer = await startTestPostgres();
+});
+afterAll(async () => {
+  await pgServer?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Tables as the Python bot made them: plain SQL, its own column layout (SQLite's default journal mode). */
+const PYTHON_BOT_SQL = `
+  CREATE TABLE user_stats (username TEXT PRIMARY KEY, first_seen INTEGER, last_seen INTEGER, total_chat_lines INTEGER DEFAULT 0);
+  CREATE TABLE chat_log (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp INTEGER NOT NULL, username TEXT NOT NULL, message TEXT NOT NULL);
+  CREATE TABLE outbound_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp INTEGER NOT NULL, message TEXT NOT NULL, sent INTEGER DEFAULT 0);
+  CREATE TABLE api_tokens (token TEXT PRIMARY KEY, description TEXT);
+  INSERT INTO user_stats VALUES ('alice', 1, 2, 3);
+  INSERT INTO outbound_messages (timestamp, message) VALUES (1700000000, 'hello from python');
+`;
+
+let counter = 0;
+/** A path in a folder of its own; with `sql`, a SQLite file made by that SQL through a plain connection. */
+function sqliteFile(sql?: string): string {
+  const dir = path.join(tmp, `db-${counter++}`);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, "bot.db");
+  if (sql !== undefined) {
+    const raw = new BetterSqlite3(file);
+    raw.exec(sql);
+    raw.close();
+  }
+  return file;
+}
+
+const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+
+function sqliteTables(file: string): string[] {
+  const raw = new BetterSqlite3(file, { readonly: true });
+  try {
+    const rows = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
+    return (rows as Array<{ name: string }>).map((r) => r.name);
+  } finally {
+    raw.close();
+  }
+}
+
+function applyCore(db: Database): Promise<RunResult> {
+  return new MigrationRunner(db, { actor: "test" }).applyCore(loadCoreMigrations(db.engine));
+}
+
+async function refusal(db: Database): Promise<RoseyError> {
+  const err = await applyCore(db).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isRoseyError(err, "DATABASE_NOT_EMPTY"), `expected DATABASE_NOT_EMPTY, got: ${String(err)}`).toBe(
+    true,
+  );
+  return err as RoseyError;
+}
+
+describe("core migrations on a SQLite file another program made", () => {
+  it("an existing outbound_messages table: DATABASE_NOT_EMPTY naming the file and every clash; the file is left byte for byte", async () => {
+    const file = sqliteFile(PYTHON_BOT_SQL);
+    const before = { tables: sqliteTables(file), hash: sha256(file), files: readdirSync(path.dirname(file)) };
+
+    const db = await openDatabase({ engine: "sqlite", file });
+    let err: RoseyError;
+    try {
+      err = await refusal(db);
+      // The service and `rosey migrate` call applyCore at every start: a second try says the same.
+      expect((await refusal(db)).message).toBe(err.message);
+    } finally {
+      await db.close();
+    }
+
+    expect(err.message).toContain(`SQLite database file ${file}`);
+    expect(err.message).toContain("chat_log, outbound_messages");
+    expect(err.message).not.toMatch(/user_stats|api_tokens/); // no clash: not named
+    expect(err.message).toContain("not created by Rosey");
+    expect(err.message).toContain("Rosey-Robot");
+    expect(err.message).toMatch(/new database file .*or move this file aside/);
+    expect(err.message).toContain("Nothing in it was changed");
+    expect(err.details).toMatchObject({
+      database: file,
+      engine: "sqlite",
+      tables: ["chat_log", "outbound_messages"],
+    });
+
+    // Not one byte changed (no tables, no ledger, no lock row, not even the switch to WAL), no files left.
+    expect(sqliteTables(file)).toEqual(before.tables);
+    expect(sha256(file)).toBe(before.hash);
+    expect(readdirSync(path.dirname(file))).toEqual(before.files);
+  });
+
+  it("names clash case-insensitively, as SQLite compares them; a clashing index is named too", async () => {
+    const file = sqliteFile(
+      'CREATE TABLE "Users" (id INTEGER); CREATE TABLE notes (id INTEGER); CREATE INDEX "audit_log_event_id_key" ON notes (id);',
+    );
+    const db = await openDatabase({ engine: "sqlite", file });
+    try {
+      const err = await refusal(db);
+      expect(err.message).toContain("Users, audit_log_event_id_key (index)");
+      expect(err.details?.tables).toEqual(["Users", "audit_log_event_id_key"]);
+    } finally {
+      await db.close();
+    }
+    expect(sqliteTables(file)).toEqual(["Users", "notes"]);
+  });
+
+  it("a foreign plugin_schema_migrations / migration_locks without core rows: refused before any lock row is written", async () => {
+    const file = sqliteFile(`
+      CREATE TABLE plugin_schema_migrations (id INTEGER PRIMARY KEY, plugin_name TEXT, version INTEGER);
+      CREATE TABLE migration_locks (plugin_name TEXT PRIMARY KEY, holder TEXT, acquired_at DATETIME, expires_at DATETIME);
+      INSERT INTO plugin_schema_migrations (plugin_name, version) VALUES ('quotes', 1);
+    `);
+    const hash = sha256(file);
+    const db = await openDatabase({ engine: "sqlite", file });
+    try {
+      const err = await refusal(db);
+      expect(err.message).toContain("migration_locks, plugin_schema_migrations");
+    } finally {
+      await db.close();
+    }
+    expect(sha256(file)).toBe(hash);
+  });
+
+  it("a ledger table of another layout (no plugin_name column) is not taken for Rosey's history", async () => {
+    const file = sqliteFile("CREATE TABLE plugin_schema_migrations (name TEXT, applied TEXT);");
+    const db = await openDatabase({ engine: "sqlite", file });
+    try {
+      expect((await refusal(db)).details?.tables).toEqual(["plugin_schema_migrations"]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("unrelated tables whose names do not clash: the core schema is added beside them, as before", async () => {
+    const file = sqliteFile("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);");
+    const db = await openDatabase({ engine: "sqlite", file });
+    try {
+      expect((await applyCore(db)).currentVersion).toBe(1);
+    } finally {
+      await db.close();
+    }
+    expect(sqliteTables(file)).toEqual(expect.arrayContaining(["notes", "outbound_messages", "users"]));
+  });
+});
+
+describe("what the operator sees (the compiled CLI: npm run build first)", () => {
+  const BIN = path.resolve("bin/rosey.js");
+
+  function rosey(dir: string, ...args: string[]) {
+    const env = { ...process.env, ROSEY_CONFIG: "", NATS_URL: "", DATABASE_URL: "" };
+    const r = spawnSync(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env,
+      encoding: "utf8",
+      timeout: 60_000,
+      input: "",
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  }
+
+  it("rosey start and rosey migrate on Rosey-Robot's old file: the message once, exit code 1, the file untouched", () => {
+    const file = sqliteFile(PYTHON_BOT_SQL);
+    const dir = path.dirname(file);
+    mkdirSync(path.join(dir, "plugins"));
+    writeFileSync(
+      path.join(dir, "rosey.json"),
+      JSON.stringify({
+        dataDir: path.join(dir, "data"),
+        database: { path: file },
+        plugins: { directory: path.join(dir, "plugins") },
+        logging: { level: "warn" },
+      }),
+    );
+    const before = { hash: sha256(file), tables: sqliteTables(file) };
+
+    const start = rosey(dir, "start", "-c", "rosey.json");
+    expect(start.code).toBe(1);
+    const said = start.err.split("Cannot create Rosey's schema in the SQLite database file").length - 1;
+    expect(said, start.err).toBe(1); // once: the database process is not restarted
+    expect(start.err).toContain(`${file}: it was not created by Rosey`);
+    expect(start.err).toContain("chat_log, outbound_messages");
+    expect(start.err).toContain("exited before it was ready (exit code 1)");
+
+    const migrate = rosey(dir, "migrate", "quotes", "status", "-c", "rosey.json");
+    expect(migrate.code).toBe(1);
+    expect(migrate.err).toContain("it was not created by Rosey");
+
+    expect(sha256(file)).toBe(before.hash);
+    expect(sqliteTables(file)).toEqual(before.tables);
+  }, 120_000);
+});
+
+describe("core migrations on an empty SQLite file and on Rosey's own", () => {
+  it("a new file migrates as before (WAL), and a second start on it is a no-op without error", async () => {
+    const file = sqliteFile();
+    const first = await openDatabase({ engine: "sqlite", file });
+    try {
+      expect((await applyCore(first)).currentVersion).toBe(1);
+      const mode = await first.prisma.$queryRawUnsafe<Array<{ journal_mode: string }>>("PRAGMA journal_mode");
+      expect(mode[0]?.journal_mode).toBe("wal");
+    } finally {
+      await first.close();
+    }
+    expect(sqliteTables(file)).toEqual(
+      expect.arrayContaining(["migration_locks", "outbound_messages", "plugin_schema_migrations"]),
+    );
+
+    const second = await openDatabase({ engine: "sqlite", file });
+    try {
+      expect(await applyCore(second)).toMatchObject({ versions: [], currentVersion: 1 });
+      expect(await second.prisma.migrationLock.count()).toBe(0);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("an existing empty file (0 bytes) is empty: migrates as before", async () => {
+    const file = sqliteFile("");
+    const db = await openDatabase({ engine: "sqlite", file });
+    try {
+      expect((await applyCore(db)).currentVersion).toBe(1);
+    } finally {
+      await db.close();
+    }
+    expect(sqliteTables(file)).toContain("outbound_messages");
+  });
+});
+
+describe("core migrations on PostgreSQL", () => {
+  async function pgTables(url: string): Promise<string[]> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ name: string }>(
+        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name",
+      );
+      return rows.map((r) => r.name);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function pgExec(url: string, sql: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  it("an existing outbound_messages table: DATABASE_NOT_EMPTY naming the URL (no password) and the table; nothing created", async () => {
+    const url = await pgServer.createDatabase();
+    await pgExec(
+      url,
+      "CREATE TABLE outbound_messages (id SERIAL PRIMARY KEY, message TEXT); CREATE TABLE user_stats (username TEXT PRIMARY KEY)",
+    );
+    const before = await pgTables(url);
+    const withPassword = new URL(url);
+    withPassword.password = "s3cret-pw";
+    const db = await openDatabase({ engine: "postgresql", url: withPassword.toString(), poolSize: 2 });
+    let err: RoseyError;
+    try {
+      err = await refusal(db);
+    } finally {
+      await db.close();
+    }
+    expect(err.message).toContain(`PostgreSQL database ${db.description}`);
+    expect(err.message).toContain(new URL(url).pathname.slice(1)); // the database's name
+    expect(err.message).not.toContain("s3cret-pw");
+    expect(err.message).toContain("would create: outbound_messages.");
+    expect(err.message).toContain("Rosey-Robot");
+    expect(err.message).toContain("new, empty database");
+    expect(await pgTables(url)).toEqual(before);
+  });
+
+  it("an empty database migrates as before; two services starting at once both succeed; a second start is a no-op", async () => {
+    const url = await pgServer.createDatabase();
+    const a = await openDatabase({ engine: "postgresql", url, poolSize: 2 });
+    const b = await openDatabase({ engine: "postgresql", url, poolSize: 2 });
+    try {
+      // The clash check runs after the bootstrap's advisory lock and ledger re-check: the one that waited
+      // must find the ledger, not take the other's fresh tables for another program's.
+      const [ra, rb] = await Promise.all([applyCore(a), applyCore(b)]);
+      expect([ra.currentVersion, rb.currentVersion]).toEqual([1, 1]);
+      expect(await a.prisma.pluginSchemaMigration.count({ where: { pluginName: "@core" } })).toBe(1);
+      expect(await applyCore(a)).toMatchObject({ versions: [], currentVersion: 1 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    expect(await pgTables(url)).toContain("outbound_messages");
+  });
+});
