@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
+import { useTempDir } from "../support/temp-dir.js";
 
 /** `node bin/rosey.js config migrate …` on the built code (`npm test` builds first), as an operator runs it. */
 
@@ -43,20 +43,16 @@ const V1 = {
 };
 
 describe("rosey config migrate", () => {
-  let dir: string;
+  const dir = useTempDir("rosey-e2e-migrate-", "all");
   beforeAll(() => {
     expect(existsSync(path.join(PACKAGE_ROOT, "dist", "cli", "main.js")), "run `npm run build` first").toBe(
       true,
     );
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-migrate-"));
-    writeFileSync(path.join(dir, "v1.json"), JSON.stringify(V1, null, 2));
-  });
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(path.join(dir(), "v1.json"), JSON.stringify(V1, null, 2));
   });
 
   it("writes rosey.yaml, reports what became of each setting on stderr, and `config check` accepts it", async () => {
-    const run = await rosey(["config", "migrate", "v1.json", "-o", "rosey.yaml"], dir);
+    const run = await rosey(["config", "migrate", "v1.json", "-o", "rosey.yaml"], dir());
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe("");
     const lines = run.stderr.trimEnd().split("\n");
@@ -73,9 +69,9 @@ describe("rosey config migrate", () => {
     expect(lines.at(-1)).toBe(
       "Wrote rosey.yaml (mode 0600: it holds a password); check it with: rosey config check rosey.yaml",
     );
-    expect(statSync(path.join(dir, "rosey.yaml")).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(dir(), "rosey.yaml")).mode & 0o777).toBe(0o600);
 
-    const check = await rosey(["config", "check", "rosey.yaml"], dir);
+    const check = await rosey(["config", "check", "rosey.yaml"], dir());
     expect(check.code, check.stderr).toBe(0);
     expect(check.stdout).toMatch(
       /^OK: rosey\.yaml is a valid config\nPlugins in .+: 5 enabled \(dice, echo, eightball, help, quotes\), 0 disabled\n$/,
@@ -84,7 +80,7 @@ describe("rosey config migrate", () => {
   });
 
   it("prints the YAML on stdout without -o, the report still on stderr", async () => {
-    const run = await rosey(["config", "migrate", "v1.json"], dir);
+    const run = await rosey(["config", "migrate", "v1.json"], dir());
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout.startsWith("# Rosey 2 config migrated by 'rosey config migrate' from v1.json")).toBe(
       true,
@@ -99,21 +95,21 @@ describe("rosey config migrate", () => {
   });
 
   it("refuses to overwrite the output, exit 1, the file as it was", async () => {
-    const before = readFileSync(path.join(dir, "rosey.yaml"), "utf8");
-    const run = await rosey(["config", "migrate", "v1.json", "-o", "rosey.yaml"], dir);
+    const before = readFileSync(path.join(dir(), "rosey.yaml"), "utf8");
+    const run = await rosey(["config", "migrate", "v1.json", "-o", "rosey.yaml"], dir());
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(
-      `Cannot write ${path.join(dir, "rosey.yaml")} as it already exists: pick another name or pass --force to overwrite it\n`,
+      `Cannot write ${path.join(dir(), "rosey.yaml")} as it already exists: pick another name or pass --force to overwrite it\n`,
     );
-    expect(readFileSync(path.join(dir, "rosey.yaml"), "utf8")).toBe(before);
+    expect(readFileSync(path.join(dir(), "rosey.yaml"), "utf8")).toBe(before);
   });
 
   it("lists every problem of a bad file and exits 1, without a stack trace or output file", async () => {
     writeFileSync(
-      path.join(dir, "bad.json"),
+      path.join(dir(), "bad.json"),
       JSON.stringify({ channel: "movie night!", user: ["RoseyBot", "s3cret"], log_level: "LOUD" }),
     );
-    const run = await rosey(["config", "migrate", "bad.json", "-o", "bad.yaml"], dir);
+    const run = await rosey(["config", "migrate", "bad.json", "-o", "bad.yaml"], dir());
     expect(run.code).toBe(1);
     expect(run.stderr.split("\n")).toEqual([
       "Cannot migrate bad.json:",
@@ -122,6 +118,6 @@ describe("rosey config migrate", () => {
       `  - 'channel' (Rosey 2's platforms.0.channel) must be 1-30 letters, digits, '_' or '-': current value is "movie night!"`,
       "",
     ]);
-    expect(existsSync(path.join(dir, "bad.yaml"))).toBe(false);
+    expect(existsSync(path.join(dir(), "bad.yaml"))).toBe(false);
   });
 });

@@ -1,15 +1,16 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import type { ChatSend } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { natsInstallHint } from "../../src/core/nats/install-hint.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
+import { tempDirForTest, useTempDir } from "../support/temp-dir.js";
 
 /**
  * End to end: `node bin/rosey.js start` as a child process on the built code (`npm test` builds first),
@@ -139,7 +140,7 @@ function replies(stdout: string): string[] {
 }
 
 describe("rosey start (console connector, end to end)", () => {
-  let dir: string;
+  const dir = useTempDir("rosey-e2e-", "all");
   let run: Run;
   let elapsedMs: number;
 
@@ -147,8 +148,7 @@ describe("rosey start (console connector, end to end)", () => {
     expect(existsSync(path.join(PACKAGE_ROOT, "dist", "cli", "main.js")), "run `npm run build` first").toBe(
       true,
     );
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-"));
-    const plugins = path.join(dir, "plugins");
+    const plugins = path.join(dir(), "plugins");
     // The spine's bundled plugins plus the misbehaving fixtures, side by side in one plugins folder.
     for (const name of ["dice", "echo", "eightball", "help"]) {
       cpSync(path.join(PACKAGE_ROOT, "plugins", name), path.join(plugins, name), { recursive: true });
@@ -157,7 +157,7 @@ describe("rosey start (console connector, end to end)", () => {
     const grants = { grants: ["basic"] };
     const config = {
       version: 2,
-      dataDir: path.join(dir, "data"),
+      dataDir: path.join(dir(), "data"),
       plugins: {
         directory: plugins,
         entries: {
@@ -172,7 +172,7 @@ describe("rosey start (console connector, end to end)", () => {
       router: { timeoutMs: ROUTER_TIMEOUT_MS },
       logging: { level: "info" },
     };
-    const file = path.join(dir, "rosey.json");
+    const file = path.join(dir(), "rosey.json");
     writeFileSync(file, JSON.stringify(config, null, 2));
     const env = { ...process.env };
     delete env.NATS_URL;
@@ -202,10 +202,6 @@ describe("rosey start (console connector, end to end)", () => {
     session.child.stdin.end();
     run = await session.exited;
     elapsedMs = Date.now() - started;
-  });
-
-  afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("exits 0 at end of input, after the in-flight replies", () => {
@@ -304,28 +300,24 @@ function startWithEcho(dir: string, configLines: string[]): Session {
 
 describe("rosey start stopped by a signal", () => {
   it("stops everything on SIGTERM while input is still open, exits 0, leaves nothing behind", async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-signal-"));
-    try {
-      const session = startWithEcho(dir, []);
-      session.child.stdin.write("!echo before the signal\n");
-      await session.waitForOutput("<rosey> before the signal");
-      session.child.kill("SIGTERM");
-      const run = await session.exited;
-      expect(run.code, run.stderr).toBe(0);
-      const natsPid = logLines(run.stderr).find((l) => l.msg === "embedded nats-server started")?.natsPid;
-      expect(natsPid).toEqual(expect.any(Number));
-      expect(isAlive(natsPid as number)).toBe(false);
-      expect(processesWithMarker(run.marker)).toEqual([]);
-      expect(logLines(run.stderr).some((l) => l.msg === "stopped")).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDirForTest("rosey-e2e-signal-");
+    const session = startWithEcho(dir, []);
+    session.child.stdin.write("!echo before the signal\n");
+    await session.waitForOutput("<rosey> before the signal");
+    session.child.kill("SIGTERM");
+    const run = await session.exited;
+    expect(run.code, run.stderr).toBe(0);
+    const natsPid = logLines(run.stderr).find((l) => l.msg === "embedded nats-server started")?.natsPid;
+    expect(natsPid).toEqual(expect.any(Number));
+    expect(isAlive(natsPid as number)).toBe(false);
+    expect(processesWithMarker(run.marker)).toEqual([]);
+    expect(logLines(run.stderr).some((l) => l.msg === "stopped")).toBe(true);
   });
 });
 
 describe("rosey start with only an external platform", () => {
   it("reads no stdin, answers an outside connector's commands over NATS, and stops on SIGTERM with 0", async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-external-"));
+    const dir = tempDirForTest("rosey-e2e-external-");
     let bus: Bus | undefined;
     try {
       const session = startWithEcho(dir, ["platforms:", "  - { type: external, name: discord }"]);
@@ -361,45 +353,34 @@ describe("rosey start with only an external platform", () => {
       expect(processesWithMarker(run.marker)).toEqual([]);
     } finally {
       await bus?.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
 
 describe("rosey start without nats-server", () => {
   it("prints the install hint and exits 1, without a stack trace", async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-nonats-"));
-    try {
-      const file = path.join(dir, "rosey.yaml");
-      writeFileSync(file, `dataDir: ${JSON.stringify(path.join(dir, "data"))}\n`);
-      const env: NodeJS.ProcessEnv = { ...process.env, PATH: path.join(dir, "empty-bin") };
-      delete env.NATS_URL;
-      delete env.ROSEY_CONFIG;
-      const session = startRosey(["start", "--config", file], env);
-      session.child.stdin.end();
-      const run = await session.exited;
-      expect(run.code).toBe(1);
-      expect(run.stderr.trim()).toBe(natsInstallHint());
-      expect(run.stderr).not.toMatch(/^\s+at /m);
-      expect(run.stdout).toBe("");
-      expect(processesWithMarker(run.marker)).toEqual([]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempDirForTest("rosey-e2e-nonats-");
+    const file = path.join(dir, "rosey.yaml");
+    writeFileSync(file, `dataDir: ${JSON.stringify(path.join(dir, "data"))}\n`);
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: path.join(dir, "empty-bin") };
+    delete env.NATS_URL;
+    delete env.ROSEY_CONFIG;
+    const session = startRosey(["start", "--config", file], env);
+    session.child.stdin.end();
+    const run = await session.exited;
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toBe(natsInstallHint());
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+    expect(run.stdout).toBe("");
+    expect(processesWithMarker(run.marker)).toEqual([]);
   });
 });
 
 describe("rosey config check", () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-check-"));
-  });
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir("rosey-e2e-check-", "all");
 
   it("prints OK for a valid config, and the plugins it would run", async () => {
-    const file = path.join(dir, "ok.yaml");
+    const file = path.join(dir(), "ok.yaml");
     writeFileSync(
       file,
       `router:\n  prefix: '?'\nplatforms:\n  - type: console\nplugins:\n  directory: ${BUNDLED_PLUGINS}\n  enabled: [dice, echo]\n  entries:\n    dice: { grants: [basic] }\n    echo: { grants: [basic] }\n`,
@@ -413,7 +394,7 @@ describe("rosey config check", () => {
   });
 
   it("checks the plugins as rosey start would meet them: exit 1 on what would not work, warnings alone pass", async () => {
-    const file = path.join(dir, "plugins.yaml");
+    const file = path.join(dir(), "plugins.yaml");
     writeFileSync(
       file,
       `plugins:\n  directory: ${BUNDLED_PLUGINS}\n  enabled: [dice, eigthball]\n  entries:\n    dice: { grants: [basic] }\n`,
@@ -436,7 +417,7 @@ describe("rosey config check", () => {
   });
 
   it("prints each problem with its path, rule and value, and exits 1", async () => {
-    const file = path.join(dir, "bad.json");
+    const file = path.join(dir(), "bad.json");
     writeFileSync(file, JSON.stringify({ router: { timeoutMs: 1 }, plugins: { entries: { Bad: {} } } }));
     const run = await startRosey(["config", "check", file]).exited;
     expect(run.code).toBe(1);
@@ -448,16 +429,10 @@ describe("rosey config check", () => {
 });
 
 describe("rosey plugin new", () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-e2e-new-"));
-  });
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir("rosey-e2e-new-", "all");
 
   it("creates a plugin that, granted as its README says, answers in the sandbox", async () => {
-    const plugins = path.join(dir, "plugins");
+    const plugins = path.join(dir(), "plugins");
     const created = await startRosey(["plugin", "new", "hello", "--dir", plugins]).exited;
     expect(created.code).toBe(0);
     expect(created.stdout).toContain("Created plugin 'hello' in ");
@@ -467,8 +442,8 @@ describe("rosey plugin new", () => {
     const readme = readFileSync(path.join(plugins, "hello", "README.md"), "utf8");
     const yamlBlock = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
     expect(yamlBlock).toContain("hello: { grants: [chat.send] }");
-    const file = path.join(os.tmpdir(), `${path.basename(dir)}.yaml`);
-    writeFileSync(file, `${yamlBlock}dataDir: ${path.join(dir, "data")}\n`);
+    const file = path.join(os.tmpdir(), `${path.basename(dir())}.yaml`);
+    writeFileSync(file, `${yamlBlock}dataDir: ${path.join(dir(), "data")}\n`);
     const env = { ...process.env };
     delete env.NATS_URL;
     delete env.ROSEY_CONFIG;
@@ -488,10 +463,10 @@ describe("rosey plugin new", () => {
   });
 
   it("refuses to overwrite an existing plugin and names it, exit 1", async () => {
-    const again = await startRosey(["plugin", "new", "hello", "--dir", path.join(dir, "plugins")]).exited;
+    const again = await startRosey(["plugin", "new", "hello", "--dir", path.join(dir(), "plugins")]).exited;
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(
-      `Cannot create plugin 'hello' as ${path.join(dir, "plugins", "hello")} already exists`,
+      `Cannot create plugin 'hello' as ${path.join(dir(), "plugins", "hello")} already exists`,
     );
     expect(again.stderr).not.toMatch(/^\s+at /m);
   });

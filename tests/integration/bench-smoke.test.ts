@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runPhase } from "../../bench/phase.js";
+import { type BenchPath, runPhase } from "../../bench/phase.js";
 import { type BenchPlatform, startBenchPlatform } from "../../bench/platform.js";
 import { isAlive, rssOfPid } from "../../bench/procfs.js";
 import { silentLogger } from "../../src/core/logger.js";
@@ -20,9 +20,14 @@ describe("bench smoke", () => {
     await platform?.stop();
   });
 
+  /** `benchPath` with its messages numbered from `first` on, whatever number the pacer passes. */
+  const numberedFrom = (benchPath: BenchPath, first: number): BenchPath => {
+    let seq = first;
+    return { ...benchPath, send: () => benchPath.send(seq++) };
+  };
+
   it("runs the five plugins and matches every reply to its message", async () => {
-    let seq = 0;
-    const path = { ...platform.platformPath, send: () => platform.platformPath.send(seq++) };
+    const path = numberedFrom(platform.platformPath, 0);
     const result = await runPhase(path, { rate: 200, durationMs: 1_500, drainMs: 10_000 });
     expect(result.sent).toBe(300);
     expect(result.lost).toBe(0);
@@ -44,8 +49,7 @@ describe("bench smoke", () => {
   });
 
   it("relays over raw NATS at the same rate", async () => {
-    let seq = 10_000;
-    const path = { ...platform.relayPath, send: () => platform.relayPath.send(seq++) };
+    const path = numberedFrom(platform.relayPath, 10_000);
     const result = await runPhase(path, { rate: 200, durationMs: 1_000, drainMs: 5_000 });
     expect(result.sent).toBe(200);
     expect(result.replied).toBe(200);
@@ -56,8 +60,7 @@ describe("bench smoke", () => {
     const floorPath = await platform.startFloorPath();
     const floorPid = platform.floorPid();
     expect(floorPid).toBeGreaterThan(0);
-    let seq = 20_000;
-    const path = { ...floorPath, send: () => floorPath.send(seq++) };
+    const path = numberedFrom(floorPath, 20_000);
     const result = await runPhase(path, { rate: 200, durationMs: 1_000, drainMs: 5_000 });
     expect(result.sent).toBe(200);
     expect(result.replied).toBe(200);

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import YAML from "yaml";
@@ -9,27 +8,26 @@ import { silentLogger } from "../../src/core/logger.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
 import { type CytubeEmulator, startCytubeEmulator } from "../fixtures/cytube-emulator/index.js";
 import { expectRollAnswered } from "../support/dice-in-channel.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { usePrivateNats } from "../support/private-nats.js";
+import { useTempDir } from "../support/temp-dir.js";
 
 /**
  * A Rosey-Robot v1 config, migrated, runs: the registered account logs in, the channel password lets it
  * in, and the bundled dice plugin the migration grants answers `!roll 2d6` in the channel.
  */
 describe("a migrated Rosey-Robot config against the CyTube emulator", () => {
-  let dir: string;
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  const dir = useTempDir("rosey-migrate-run-", "all");
+  const nats = usePrivateNats();
   let emu: CytubeEmulator;
   let rosey: Rosey | undefined;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-migrate-run-"));
-    nats = await startPrivateNats();
     emu = await startCytubeEmulator({
       connectionLimit: false,
       channelPassword: "letmein",
       accounts: { RoseyBot: { password: "s3cret", rank: 1 } },
     });
-    const v1 = path.join(dir, "config.json");
+    const v1 = path.join(dir(), "config.json");
     writeFileSync(
       v1,
       JSON.stringify({
@@ -40,7 +38,7 @@ describe("a migrated Rosey-Robot config against the CyTube emulator", () => {
         log_level: "WARNING",
       }),
     );
-    const out = path.join(dir, "rosey.yaml");
+    const out = path.join(dir(), "rosey.yaml");
     migrateConfigFile(v1, { output: out });
 
     // The test's own NATS and no database; everything else as migrated.
@@ -55,8 +53,6 @@ describe("a migrated Rosey-Robot config against the CyTube emulator", () => {
   afterAll(async () => {
     await rosey?.stop();
     await emu?.close();
-    await nats?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("joins with the account and answers !roll 2d6 in the channel", async () => {

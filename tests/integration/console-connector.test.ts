@@ -1,5 +1,5 @@
 import { PassThrough, Writable } from "node:stream";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { COMPLETION_MARGIN_MS, ConsoleConnector } from "../../src/connectors/console/console-connector.js";
 import { createConnectors } from "../../src/connectors/index.js";
 import { type Bus, createBus } from "../../src/core/bus.js";
@@ -9,7 +9,7 @@ import type { ChatEvent, Envelope } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { collect } from "../support/bus.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { usePrivateNats } from "../support/private-nats.js";
 
 /** The console connector on a private nats-server, with the test playing router and plugins. */
 
@@ -22,7 +22,7 @@ class Output extends Writable {
 }
 
 describe("console connector", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  const nats = usePrivateNats();
   let connectorBus: Bus;
   let core: Bus;
   let input: PassThrough;
@@ -32,12 +32,6 @@ describe("console connector", () => {
   /** The reply subject each command line was sent with, by the line's id. */
   let replyTo: Map<string, string>;
 
-  beforeAll(async () => {
-    nats = await startPrivateNats();
-  });
-  afterAll(async () => {
-    await nats.stop();
-  });
   beforeEach(async () => {
     connectorBus = await createBus({ url: nats.url, source: "connector:console", logger: silentLogger() });
     core = await createBus({ url: nats.url, source: "core", logger: silentLogger() });

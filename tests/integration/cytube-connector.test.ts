@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CytubeConnector, type CytubeConnectorOptions } from "../../src/connectors/cytube/index.js";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import type { CytubePlatformConfig } from "../../src/core/config/schema.js";
@@ -10,23 +10,17 @@ import {
   startCytubeEmulator,
 } from "../fixtures/cytube-emulator/index.js";
 import { collect } from "../support/bus.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { usePrivateNats } from "../support/private-nats.js";
 
 const CHANNEL = "testchan";
 
 describe("CyTube connector against the emulator and a real nats-server", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  const nats = usePrivateNats();
   let emu: CytubeEmulator;
   let connectorBus: Bus;
   let testBus: Bus;
   let connector: CytubeConnector | undefined;
 
-  beforeAll(async () => {
-    nats = await startPrivateNats();
-  });
-  afterAll(async () => {
-    await nats.stop();
-  });
   beforeEach(async () => {
     connectorBus = await createBus({ url: nats.url, source: "connector:cytube", logger: silentLogger() });
     testBus = await createBus({ url: nats.url, source: "plugin:test", logger: silentLogger() });

@@ -2,61 +2,48 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import type { Command, CommandResult } from "../../src/core/commands.js";
-import { validateConfig } from "../../src/core/config/load.js";
-import type { ChatEvent, ChatSend } from "../../src/core/envelope.js";
+import type { ChatSend } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";
-import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
+import type { Rosey } from "../../src/core/orchestrator.js";
 import type { PluginStatus } from "../../src/core/plugins/plugin-manager.js";
 import { commandSubject, SUBJECTS } from "../../src/core/subjects.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { sayAsNewUser } from "../support/bus.js";
+import { usePrivateNats } from "../support/private-nats.js";
+import { startTestRosey } from "../support/test-rosey.js";
 
 /**
  * Once the router has told a user that a command took too long, the plugin's late answer must not follow
  * it into the chat; and a command already past its deadline when it reaches the plugin side is not run.
  */
 describe("commands past the router's deadline", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  const nats = usePrivateNats();
   let rosey: Rosey | undefined;
   let chat: Bus;
   const sent: string[] = [];
 
   beforeAll(async () => {
-    nats = await startPrivateNats();
     chat = await createBus({ url: nats.url, source: "connector:test", logger: silentLogger() });
     chat.subscribe<ChatSend>(SUBJECTS.actionsChatSend, (m) => void sent.push(m.envelope.data.text));
     await chat.flush();
-    const config = validateConfig(
-      {
-        nats: { url: nats.url },
-        database: { enabled: false },
-        platforms: [{ type: "external", name: "test" }],
-        plugins: {
-          directory: path.resolve("tests/fixtures/sandbox-plugins"),
-          enabled: ["dawdler"],
-          entries: { dawdler: { grants: ["chat.send"] } },
-        },
-        router: { timeoutMs: 300 },
+    rosey = await startTestRosey(nats.url, {
+      database: { enabled: false },
+      platforms: [{ type: "external", name: "test" }],
+      plugins: {
+        directory: path.resolve("tests/fixtures/sandbox-plugins"),
+        enabled: ["dawdler"],
+        entries: { dawdler: { grants: ["chat.send"] } },
       },
-      "test",
-    );
-    rosey = await startRosey({ config, logger: silentLogger() });
+      router: { timeoutMs: 300 },
+    });
   }, 60_000);
 
   afterAll(async () => {
     await rosey?.stop();
     await chat?.close();
-    await nats?.stop();
   });
 
-  const say = (content: string) =>
-    chat.publish<ChatEvent>(SUBJECTS.eventsMessage, {
-      platform: "test",
-      channel: "c",
-      user: `u${Math.random()}`,
-      content,
-      timestamp: Date.now(),
-    });
+  const say = (content: string) => sayAsNewUser(chat, content);
 
   const lateCount = async () => {
     const reply = await chat.request<{ plugins: PluginStatus[] }>(

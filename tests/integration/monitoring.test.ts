@@ -1,17 +1,18 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
-import { loadConfig, validateConfig } from "../../src/core/config/load.js";
-import type { ChatEvent } from "../../src/core/envelope.js";
+import { loadConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { formatHealth, gatherHealth, healthCommand, metricsCommand } from "../../src/core/monitoring/cli.js";
 import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";
 import { gatherMetrics } from "../../src/core/monitoring/prometheus.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { sayAsNewUser } from "../support/bus.js";
+import { usePrivateNats } from "../support/private-nats.js";
+import { tempDirForTest, useTempDir } from "../support/temp-dir.js";
+import { startTestRosey } from "../support/test-rosey.js";
 
 /**
  * `rosey.monitoring.health` and `rosey.monitoring.metrics` from a running platform: the core and the
@@ -19,16 +20,14 @@ import { startPrivateNats } from "../support/private-nats.js";
  * degraded and says which; commands the router completes are counted by plugin and status.
  */
 describe("health and metrics of a running platform", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
-  let dir: string;
+  const nats = usePrivateNats();
+  const dir = useTempDir("rosey-monitoring-", "all");
   let rosey: Rosey | undefined;
   let client: Bus;
   const periodic: MetricsSnapshot[] = [];
 
   beforeAll(async () => {
-    nats = await startPrivateNats();
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-monitoring-"));
-    const plugins = path.join(dir, "plugins");
+    const plugins = path.join(dir(), "plugins");
     mkdirSync(path.join(plugins, "broken"), { recursive: true });
     cpSync(path.resolve("plugins/dice"), path.join(plugins, "dice"), { recursive: true });
     writeFileSync(path.join(plugins, "broken", "plugin.json"), '{ "name": "Broken!" }');
@@ -37,24 +36,17 @@ describe("health and metrics of a running platform", () => {
       if (!m.replyTo) periodic.push(m.envelope.data);
     });
     await client.flush();
-    const config = validateConfig(
-      {
-        nats: { url: nats.url },
-        dataDir: path.join(dir, "data"),
-        platforms: [{ type: "external", name: "test" }],
-        plugins: { directory: plugins, entries: { dice: { grants: ["chat.send"] } } },
-        monitoring: { metricsIntervalMs: 1_000 },
-      },
-      "test",
-    );
-    rosey = await startRosey({ config, logger: silentLogger() });
+    rosey = await startTestRosey(nats.url, {
+      dataDir: path.join(dir(), "data"),
+      platforms: [{ type: "external", name: "test" }],
+      plugins: { directory: plugins, entries: { dice: { grants: ["chat.send"] } } },
+      monitoring: { metricsIntervalMs: 1_000 },
+    });
   }, 90_000);
 
   afterAll(async () => {
     await rosey?.stop();
     await client?.close();
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("every service answers one health request; the rejected plugin makes the core degraded", async () => {
@@ -106,14 +98,7 @@ describe("health and metrics of a running platform", () => {
       SUBJECTS.actionsChatSend,
       (m) => void replies.push(m.envelope.data.text),
     );
-    const say = (content: string) =>
-      client.publish<ChatEvent>(SUBJECTS.eventsMessage, {
-        platform: "test",
-        channel: "c",
-        user: `u${Math.random()}`,
-        content,
-        timestamp: Date.now(),
-      });
+    const say = (content: string) => sayAsNewUser(client, content);
     say("!roll 2d6");
     say("!nosuchcommand");
     await expect.poll(() => replies.length, { timeout: 10_000 }).toBe(2);
@@ -208,31 +193,22 @@ describe("health and metrics of a running platform", () => {
 });
 
 describe("the Prometheus bridge (rosey metrics)", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
-  let dir: string;
+  const nats = usePrivateNats();
+  const dir = useTempDir("rosey-prometheus-", "all");
   let rosey: Rosey | undefined;
 
   beforeAll(async () => {
-    nats = await startPrivateNats();
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-prometheus-"));
-    mkdirSync(path.join(dir, "plugins"));
-    cpSync(path.resolve("plugins/echo"), path.join(dir, "plugins", "echo"), { recursive: true });
-    const config = validateConfig(
-      {
-        nats: { url: nats.url },
-        dataDir: path.join(dir, "data"),
-        platforms: [{ type: "external", name: "test" }],
-        plugins: { directory: path.join(dir, "plugins"), entries: { echo: { grants: ["chat.send"] } } },
-      },
-      "test",
-    );
-    rosey = await startRosey({ config, logger: silentLogger() });
+    mkdirSync(path.join(dir(), "plugins"));
+    cpSync(path.resolve("plugins/echo"), path.join(dir(), "plugins", "echo"), { recursive: true });
+    rosey = await startTestRosey(nats.url, {
+      dataDir: path.join(dir(), "data"),
+      platforms: [{ type: "external", name: "test" }],
+      plugins: { directory: path.join(dir(), "plugins"), entries: { echo: { grants: ["chat.send"] } } },
+    });
   }, 90_000);
 
   afterAll(async () => {
     await rosey?.stop();
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("renders every service's snapshot in the text format, each series keeping its service", async () => {
@@ -272,7 +248,7 @@ describe("the Prometheus bridge (rosey metrics)", () => {
 
 describe("rosey health against the embedded nats-server of `rosey start`", () => {
   it("finds it from the config's dataDir alone, and reports the platform", async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-health-embedded-"));
+    const dir = tempDirForTest("rosey-health-embedded-");
     const file = path.join(dir, "rosey.yaml");
     writeFileSync(
       file,
@@ -291,18 +267,11 @@ describe("rosey health against the embedded nats-server of `rosey start`", () =>
     await expect(healthCommand({ config: file, env: {}, timeoutMs: 300 })).rejects.toThrow(
       /found no running platform/,
     );
-    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 });
 
 describe("rosey health with nothing running", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
-  beforeAll(async () => {
-    nats = await startPrivateNats();
-  });
-  afterAll(async () => {
-    await nats?.stop();
-  });
+  const nats = usePrivateNats();
 
   it("is down, exit 1, when no service answers", async () => {
     let out = "";

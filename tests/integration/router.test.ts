@@ -1,5 +1,5 @@
 import pino from "pino";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import {
   COMMANDS_LIST_SUBJECT,
@@ -13,7 +13,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import { Router } from "../../src/core/router/router.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { collect } from "../support/bus.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { usePrivateNats } from "../support/private-nats.js";
 
 /**
  * The router on a private nats-server (it uses the canonical subjects), with a fake plugin side answering
@@ -33,7 +33,7 @@ const info = (name: string, extra: Partial<CommandInfo> = {}): CommandInfo => ({
 });
 
 describe("router over a real nats-server", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  const nats = usePrivateNats();
   let core: Bus;
   let plugin: Bus;
   let chat: Bus;
@@ -45,13 +45,6 @@ describe("router over a real nats-server", () => {
   let sends: ReturnType<typeof collect<Envelope<ChatSend>>>;
   let completed: ReturnType<typeof collect<Envelope<CommandCompleted>>>;
   let inbox: string;
-
-  beforeAll(async () => {
-    nats = await startPrivateNats();
-  });
-  afterAll(async () => {
-    await nats.stop();
-  });
 
   beforeEach(async () => {
     logLines = [];

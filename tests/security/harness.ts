@@ -1,9 +1,9 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
-import { expect } from "vitest";
+import { expect, inject } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import type { Command, CommandResult } from "../../src/core/commands.js";
 import { validateConfig } from "../../src/core/config/load.js";
@@ -26,37 +26,6 @@ import { startPrivateNats } from "../support/private-nats.js";
  * that records violations, audit events and chat actions, and a PluginManager over hostile fixtures plus
  * the well-behaved `canary`, logging to an in-memory pino stream the tests can read.
  */
-
-const SOURCE_FIXTURES = path.resolve(import.meta.dirname, "fixtures");
-
-const SHARED = path.resolve(import.meta.dirname, "shared");
-
-let materialized: string | undefined;
-/**
- * The hostile fixtures as the manager loads them: a temp copy in which every fixture that imports one of
- * the modules in `shared/` (`./probe.js`, `./forged.js`) gets it beside its entry. Plugins cannot import
- * outside their own folder, and one source beats a copy per fixture.
- */
-export function fixturesDir(): string {
-  if (materialized) return materialized;
-  const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-security-fixtures-"));
-  cpSync(SOURCE_FIXTURES, dir, { recursive: true });
-  const shared = readdirSync(SHARED).map((file) => ({
-    file,
-    text: readFileSync(path.join(SHARED, file), "utf8"),
-  }));
-  for (const name of readdirSync(dir)) {
-    const entry = path.join(dir, name, "index.js");
-    if (!existsSync(entry)) continue;
-    const code = readFileSync(entry, "utf8");
-    for (const { file, text } of shared) {
-      if (code.includes(`from "./${file}"`)) writeFileSync(path.join(dir, name, file), text);
-    }
-  }
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  materialized = dir;
-  return dir;
-}
 
 export interface Platform {
   nats: Awaited<ReturnType<typeof startPrivateNats>>;
@@ -126,7 +95,7 @@ export async function startPlatform(
   );
   const config = validateConfig(
     {
-      plugins: { directory: fixturesDir(), enabled: Object.keys(entries), entries },
+      plugins: { directory: inject("securityFixtures"), enabled: Object.keys(entries), entries },
       // Both isolation modes must pass this suite (except huge-alloc): ROSEY_SECURITY_ISOLATION=thread.
       sandbox: { readyTimeoutMs: 20_000, isolation: isolationUnderTest(), ...sandbox },
     },

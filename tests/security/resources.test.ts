@@ -20,19 +20,25 @@ describe("red team: resource exhaustion", () => {
     await p?.stop();
   });
 
+  /** Waits until the plugin's worker has been restarted at least once. */
+  const restarted = (name: string) =>
+    expect.poll(() => statusOf(p, name)?.restarts, { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+  /** Waits until the plugin is running again. */
+  const runningAgain = (name: string) =>
+    expect.poll(() => statusOf(p, name)?.state, { timeout: 15_000 }).toBe("running");
+  /** Checks the plugin answers its next command and the platform is healthy. */
+  const answersAgain = async (name: string) => {
+    expect(await run(p, name, command(name, ["again"]))).toEqual({ ok: true, replied: true });
+    await expectPlatformHealthy(p);
+  };
+
   it("memory-bomb: gradual heap growth ends the worker (heap cap), its command gets an error, it restarts", async () => {
     const result = await run(p, "memory-bomb", command("memory-bomb"));
     expect(result.ok).toBe(false);
-    await expect
-      .poll(() => statusOf(p, "memory-bomb")?.restarts, { timeout: 15_000 })
-      .toBeGreaterThanOrEqual(1);
+    await restarted("memory-bomb");
     expect(statusOf(p, "memory-bomb")?.lastError).toMatch(/out of memory/);
-    await expect.poll(() => statusOf(p, "memory-bomb")?.state, { timeout: 15_000 }).toBe("running");
-    expect(await run(p, "memory-bomb", command("memory-bomb", ["again"]))).toEqual({
-      ok: true,
-      replied: true,
-    });
-    await expectPlatformHealthy(p);
+    await runningAgain("memory-bomb");
+    await answersAgain("memory-bomb");
   }, 60_000);
 
   it("infinite-loop: a handler that never yields is cut at its deadline, the worker killed and restarted; main stays responsive", async () => {
@@ -41,11 +47,9 @@ describe("red team: resource exhaustion", () => {
     const started = performance.now();
     const result = await run(p, "infinite-loop", command("infinite-loop"));
     expect(result).toMatchObject({ ok: false, error: { code: "TIMEOUT" } });
-    await expect
-      .poll(() => statusOf(p, "infinite-loop")?.restarts, { timeout: 15_000 })
-      .toBeGreaterThanOrEqual(1);
+    await restarted("infinite-loop");
     const killedAfterMs = performance.now() - started;
-    await expect.poll(() => statusOf(p, "infinite-loop")?.state, { timeout: 15_000 }).toBe("running");
+    await runningAgain("infinite-loop");
     delay.disable();
     const p99Ms = delay.percentile(99) / 1e6;
     console.info(
@@ -54,11 +58,7 @@ describe("red team: resource exhaustion", () => {
     // handlerTimeoutMs is 500 in the manifest: the kill must come within a few heartbeats of it.
     expect(killedAfterMs).toBeLessThan(3_000);
     expect(p99Ms).toBeLessThan(100);
-    expect(await run(p, "infinite-loop", command("infinite-loop", ["again"]))).toEqual({
-      ok: true,
-      replied: true,
-    });
-    await expectPlatformHealthy(p);
+    await answersAgain("infinite-loop");
   }, 60_000);
 
   it("off-heap: ArrayBuffer growth the heap cap does not see is caught from the heartbeat and the plugin stopped", async () => {

@@ -1,6 +1,8 @@
 import { inject } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
+import type { ChatEvent, Envelope } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
+import { SUBJECTS } from "../../src/core/subjects.js";
 
 /** The shared test nats-server's URL (started by the global setup). */
 export function natsUrl(): string {
@@ -10,6 +12,17 @@ export function natsUrl(): string {
 /** A bus on the shared test server; close it in `afterEach`/`afterAll`. */
 export function testBus(source = "test"): Promise<Bus> {
   return createBus({ url: natsUrl(), source, logger: silentLogger() });
+}
+
+/** Publishes `content` as a chat message from a new user in channel "c" of the external platform "test". */
+export function sayAsNewUser(bus: Bus, content: string): Envelope<ChatEvent> {
+  return bus.publish<ChatEvent>(SUBJECTS.eventsMessage, {
+    platform: "test",
+    channel: "c",
+    user: `u${Math.random()}`,
+    content,
+    timestamp: Date.now(),
+  });
 }
 
 /** A subject prefix unique to one test, so parallel suites on the shared server never see each other. */

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import { type EmbeddedNats, startEmbeddedNats } from "../../src/core/nats/embedded-server.js";
 
 /**
@@ -19,6 +20,24 @@ export async function startPrivateNats(): Promise<EmbeddedNats & { dataDir: stri
     async stop() {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The enclosing describe's own nats-server, from `beforeAll` to `afterAll`; read `.url` in hooks and tests. */
+export function usePrivateNats(): { readonly url: string } {
+  let server: EmbeddedNats | undefined;
+  beforeAll(async () => {
+    server = await startPrivateNats();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+  return {
+    get url() {
+      if (!server) throw new Error("no private nats-server outside the suite's tests and hooks");
+      return server.url;
     },
   };
 }

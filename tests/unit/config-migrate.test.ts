@@ -1,7 +1,6 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { DEFAULT_CONFIG } from "../../src/core/config/defaults.js";
 import { loadConfig, validateConfig } from "../../src/core/config/load.js";
@@ -11,8 +10,9 @@ import {
   type MigrationNote,
   migrateV1Config,
 } from "../../src/core/config/migrate-v1.js";
-import { isRoseyError, type RoseyError } from "../../src/core/errors.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
+import { thrownRoseyError } from "../support/rosey-error.js";
+import { useTempDir } from "../support/temp-dir.js";
 
 const OPTIONS: MigrateV1Options = {
   source: "config.json",
@@ -76,16 +76,6 @@ const BUNDLED = DEFAULT_CONFIG.plugins?.entries;
 
 /** [action, input path, output path, warning] per note: the whole report, compactly. */
 const table = (notes: MigrationNote[]) => notes.map((n) => [n.action, n.path, n.to, n.warning]);
-
-const failure = (fn: () => unknown): RoseyError => {
-  try {
-    fn();
-  } catch (err) {
-    if (isRoseyError(err)) return err;
-    throw err;
-  }
-  throw new Error("expected a RoseyError");
-};
 
 describe("migrateV1Config (rosey config migrate)", () => {
   it("maps a full v1 file to a valid Rosey 2 config and notes every setting", () => {
@@ -230,7 +220,7 @@ describe("migrateV1Config (rosey config migrate)", () => {
   });
 
   it("lists every problem of a v1 file: input path, rule and value, passwords hidden", () => {
-    const err = failure(() =>
+    const err = thrownRoseyError(() =>
       migrateV1Config(
         {
           channel: "movie night!",
@@ -256,7 +246,7 @@ describe("migrateV1Config (rosey config migrate)", () => {
   });
 
   it("lists every problem of a Python 2.0 file", () => {
-    const err = failure(() =>
+    const err = thrownRoseyError(() =>
       migrateV1Config(
         {
           version: "2.0",
@@ -283,23 +273,23 @@ describe("migrateV1Config (rosey config migrate)", () => {
   });
 
   it("requires the platforms of a Python 2.0 file, as Rosey-Robot did", () => {
-    const err = failure(() => migrateV1Config({ version: "2.0" }, OPTIONS));
+    const err = thrownRoseyError(() => migrateV1Config({ version: "2.0" }, OPTIONS));
     expect(err.details?.problems).toEqual([
       "'platforms' must list the CyTube platform (Rosey-Robot would not start without one): current value is missing",
     ]);
   });
 
   it("refuses a Rosey 2 config, an unknown version and a top level that is not an object", () => {
-    const v2 = failure(() => migrateV1Config({ version: 2, platforms: [] }, OPTIONS));
+    const v2 = thrownRoseyError(() => migrateV1Config({ version: 2, platforms: [] }, OPTIONS));
     expect(v2.code).toBe("CONFIG_INVALID");
     expect(v2.message).toBe(
       "Cannot migrate config.json as it is already a Rosey 2 config (version: 2): check it with 'rosey config check config.json'",
     );
-    expect(failure(() => migrateV1Config({ version: "3.1" }, OPTIONS)).message).toContain(
+    expect(thrownRoseyError(() => migrateV1Config({ version: "3.1" }, OPTIONS)).message).toContain(
       `'version' must be absent or "1.x" (v1 flat layout) or "2.0" (Python 2.0 layout): current value is "3.1"`,
     );
     for (const top of [[], "domain", null]) {
-      expect(failure(() => migrateV1Config(top, OPTIONS)).message).toContain(
+      expect(thrownRoseyError(() => migrateV1Config(top, OPTIONS)).message).toContain(
         "its top level must be an object",
       );
     }
@@ -343,16 +333,10 @@ describe("migrateV1Config (rosey config migrate)", () => {
 });
 
 describe("migrateConfigFile (rosey config migrate FILE -o OUT)", () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-migrate-"));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir("rosey-migrate-");
 
   const writeInput = (relative: string, body: unknown): string => {
-    const file = path.join(dir, relative);
+    const file = path.join(dir(), relative);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, typeof body === "string" ? body : JSON.stringify(body, null, 2));
     return file;
@@ -360,23 +344,23 @@ describe("migrateConfigFile (rosey config migrate FILE -o OUT)", () => {
 
   it("rebases a relative db path and points plugins.directory at the bundled plugins, from the output's folder", () => {
     const input = writeInput("bot/rosey/config.json", { ...V1, db: "state/bot_data.db" });
-    const result = migrateConfigFile(input, { output: path.join(dir, "rosey2", "rosey.yaml"), cwd: dir });
-    expect(result.written).toBe(path.join(dir, "rosey2", "rosey.yaml"));
+    const result = migrateConfigFile(input, { output: path.join(dir(), "rosey2", "rosey.yaml"), cwd: dir() });
+    expect(result.written).toBe(path.join(dir(), "rosey2", "rosey.yaml"));
     const written = YAML.parse(readFileSync(result.written!, "utf8"));
     expect(written.database.path).toBe(path.join("..", "bot", "rosey", "state", "bot_data.db"));
     expect(written.plugins.directory).toBe(
-      path.relative(path.join(dir, "rosey2"), path.join(PACKAGE_ROOT, "plugins")),
+      path.relative(path.join(dir(), "rosey2"), path.join(PACKAGE_ROOT, "plugins")),
     );
     // What the loader makes of them: the same files the Python bot and Rosey's defaults used.
     const { config } = loadConfig({ file: result.written, env: {} });
-    expect(config.database.path).toBe(path.join(dir, "bot", "rosey", "state", "bot_data.db"));
+    expect(config.database.path).toBe(path.join(dir(), "bot", "rosey", "state", "bot_data.db"));
     expect(config.plugins.directory).toBe(path.join(PACKAGE_ROOT, "plugins"));
   });
 
   it("writes YAML with a header naming the input and what was not carried", () => {
     const input = writeInput("config.json", V1);
-    const result = migrateConfigFile("config.json", { output: "out/rosey.yml", cwd: dir });
-    const text = readFileSync(path.join(dir, "out", "rosey.yml"), "utf8");
+    const result = migrateConfigFile("config.json", { output: "out/rosey.yml", cwd: dir() });
+    const text = readFileSync(path.join(dir(), "out", "rosey.yml"), "utf8");
     expect(text).toBe(result.text);
     const header = text.split("\n").filter((l) => l.startsWith("#"));
     expect(header[0]).toBe(
@@ -395,7 +379,7 @@ describe("migrateConfigFile (rosey config migrate FILE -o OUT)", () => {
       "llm",
     ]);
     expect(text).toContain("grants: [basic]");
-    expect(loadConfig({ file: path.join(dir, "out", "rosey.yml"), env: {} }).config.platforms).toHaveLength(
+    expect(loadConfig({ file: path.join(dir(), "out", "rosey.yml"), env: {} }).config.platforms).toHaveLength(
       1,
     );
     expect(result.report[0]).toBe(
@@ -407,20 +391,20 @@ describe("migrateConfigFile (rosey config migrate FILE -o OUT)", () => {
     expect(result.report.at(-1)).toBe(
       "Wrote out/rosey.yml (mode 0600: it holds a password); check it with: rosey config check out/rosey.yml",
     );
-    expect(input).toBe(path.join(dir, "config.json"));
+    expect(input).toBe(path.join(dir(), "config.json"));
   });
 
   it("writes JSON for a .json output, and only returns YAML without one", () => {
     writeInput("config.json", PY2);
-    const json = migrateConfigFile("config.json", { output: "rosey.json", cwd: dir });
-    expect(JSON.parse(readFileSync(path.join(dir, "rosey.json"), "utf8"))).toEqual(json.config);
-    const stdout = migrateConfigFile("config.json", { cwd: dir });
+    const json = migrateConfigFile("config.json", { output: "rosey.json", cwd: dir() });
+    expect(JSON.parse(readFileSync(path.join(dir(), "rosey.json"), "utf8"))).toEqual(json.config);
+    const stdout = migrateConfigFile("config.json", { cwd: dir() });
     expect(stdout.written).toBeUndefined();
     expect(YAML.parse(stdout.text)).toEqual(json.config);
     expect(stdout.report.at(-1)).toBe(
-      `Wrote the config to stdout; its relative paths assume it is saved in ${dir}`,
+      `Wrote the config to stdout; its relative paths assume it is saved in ${dir()}`,
     );
-    expect(() => migrateConfigFile("config.json", { output: "rosey.toml", cwd: dir })).toThrowError(
+    expect(() => migrateConfigFile("config.json", { output: "rosey.toml", cwd: dir() })).toThrowError(
       expect.objectContaining({
         code: "VALIDATION_FAILED",
         message: expect.stringContaining(".yaml, .yml or .json"),
@@ -430,54 +414,56 @@ describe("migrateConfigFile (rosey config migrate FILE -o OUT)", () => {
 
   it("never overwrites: an existing output is ALREADY_EXISTS unless forced, and the input never", () => {
     writeInput("config.json", V1);
-    const out = path.join(dir, "rosey.yaml");
+    const out = path.join(dir(), "rosey.yaml");
     writeFileSync(out, "# mine\n");
-    expect(() => migrateConfigFile("config.json", { output: "rosey.yaml", cwd: dir })).toThrowError(
+    expect(() => migrateConfigFile("config.json", { output: "rosey.yaml", cwd: dir() })).toThrowError(
       expect.objectContaining({ code: "ALREADY_EXISTS", message: expect.stringContaining("--force") }),
     );
     expect(readFileSync(out, "utf8")).toBe("# mine\n");
-    migrateConfigFile("config.json", { output: "rosey.yaml", cwd: dir, force: true });
+    migrateConfigFile("config.json", { output: "rosey.yaml", cwd: dir(), force: true });
     expect(readFileSync(out, "utf8")).toContain("version: 2");
     expect(() =>
-      migrateConfigFile("config.json", { output: "config.json", cwd: dir, force: true }),
+      migrateConfigFile("config.json", { output: "config.json", cwd: dir(), force: true }),
     ).toThrowError(
       expect.objectContaining({
         code: "ALREADY_EXISTS",
         message: expect.stringContaining("is the input file"),
       }),
     );
-    expect(JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8"))).toEqual(V1);
+    expect(JSON.parse(readFileSync(path.join(dir(), "config.json"), "utf8"))).toEqual(V1);
   });
 
   it("writes a config holding a password with mode 0600, also over a wider existing file", () => {
     writeInput("secret.json", V1);
     writeInput("guest.json", { domain: "https://cytu.be", channel: "movienight", user: "RoseyGuest" });
-    const mode = (file: string) => statSync(path.join(dir, file)).mode & 0o777;
-    migrateConfigFile("secret.json", { output: "secret.yaml", cwd: dir });
+    const mode = (file: string) => statSync(path.join(dir(), file)).mode & 0o777;
+    migrateConfigFile("secret.json", { output: "secret.yaml", cwd: dir() });
     expect(mode("secret.yaml")).toBe(0o600);
-    writeFileSync(path.join(dir, "forced.yaml"), "");
-    chmodSync(path.join(dir, "forced.yaml"), 0o644);
-    migrateConfigFile("secret.json", { output: "forced.yaml", cwd: dir, force: true });
+    writeFileSync(path.join(dir(), "forced.yaml"), "");
+    chmodSync(path.join(dir(), "forced.yaml"), 0o644);
+    migrateConfigFile("secret.json", { output: "forced.yaml", cwd: dir(), force: true });
     expect(mode("forced.yaml")).toBe(0o600);
-    migrateConfigFile("guest.json", { output: "guest.yaml", cwd: dir });
-    writeFileSync(path.join(dir, "plain.yaml"), "");
+    migrateConfigFile("guest.json", { output: "guest.yaml", cwd: dir() });
+    writeFileSync(path.join(dir(), "plain.yaml"), "");
     expect(mode("guest.yaml")).toBe(mode("plain.yaml"));
   });
 
   it("says clearly when the input is missing or not JSON, and writes nothing", () => {
-    const missing = failure(() => migrateConfigFile("nope.json", { output: "out.yaml", cwd: dir }));
+    const missing = thrownRoseyError(() =>
+      migrateConfigFile("nope.json", { output: "out.yaml", cwd: dir() }),
+    );
     expect(missing.code).toBe("CONFIG_INVALID");
     expect(missing.message).toBe(
-      `Cannot migrate nope.json as the file does not exist: ${path.join(dir, "nope.json")}`,
+      `Cannot migrate nope.json as the file does not exist: ${path.join(dir(), "nope.json")}`,
     );
     writeInput("broken.json", "{ domain: ");
     expect(
-      failure(() => migrateConfigFile("broken.json", { output: "out.yaml", cwd: dir })).message,
-    ).toContain(`Cannot parse config file ${path.join(dir, "broken.json")}`);
+      thrownRoseyError(() => migrateConfigFile("broken.json", { output: "out.yaml", cwd: dir() })).message,
+    ).toContain(`Cannot parse config file ${path.join(dir(), "broken.json")}`);
     writeInput("list.json", "[]");
-    expect(failure(() => migrateConfigFile("list.json", { output: "out.yaml", cwd: dir })).message).toBe(
-      "Cannot migrate list.json as its top level must be an object: current value is []",
-    );
-    expect(() => statSync(path.join(dir, "out.yaml"))).toThrow();
+    expect(
+      thrownRoseyError(() => migrateConfigFile("list.json", { output: "out.yaml", cwd: dir() })).message,
+    ).toBe("Cannot migrate list.json as its top level must be an object: current value is []");
+    expect(() => statSync(path.join(dir(), "out.yaml"))).toThrow();
   });
 });

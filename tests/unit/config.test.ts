@@ -1,33 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/core/config/load.js";
-import { isRoseyError, type RoseyError } from "../../src/core/errors.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
+import { thrownRoseyError } from "../support/rosey-error.js";
+import { useTempDir } from "../support/temp-dir.js";
 
 describe("loadConfig", () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-config-"));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir("rosey-config-");
 
   const write = (name: string, text: string): string => {
-    const file = path.join(dir, name);
+    const file = path.join(dir(), name);
     writeFileSync(file, text);
     return file;
-  };
-  const failure = (fn: () => unknown): RoseyError => {
-    try {
-      fn();
-    } catch (err) {
-      if (isRoseyError(err)) return err;
-      throw err;
-    }
-    throw new Error("expected a RoseyError");
   };
 
   it("reads YAML, fills defaults and resolves paths against the file's folder", () => {
@@ -45,8 +30,8 @@ describe("loadConfig", () => {
     const { config, file: from } = loadConfig({ file, env: {} });
     expect(from).toBe(file);
     expect(config.router).toEqual({ prefix: "?", timeoutMs: 5000, maxInFlight: 5000, defaultCooldownMs: 0 });
-    expect(config.dataDir).toBe(path.join(dir, "state"));
-    expect(config.plugins.directory).toBe(path.join(dir, "my-plugins"));
+    expect(config.dataDir).toBe(path.join(dir(), "state"));
+    expect(config.plugins.directory).toBe(path.join(dir(), "my-plugins"));
     expect(config.platforms).toEqual([]);
     expect(Object.isFrozen(config) && Object.isFrozen(config.router)).toBe(true);
   });
@@ -92,7 +77,7 @@ describe("loadConfig", () => {
         "\n",
       ),
     );
-    const err = failure(() => loadConfig({ file, env: {} }));
+    const err = thrownRoseyError(() => loadConfig({ file, env: {} }));
     expect(err.code).toBe("CONFIG_INVALID");
     expect(err.message).toContain(file);
     const problems = (err.details?.problems ?? []) as string[];
@@ -104,7 +89,7 @@ describe("loadConfig", () => {
 
   it("reports a YAML syntax error with the file name", () => {
     const file = write("broken.yaml", "router: [unclosed\n");
-    const err = failure(() => loadConfig({ file, env: {} }));
+    const err = thrownRoseyError(() => loadConfig({ file, env: {} }));
     expect(err.code).toBe("CONFIG_INVALID");
     expect(err.message).toContain(`Cannot parse config file ${file}`);
   });
@@ -121,26 +106,26 @@ describe("loadConfig", () => {
   });
 
   it("validates env overrides like the file (a bad LOG_LEVEL names the path and value)", () => {
-    const err = failure(() => loadConfig({ cwd: dir, env: { LOG_LEVEL: "chatty" } }));
+    const err = thrownRoseyError(() => loadConfig({ cwd: dir(), env: { LOG_LEVEL: "chatty" } }));
     expect(err.message).toMatch(/'logging.level'.*current value is "chatty"/);
   });
 
   it("finds the file through ROSEY_CONFIG, and --config wins over it", () => {
     const viaEnv = write("env.yaml", "router:\n  prefix: '$'\n");
     const viaFlag = write("flag.yaml", "router:\n  prefix: '%'\n");
-    expect(loadConfig({ cwd: dir, env: { ROSEY_CONFIG: viaEnv } }).config.router.prefix).toBe("$");
-    expect(loadConfig({ cwd: dir, file: viaFlag, env: { ROSEY_CONFIG: viaEnv } }).config.router.prefix).toBe(
-      "%",
-    );
-    expect(failure(() => loadConfig({ cwd: dir, env: { ROSEY_CONFIG: "missing.yaml" } })).message).toBe(
-      `Config file not found: ${path.join(dir, "missing.yaml")}`,
-    );
+    expect(loadConfig({ cwd: dir(), env: { ROSEY_CONFIG: viaEnv } }).config.router.prefix).toBe("$");
+    expect(
+      loadConfig({ cwd: dir(), file: viaFlag, env: { ROSEY_CONFIG: viaEnv } }).config.router.prefix,
+    ).toBe("%");
+    expect(
+      thrownRoseyError(() => loadConfig({ cwd: dir(), env: { ROSEY_CONFIG: "missing.yaml" } })).message,
+    ).toBe(`Config file not found: ${path.join(dir(), "missing.yaml")}`);
   });
 
   it("falls back to the embedded defaults: bundled plugins granted 'basic', data under the cwd", () => {
-    const { config, file } = loadConfig({ cwd: dir, env: {} });
+    const { config, file } = loadConfig({ cwd: dir(), env: {} });
     expect(file).toBeUndefined();
-    expect(config.dataDir).toBe(path.join(dir, "data"));
+    expect(config.dataDir).toBe(path.join(dir(), "data"));
     expect(config.plugins.directory).toBe(path.join(PACKAGE_ROOT, "plugins"));
     expect(config.plugins.entries.dice?.grants).toEqual(["basic"]);
   });

@@ -1,22 +1,16 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isRoseyError } from "../../src/core/errors.js";
 import { readManifest } from "../../src/core/plugins/manifest.js";
 import { scaffoldPlugin } from "../../src/core/plugins/scaffold.js";
+import { useTempDir } from "../support/temp-dir.js";
 
 describe("scaffoldPlugin (rosey plugin new)", () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-scaffold-"));
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir("rosey-scaffold-");
 
   it("writes a manifest, an entry module and a README that load through the plugin reader", () => {
-    const plugins = path.join(dir, "nested", "plugins");
+    const plugins = path.join(dir(), "nested", "plugins");
     const result = scaffoldPlugin("greeter-2", plugins);
     expect(result.dir).toBe(path.join(plugins, "greeter-2"));
     expect(result.files.map((f) => path.basename(f))).toEqual(["plugin.json", "index.js", "README.md"]);
@@ -39,22 +33,22 @@ describe("scaffoldPlugin (rosey plugin new)", () => {
     for (const bad of ["Hello", "1dice", "has_underscore", "", "a".repeat(33), "../escape"]) {
       let error: unknown;
       try {
-        scaffoldPlugin(bad, dir);
+        scaffoldPlugin(bad, dir());
       } catch (err) {
         error = err;
       }
       expect(isRoseyError(error, "VALIDATION_FAILED"), bad).toBe(true);
       expect((error as Error).message).toContain(`Cannot create plugin ${JSON.stringify(bad)}`);
     }
-    expect(existsSync(path.join(dir, "Hello"))).toBe(false);
-    expect(existsSync(path.join(path.dirname(dir), "escape"))).toBe(false);
+    expect(existsSync(path.join(dir(), "Hello"))).toBe(false);
+    expect(existsSync(path.join(path.dirname(dir()), "escape"))).toBe(false);
   });
 
   it("never overwrites: an existing folder is ALREADY_EXISTS and its files stay as they were", () => {
-    scaffoldPlugin("hello", dir);
-    const manifestFile = path.join(dir, "hello", "plugin.json");
+    scaffoldPlugin("hello", dir());
+    const manifestFile = path.join(dir(), "hello", "plugin.json");
     writeFileSync(manifestFile, '{"name":"hello","edited":true}');
-    expect(() => scaffoldPlugin("hello", dir)).toThrowError(
+    expect(() => scaffoldPlugin("hello", dir())).toThrowError(
       expect.objectContaining({ code: "ALREADY_EXISTS", message: expect.stringContaining("already exists") }),
     );
     expect(readFileSync(manifestFile, "utf8")).toBe('{"name":"hello","edited":true}');

@@ -1,4 +1,4 @@
-// Shared by the pub-* fixtures (copied beside each at test time, see harness.ts fixturesDir): one
+// Shared by the pub-* fixtures (copied beside each at test time, see fixtures-dir.ts): one
 // payload that looks like every message the core and connectors send (a violation, a command, a chat
 // event) with a spoofed identity, so each forged publish would be dangerous if it got through.
 export const FORGED = {

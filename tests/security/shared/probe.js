@@ -1,5 +1,5 @@
 // Shared probe code for the escape fixtures (copied beside each fixture that imports it at test time, see
-// harness.ts fixturesDir: plugins cannot import outside their folder).
+// fixtures-dir.ts: plugins cannot import outside their folder).
 const LEAKS = ["process", "require", "Buffer", "parentPort", "workerData", "postMessage", "fetch", "module"];
 
 /** A description of the host authority `v` reveals, or undefined. */
