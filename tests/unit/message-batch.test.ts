@@ -1,5 +1,12 @@
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { encodeBatchFrame, encodeFrame, type Frame, FrameDecoder } from "../../src/sandbox/host/framing.js";
+import {
+  encodeBatchFrame,
+  encodeFrame,
+  type Frame,
+  FrameDecoder,
+  perTickWriter,
+} from "../../src/sandbox/host/framing.js";
 import { MessageBatcher, splitBatch, unbatch } from "../../src/sandbox/message-batch.js";
 
 describe("worker message batches", () => {
@@ -88,5 +95,31 @@ describe("core ↔ plugin-host frames", () => {
     ]);
     const short = Buffer.from([0, 0, 0, 3, 1, 0, 0]);
     expect(decodeAll(short).errors).toEqual(["batch frame is too short for its worker id"]);
+  });
+});
+
+describe("the core ↔ plugin-host pipe writer", () => {
+  it("sends each tick's writes in one write at the end of the tick", async () => {
+    // Corked writes reach the stream as one writev: record the bytes of each write that reaches it.
+    const writes: number[] = [];
+    const stream = new Writable({
+      writev(chunks, done) {
+        writes.push(chunks.reduce((n, c) => n + c.chunk.length, 0));
+        done();
+      },
+      write(chunk: Buffer, _encoding, done) {
+        writes.push(chunk.length);
+        done();
+      },
+    });
+    const write = perTickWriter(stream);
+    for (let round = 0; round < 3; round++) {
+      write(Buffer.alloc(100));
+      write(Buffer.alloc(100));
+      expect(writes).toHaveLength(round);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(writes).toHaveLength(round + 1);
+    }
+    expect(writes).toEqual([200, 200, 200]);
   });
 });
