@@ -1,12 +1,13 @@
 import { loadConfig } from "../core/config/load.js";
+import { databaseFindings } from "../core/db/db-preflight.js";
 import { RoseyError } from "../core/errors.js";
-import { type PluginFinding, preflightPlugins } from "../core/plugins/preflight.js";
+import { preflightPlugins } from "../core/plugins/preflight.js";
 
 /**
- * `rosey config check FILE`: the file against the config schema, then its plugins as `rosey start` would
- * meet them (manifests, grants, the enabled list, each plugin's config block and code). Exit 1 when
- * something would not work as written; warnings alone still exit 0. Env overrides are ignored: the file is
- * checked as written.
+ * `rosey config check FILE`: the file against the config schema, then what `rosey start` would meet: an
+ * existing SQLite database it would refuse, and the plugins (manifests, grants, the enabled list, each
+ * plugin's config block and code). Exit 1 when something would not work as written; warnings alone still
+ * exit 0. Env overrides are ignored: the file is checked as written.
  */
 export async function configCheck(
   file: string,
@@ -23,14 +24,13 @@ export async function configCheck(
     throw err;
   }
   const preflight = await preflightPlugins(config);
-  const errors = preflight.findings.filter((f) => f.level === "error");
-  const warnings = preflight.findings.filter((f) => f.level === "warning");
-  const lines = [...errors, ...warnings].map(
-    (f: PluginFinding) => `  ${f.level.toUpperCase()} ${f.where}: ${f.message}\n`,
-  );
+  const findings = [...(await databaseFindings(config)), ...preflight.findings];
+  const errors = findings.filter((f) => f.level === "error");
+  const warnings = findings.filter((f) => f.level === "warning");
+  const lines = [...errors, ...warnings].map((f) => `  ${f.level.toUpperCase()} ${f.where}: ${f.message}\n`);
   if (errors.length > 0) {
     out.stderr(
-      `${file} is a valid config, but ${count(errors.length, "problem")} would stop plugins from working as configured${warnings.length ? ` (and ${count(warnings.length, "warning")})` : ""}:\n${lines.join("")}`,
+      `${file} is a valid config, but ${count(errors.length, "problem")} would stop it from working as written${warnings.length ? ` (and ${count(warnings.length, "warning")})` : ""}:\n${lines.join("")}`,
     );
     return 1;
   }

@@ -403,7 +403,7 @@ describe("rosey config check", () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe("");
     expect(run.stderr).toBe(
-      `${file} is a valid config, but 1 problem would stop plugins from working as configured:\n` +
+      `${file} is a valid config, but 1 problem would stop it from working as written:\n` +
         `  ERROR plugins.enabled[1]: no plugin named 'eigthball' in ${BUNDLED_PLUGINS} (found: dice, echo, eightball, help, quotes)\n`,
     );
 

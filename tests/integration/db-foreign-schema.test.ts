@@ -6,7 +6,9 @@ import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateConfig } from "../../src/core/config/load.js";
 import { type Database, openDatabase } from "../../src/core/db/connection.js";
+import { databaseFindings } from "../../src/core/db/db-preflight.js";
 import { isRoseyError, type RoseyError } from "../../src/core/errors.js";
 import { loadCoreMigrations } from "../../src/core/migrations/files.js";
 import { MigrationRunner, type RunResult } from "../../src/core/migrations/runner.js";
@@ -247,6 +249,40 @@ describe("core migrations on an empty SQLite file and on Rosey's own", () => {
       await db.close();
     }
     expect(sqliteTables(file)).toContain("outbound_messages");
+  });
+});
+
+describe("rosey config check on the database the config names", () => {
+  const config = (file: string, enabled = true) =>
+    validateConfig({ dataDir: path.dirname(file), database: { enabled, path: path.basename(file) } }, "test");
+
+  it("reports Rosey-Robot's old file as start would refuse it, at database.path, reading it only", async () => {
+    const file = sqliteFile(PYTHON_BOT_SQL);
+    const before = sha256(file);
+    expect(await databaseFindings(config(file))).toEqual([
+      {
+        level: "error",
+        where: "database.path",
+        message: expect.stringContaining(
+          `the SQLite database file ${file}: it was not created by Rosey (it has no record of Rosey's migrations) and already has tables that Rosey's schema would create: chat_log, outbound_messages.`,
+        ),
+      },
+    ]);
+    expect(sha256(file)).toBe(before);
+    expect(readdirSync(path.dirname(file))).toEqual(["bot.db"]);
+    expect(await databaseFindings(config(file, false))).toEqual([]);
+  });
+
+  it("finds nothing for a file that does not exist yet, nor for Rosey's own database", async () => {
+    const file = sqliteFile();
+    expect(await databaseFindings(config(file))).toEqual([]);
+    const db = await openDatabase({ engine: "sqlite", file });
+    try {
+      await applyCore(db);
+    } finally {
+      await db.close();
+    }
+    expect(await databaseFindings(config(file))).toEqual([]);
   });
 });
 

@@ -332,7 +332,7 @@ function databasePath(m: Migration) {
       "database.path",
       `${show(m.database.path)}${moved}; Rosey 2 does not read the Python bot's tables and cannot create its ` +
         "own schema in a file that has them (outbound_messages clashes): if this is the old database, move " +
-        "it aside or point database.path at a new file",
+        "it aside or point database.path at a new file ('rosey config check' tells)",
       { warning: true },
     );
   };
