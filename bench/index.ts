@@ -38,6 +38,7 @@ export interface BenchCliOptions {
   maxP99?: string | number;
   maxRate?: string | number;
   refineSteps?: string | number;
+  retries?: string | number;
   relayDuration?: string | number;
   coldStartRounds?: string | number;
   /** commander's `--no-floor` sets this to false. */
@@ -87,6 +88,7 @@ export function resolveSettings(options: BenchCliOptions): BenchSettings {
       minDeliveredRatio: 0.95,
       maxRate: num("max-rate", options.maxRate, 200_000, 1),
       refineSteps: Math.round(num("refine-steps", options.refineSteps, 2, 0)),
+      retries: Math.round(num("retries", options.retries, 1, 0)),
     }),
     floor: options.floor !== false,
     coldStartRounds: Math.round(num("cold-start-rounds", options.coldStartRounds, 3, 1)),
@@ -206,8 +208,10 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
             const step = await phase(path, rate, settings.saturation.stepDurationMs);
             return { ...step, resources: await resources() };
           },
-          (step, verdict) =>
-            note(`${summaryLine(step)}  ${verdict.ok ? "held" : `BROKE: ${verdict.reason}`}`),
+          (step, verdict, attempt) =>
+            note(
+              `${summaryLine(step)}  ${verdict.ok ? "held" : `BROKE: ${verdict.reason}`}${attempt > 1 ? ` (attempt ${attempt})` : ""}`,
+            ),
         );
       const sat = await ladder(paths.platform);
       // Let a broken step's backlog clear before the relay climbs.

@@ -14,8 +14,9 @@ import type { SaturationOutcome, SaturationSettings } from "./saturation.js";
 /**
  * 2: the core runs as a `rosey start` child; resources split into `core` (from /proc) and `bench`.
  * 3: the raw relay runs in a process of its own (a `relay` child), no longer in the bench process.
+ * 4: a saturation step that breaks is run again (`settings.saturation.retries`); steps carry `attempt`.
  */
-export const REPORT_VERSION = 3;
+export const REPORT_VERSION = 4;
 
 export interface Machine {
   cores: number;
@@ -301,12 +302,19 @@ export function renderReport(report: BenchReport): string {
     if (report.fixed.relay) rows.push(phaseRow("fixed: raw relay", report.fixed.relay));
   }
   if (report.saturation) {
-    for (const s of report.saturation.platform.steps)
-      rows.push(phaseRow(`sat platform ${s.verdict.ok ? "ok" : "BROKE"}`, s));
-    for (const s of report.saturation.relay.steps)
-      rows.push(phaseRow(`sat relay ${s.verdict.ok ? "ok" : "BROKE"}`, s));
-    for (const s of report.saturation.floor?.steps ?? [])
-      rows.push(phaseRow(`sat floor ${s.verdict.ok ? "ok" : "BROKE"}`, s));
+    const ladders = [
+      ["platform", report.saturation.platform],
+      ["relay", report.saturation.relay],
+      ["floor", report.saturation.floor],
+    ] as const;
+    for (const [path, ladder] of ladders)
+      for (const s of ladder?.steps ?? [])
+        rows.push(
+          phaseRow(
+            `sat ${path} ${s.verdict.ok ? "ok" : "BROKE"}${s.attempt > 1 ? ` (try ${s.attempt})` : ""}`,
+            s,
+          ),
+        );
   }
   if (rows.length) out.push("", table(PHASE_HEADERS, rows));
   if (report.fixed?.latencyRatio)

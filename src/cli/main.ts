@@ -253,6 +253,10 @@ export function buildProgram(): Command {
     .option("--step-duration <s>", "seconds per saturation step")
     .option("--max-p99 <ms>", "saturation: a step breaks above this p99")
     .option("--refine-steps <n>", "saturation: bisection steps after the first break (default 2)")
+    .option(
+      "--retries <n>",
+      "saturation: runs again a step that broke, this many times, before its rate counts as broken (default 1)",
+    )
     .option("--warmup <s>", "unrecorded warm-up before measuring")
     .option("--no-floor", "saturation: skip the hop floor (the design's hops with no platform logic)")
     .action(async (options: Record<string, string | boolean | undefined>) => {

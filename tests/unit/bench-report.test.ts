@@ -170,7 +170,15 @@ describe("bench report", () => {
     expect(resolveSettings({}).floor).toBe(true);
     expect(resolveSettings({ floor: false }).floor).toBe(false);
     const ladder = (path: string, rate: number) => ({
-      steps: [{ ...phase(path, 10), offeredRate: rate, achievedRate: rate, verdict: { ok: true as const } }],
+      steps: [
+        {
+          ...phase(path, 10),
+          offeredRate: rate,
+          achievedRate: rate,
+          verdict: { ok: true as const },
+          attempt: 1,
+        },
+      ],
       sustainedRate: rate,
       sustainedOfferedRate: rate,
       stoppedBecause: `${rate * 2} msg/s broke: p99 80 ms > 50 ms`,
@@ -204,12 +212,14 @@ describe("CPU at saturation", () => {
         offeredRate: rate * 2,
         achievedRate: rate * 1.5,
         verdict: { ok: false as const, reason: "p99" },
+        attempt: 1,
       },
       {
         ...phase(path, 10),
         offeredRate: rate,
         achievedRate: rate,
         verdict: { ok: true as const },
+        attempt: 1,
         resources: { ...resources, children },
       },
     ],

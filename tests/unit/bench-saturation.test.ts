@@ -16,6 +16,7 @@ const settings: SaturationSettings = {
   minDeliveredRatio: 0.95,
   maxRate: 16_000,
   refineSteps: 0,
+  retries: 0,
 };
 
 function step(rate: number, overrides: Partial<StepResult> = {}): StepResult {
@@ -75,6 +76,28 @@ describe("saturation ladder", () => {
     expect(outcome.sustainedOfferedRate).toBe(5500);
     expect(outcome.sustainedRate).toBe(5500);
     expect(outcome.stoppedBecause).toMatch(/^6000 msg\/s broke: 6000 lost/);
+  });
+
+  it("runs a broken step again: a rate breaks only when every attempt breaks", async () => {
+    const runs: number[] = [];
+    // 2000 stalls once (a p99 break) and holds when run again; 8000 breaks every time.
+    const stalled = new Set([2000]);
+    const outcome = await climb({ ...settings, retries: 1 }, async (rate) => {
+      runs.push(rate);
+      if (stalled.delete(rate)) return step(rate, { latency: { ...step(rate).latency, p99: 97 } });
+      return rate <= 4000 ? step(rate) : step(rate, { lost: rate });
+    });
+    expect(runs).toEqual([1000, 2000, 2000, 4000, 8000, 8000]);
+    expect(outcome.sustainedOfferedRate).toBe(4000);
+    expect(outcome.steps.map((s) => [s.offeredRate, s.attempt, s.verdict.ok])).toEqual([
+      [1000, 1, true],
+      [2000, 1, false],
+      [2000, 2, true],
+      [4000, 1, true],
+      [8000, 1, false],
+      [8000, 2, false],
+    ]);
+    expect(outcome.stoppedBecause).toMatch(/^8000 msg\/s broke: 8000 lost/);
   });
 
   it("stops bisecting once the gap is under 2% of the rate that held", async () => {
