@@ -13,6 +13,8 @@ import { isRoseyError, type RoseyError } from "../../src/core/errors.js";
 import { loadCoreMigrations } from "../../src/core/migrations/files.js";
 import { MigrationRunner, type RunResult } from "../../src/core/migrations/runner.js";
 import { startTestPostgres, type TestPostgres } from "../support/postgres.js";
+import { usePrivateNats } from "../support/private-nats.js";
+import { startTestRosey } from "../support/test-rosey.js";
 
 /**
  * The core schema is never built in another program's database (e.g. the Python Rosey-Robot's SQLite
@@ -169,6 +171,34 @@ describe("core migrations on a SQLite file another program made", () => {
   });
 });
 
+describe("rosey start in-process on Rosey-Robot's old file", () => {
+  const nats = usePrivateNats();
+
+  it("fails with the database child's own error and code, DATABASE_NOT_EMPTY", async () => {
+    const file = sqliteFile(PYTHON_BOT_SQL);
+    mkdirSync(path.join(path.dirname(file), "plugins"));
+    const started = startTestRosey(nats.url, {
+      dataDir: path.join(path.dirname(file), "data"),
+      database: { path: file },
+      plugins: { directory: path.join(path.dirname(file), "plugins") },
+      platforms: [{ type: "external", name: "test" }],
+    });
+    const err = await started.then(
+      async (rosey) => {
+        await rosey.stop();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(isRoseyError(err, "DATABASE_NOT_EMPTY"), String(err)).toBe(true);
+    expect((err as RoseyError).message).toMatch(
+      new RegExp(
+        `^The database service could not start: Cannot create Rosey's schema in the SQLite database file ${file.replaceAll("/", "\\/")}: `,
+      ),
+    );
+  }, 60_000);
+});
+
 describe("what the operator sees (the compiled CLI: npm run build first)", () => {
   const BIN = path.resolve("bin/rosey.js");
 
@@ -205,7 +235,7 @@ describe("what the operator sees (the compiled CLI: npm run build first)", () =>
     expect(said, start.err).toBe(1); // once: the database process is not restarted
     expect(start.err).toContain(`${file}: it was not created by Rosey`);
     expect(start.err).toContain("chat_log, outbound_messages");
-    expect(start.err).toContain("exited before it was ready (exit code 1)");
+    expect(start.err).toContain("The database service could not start: Cannot create Rosey's schema");
 
     const migrate = rosey(dir, "migrate", "quotes", "status", "-c", "rosey.json");
     expect(migrate.code).toBe(1);

@@ -1,7 +1,8 @@
 import { validateConfig } from "../config/load.js";
-import { errorMessage } from "../errors.js";
+import { errorMessage, isRoseyError } from "../errors.js";
 import { runDbCommand } from "./cli.js";
 import type { DatabaseService } from "./database-service.js";
+import { FAILED } from "./service.js";
 
 /**
  * Process entry for the database service alone (`node dist/core/db/service-main.js`). Prints `ready` on
@@ -35,6 +36,11 @@ try {
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
 } catch (err) {
-  process.stderr.write(`rosey db: ${errorMessage(err)}\n`);
+  // Under the core, the core reports it (once, with its code); alone, this line is the report.
+  if (process.argv.includes("--from-core"))
+    process.stdout.write(
+      `${FAILED}${JSON.stringify({ code: isRoseyError(err) ? err.code : "INTERNAL", message: errorMessage(err) })}\n`,
+    );
+  else process.stderr.write(`rosey db: ${errorMessage(err)}\n`);
   process.exit(1);
 }

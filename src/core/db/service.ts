@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
 import { backoffDelay } from "../backoff.js";
-import { RoseyError } from "../errors.js";
+import { ERROR_CODES, type ErrorCode, RoseyError } from "../errors.js";
 import type { ServiceFactory } from "../orchestrator.js";
 import { runtimeFile } from "../paths.js";
 import { spawnTied, stopChild } from "../tied-child.js";
@@ -15,9 +16,14 @@ import { spawnTied, stopChild } from "../tied-child.js";
  *   wait in JetStream while it restarts (with backoff), so none is lost.
  *
  *   core ──stdin: { config, natsUrl }──▶ database service ──stdout: "ready"──▶ core
+ *
+ * A child that cannot start says why on stdout before it exits (`failed {"code","message"}`), so the
+ * core's start fails with the child's own error and code (DATABASE_NOT_EMPTY, CHECKSUM_MISMATCH, …).
  */
 
 const READY_TIMEOUT_MS = 60_000;
+/** The child's line saying why it could not start (see service-main.ts). */
+export const FAILED = "failed ";
 const STOP_GRACE_MS = 10_000;
 const RESTART_BASE_MS = 1_000;
 const RESTART_MAX_MS = 30_000;
@@ -51,25 +57,26 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
       }, READY_TIMEOUT_MS);
       proc.stdin?.on("error", () => undefined);
       proc.stdin?.end(JSON.stringify({ config, natsUrl }));
-      proc.stdout?.setEncoding("utf8");
-      proc.stdout?.on("data", (chunk: string) => {
-        if (ready || !chunk.includes("ready")) return;
-        ready = true;
-        serving = true;
-        clearTimeout(timer);
-        log.info({ dbPid: proc.pid }, "database service process ready");
-        resolve();
-      });
+      let failure: RoseyError | undefined;
+      if (proc.stdout)
+        createInterface({ input: proc.stdout }).on("line", (line) => {
+          if (line.startsWith(FAILED)) failure ??= childFailure(line.slice(FAILED.length));
+          if (ready || line !== "ready") return;
+          ready = true;
+          serving = true;
+          clearTimeout(timer);
+          log.info({ dbPid: proc.pid }, "database service process ready");
+          resolve();
+        });
       proc.once("exit", (code, signal) => {
         clearTimeout(timer);
         serving = false;
         const how = signal ?? `exit code ${code}`;
         if (!ready) {
-          // Otherwise its own error line is already on stderr (inherited).
           const why = timedOut
             ? `did not start within ${READY_TIMEOUT_MS} ms`
-            : `exited before it was ready (${how}): its error is the 'rosey db:' line above`;
-          reject(new RoseyError("INTERNAL", `The database service ${why}`));
+            : `exited before it was ready (${how})`;
+          reject(failure ?? new RoseyError("INTERNAL", `The database service ${why}`));
           return;
         }
         if (stopped) return;
@@ -122,3 +129,17 @@ export const databaseServiceFactory: ServiceFactory = ({ bus, config, logger }) 
     },
   };
 };
+
+/** The child's failure as the core's error: its code when it is one of ours, its message as written. */
+function childFailure(json: string): RoseyError {
+  try {
+    const { code, message } = JSON.parse(json) as { code?: unknown; message?: unknown };
+    const known = typeof code === "string" && Object.hasOwn(ERROR_CODES, code);
+    return new RoseyError(
+      known ? (code as ErrorCode) : "INTERNAL",
+      `The database service could not start: ${String(message)}`,
+    );
+  } catch {
+    return new RoseyError("INTERNAL", `The database service could not start: ${json.slice(0, 500)}`);
+  }
+}
