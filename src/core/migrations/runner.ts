@@ -102,17 +102,20 @@ export class MigrationRunner {
    */
   async applyCore(set: MigrationSet): Promise<RunResult> {
     if (set.owner !== CORE_OWNER) throw new RoseyError("INTERNAL", "applyCore needs the core migration set");
+    let bootstrapped: number | undefined;
     if (!(await this.#ledgerExists())) {
       const first = set.migrations[0];
       if (!first) throw new RoseyError("MIGRATION_FAILED", "No core migrations found");
-      await this.#bootstrap(set, first);
+      if (await this.#bootstrap(set, first)) bootstrapped = first.version;
     } else if (!(await hasCoreHistory(this.#catalog(this.#db.prisma)))) {
       // A `plugin_schema_migrations` table that records no core migration was not made by Rosey (its
       // bootstrap creates the table and the first core row in one transaction). Checked here, before
       // `apply` takes a row in `migration_locks`, so such a database is left exactly as it was.
       await refuseForeignSchema(this.#catalog(this.#db.prisma), set, this.#db.description);
     }
-    return this.apply(set, {});
+    const result = await this.apply(set, {});
+    // The first migration, applied by the bootstrap, is reported with the rest.
+    return bootstrapped === undefined ? result : { ...result, versions: [bootstrapped, ...result.versions] };
   }
 
   async status(set: MigrationSet): Promise<MigrationStatus> {
@@ -246,16 +249,17 @@ export class MigrationRunner {
     }
   }
 
-  async #bootstrap(set: MigrationSet, first: MigrationFile): Promise<void> {
+  /** Creates the ledger with the first migration; false when another runner created it meanwhile. */
+  async #bootstrap(set: MigrationSet, first: MigrationFile): Promise<boolean> {
     blockOnErrors(set.owner, issuesOf([first]));
     try {
-      await this.#db.prisma.$transaction(
+      return await this.#db.prisma.$transaction(
         async (tx) => {
           // Two services starting on one empty PostgreSQL database: the first takes this transaction-scoped
           // advisory lock, the second waits for it and then finds the ledger there. (SQLite: one writer.)
           if (this.#db.engine === "postgresql")
             await tx.$executeRawUnsafe("SELECT pg_advisory_xact_lock(7263311)");
-          if (await this.#ledgerExists(tx)) return;
+          if (await this.#ledgerExists(tx)) return false;
           // Inside the transaction, after the advisory lock and the ledger re-check: a second service that
           // waited here while the first created the schema returns above instead of seeing the first's
           // tables as clashes. Only reads; throwing rolls back a transaction that has written nothing.
@@ -272,6 +276,7 @@ export class MigrationRunner {
               appliedBy: this.#actor,
             },
           });
+          return true;
         },
         { timeout: 120_000, maxWait: this.#lockTimeoutMs },
       );
