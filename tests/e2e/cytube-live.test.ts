@@ -4,7 +4,7 @@ import { type Bus, createBus } from "../../src/core/bus.js";
 import type { ChatEvent } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { collect } from "../support/bus.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { usePrivateNats } from "../support/private-nats.js";
 
 /**
  * Against a real CyTube server: `CYTUBE_URL=http://127.0.0.1:8080 CYTUBE_CHANNEL=test npx vitest run
@@ -15,13 +15,12 @@ const url = process.env.CYTUBE_URL;
 const channel = process.env.CYTUBE_CHANNEL;
 
 describe.skipIf(!url || !channel)("CyTube connector against a live server", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  const nats = usePrivateNats();
   let bus: Bus;
   let other: Bus;
   let connector: CytubeConnector;
 
   beforeAll(async () => {
-    nats = await startPrivateNats();
     bus = await createBus({ url: nats.url, source: "connector:cytube", logger: silentLogger() });
     other = await createBus({ url: nats.url, source: "plugin:e2e", logger: silentLogger() });
     connector = new CytubeConnector({
@@ -44,7 +43,6 @@ describe.skipIf(!url || !channel)("CyTube connector against a live server", () =
     await connector?.stop();
     await bus?.close();
     await other?.close();
-    await nats?.stop();
   });
 
   it("joins, lists users including itself, and its chat comes back as an is_self message", async () => {

@@ -1,25 +1,21 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { startRosey } from "../../src/core/orchestrator.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { usePrivateNats } from "../support/private-nats.js";
+import { useTempDir } from "../support/temp-dir.js";
 
 describe("startRosey with only an external platform", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  const nats = usePrivateNats();
+  const tmp = useTempDir("rosey-external-", "all");
   let dir: string;
 
-  beforeAll(async () => {
-    nats = await startPrivateNats();
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-external-"));
+  beforeAll(() => {
+    dir = tmp();
     mkdirSync(path.join(dir, "plugins"));
-  });
-  afterAll(async () => {
-    await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("is not finished when its input ends, only once it is stopped", async () => {

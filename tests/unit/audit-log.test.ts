@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { buildAuditReport } from "../../src/core/audit/audit.js";
 import { openAuditLog } from "../../src/core/audit/audit-log.js";
 import { validateConfig } from "../../src/core/config/load.js";
@@ -9,6 +7,7 @@ import { openDatabase } from "../../src/core/db/connection.js";
 import { loadCoreMigrations } from "../../src/core/migrations/files.js";
 import { MigrationRunner } from "../../src/core/migrations/runner.js";
 import { expectValidAuditReport } from "../support/audit-schema.js";
+import { tempDirForTest, useTempDir } from "../support/temp-dir.js";
 
 /**
  * `rosey audit` reads violations and suspensions from the database's audit_log (where the database
@@ -18,10 +17,11 @@ import { expectValidAuditReport } from "../support/audit-schema.js";
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
 
 describe("rosey audit over the database's audit log", () => {
+  const tmp = useTempDir("rosey-audit-log-", "all");
   let dir: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), "rosey-audit-log-"));
+    dir = tmp();
     const db = await openDatabase({ engine: "sqlite", file: path.join(dir, "rosey.sqlite") });
     await new MigrationRunner(db, { actor: "test" }).applyCore(loadCoreMigrations(db.engine));
     const row = (n: number, kind: string, action: string, reason: string) => ({
@@ -44,10 +44,6 @@ describe("rosey audit over the database's audit log", () => {
     await db.close();
   });
 
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it("counts a plugin's violations and suspensions with the last reason and time", async () => {
     const config = validateConfig({ dataDir: dir, plugins: { directory: FIXTURES } }, "t");
     const report = await buildAuditReport({ config, openAuditLog: () => openAuditLog(config, {}) });
@@ -65,17 +61,13 @@ describe("rosey audit over the database's audit log", () => {
   });
 
   it("without a database file it reports no audit log and creates nothing", async () => {
-    const empty = mkdtempSync(path.join(os.tmpdir(), "rosey-audit-none-"));
-    try {
-      const config = validateConfig({ dataDir: empty, plugins: { directory: FIXTURES } }, "t");
-      expect(await openAuditLog(config, {})).toBeUndefined();
-      const report = await buildAuditReport({ config, openAuditLog: () => openAuditLog(config, {}) });
-      expect(report.auditLog.available).toBe(false);
-      expect(report.plugins.every((p) => p.violations === null)).toBe(true);
-      const { readdirSync } = await import("node:fs");
-      expect(readdirSync(empty)).toEqual([]);
-    } finally {
-      rmSync(empty, { recursive: true, force: true });
-    }
+    const empty = tempDirForTest("rosey-audit-none-");
+    const config = validateConfig({ dataDir: empty, plugins: { directory: FIXTURES } }, "t");
+    expect(await openAuditLog(config, {})).toBeUndefined();
+    const report = await buildAuditReport({ config, openAuditLog: () => openAuditLog(config, {}) });
+    expect(report.auditLog.available).toBe(false);
+    expect(report.plugins.every((p) => p.violations === null)).toBe(true);
+    const { readdirSync } = await import("node:fs");
+    expect(readdirSync(empty)).toEqual([]);
   });
 });

@@ -9,7 +9,7 @@ import { bundlePlugin } from "../../src/core/plugins/bundle.js";
 import { resolveLimits } from "../../src/core/plugins/limits.js";
 import { sha256 } from "../../src/core/plugins/manifest.js";
 import { expectValidAuditReport as expectValid } from "../support/audit-schema.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { usePrivateNats } from "../support/private-nats.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
 
@@ -103,11 +103,10 @@ describe("rosey audit (offline)", () => {
 });
 
 describe("rosey audit (platform running)", () => {
-  let nats: Awaited<ReturnType<typeof startPrivateNats>>;
+  const nats = usePrivateNats();
   let bus: Bus;
 
   beforeAll(async () => {
-    nats = await startPrivateNats();
     bus = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
     bus.subscribe("rosey.monitoring.plugins", (m) => {
       m.respond({
@@ -129,7 +128,6 @@ describe("rosey audit (platform running)", () => {
 
   afterAll(async () => {
     await bus?.close();
-    await nats?.stop();
   });
 
   it("takes each plugin's state from rosey.monitoring.plugins", async () => {

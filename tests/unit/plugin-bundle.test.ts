@@ -1,24 +1,24 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { bundlePlugin } from "../../src/core/plugins/bundle.js";
+import { useTempDir } from "../support/temp-dir.js";
 
 /**
  * Bundling runs in the core, which can read the operator's files: what a plugin imports must come from its
  * own folder, whatever path or symlink it takes to get out.
  */
 describe("bundlePlugin keeps a plugin inside its folder", () => {
+  const tmp = useTempDir("rosey-bundle-");
   let root: string;
   let dir: string;
   beforeEach(() => {
-    root = mkdtempSync(path.join(os.tmpdir(), "rosey-bundle-"));
+    root = tmp();
     dir = path.join(root, "plugins", "p");
     mkdirSync(path.join(dir, "lib"), { recursive: true });
     writeFileSync(path.join(root, "secret.json"), '{ "password": "hunter2" }');
     writeFileSync(path.join(root, "secret.txt"), "hunter2");
   });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   const entry = (code: string) => {
     writeFileSync(path.join(dir, "index.js"), code);
