@@ -11,7 +11,7 @@ import {
 import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import { loadCoreMigrations } from "../migrations/files.js";
-import { willRefuse } from "../migrations/foreign-schema.js";
+import { type Catalog, willRefuse } from "../migrations/foreign-schema.js";
 
 /**
  * Opens the core database through Prisma Client 7 and a driver adapter: better-sqlite3 for the embedded
@@ -93,6 +93,14 @@ function redact(url: string): string {
   }
 }
 
+/** Catalog queries (foreign-schema.ts) through a plain better-sqlite3 connection. */
+export function sqliteCatalog(db: BetterSqlite3.Database): Catalog {
+  return {
+    engine: "sqlite",
+    query: async (sql, params) => db.prepare(sql).all(...params) as Array<Record<string, unknown>>,
+  };
+}
+
 /** Opens the database; the schema is not touched (the migration runner does that). */
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if (target.engine === "sqlite") {
@@ -104,11 +112,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       const raw = new BetterSqlite3(target.file);
       try {
         const empty = raw.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get() === undefined;
-        const catalog = {
-          engine: "sqlite" as const,
-          query: async (sql: string, params: unknown[]) =>
-            raw.prepare(sql).all(...params) as Array<Record<string, unknown>>,
-        };
+        const catalog = sqliteCatalog(raw);
         if (empty || !(await willRefuse(catalog, () => loadCoreMigrations("sqlite"))))
           raw.pragma("journal_mode = WAL");
       } finally {

@@ -9,7 +9,7 @@ import {
   findClashes,
   hasCoreHistory,
 } from "../migrations/foreign-schema.js";
-import { resolveDatabaseTarget } from "./connection.js";
+import { resolveDatabaseTarget, sqliteCatalog } from "./connection.js";
 
 export interface DatabaseFinding {
   level: "error";
@@ -39,11 +39,7 @@ export async function databaseFindings(config: Readonly<RoseyConfig>): Promise<D
   let db: BetterSqlite3.Database | undefined;
   try {
     db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
-    const sqlite = db;
-    const catalog: Catalog = {
-      engine: "sqlite",
-      query: async (sql, params) => sqlite.prepare(sql).all(...params) as Array<Record<string, unknown>>,
-    };
+    const catalog = sqliteCatalog(db);
     if (await hasCoreHistory(catalog)) return [];
     const clashes = await findClashes(catalog, loadCoreMigrations("sqlite"));
     if (clashes.length === 0) return [];
