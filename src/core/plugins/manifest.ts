@@ -4,6 +4,7 @@ import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import manifestSchema from "../../../schemas/plugin-manifest.schema.json" with { type: "json" };
 import { errorMessage, RoseyError } from "../errors.js";
+import { PACKAGE_ROOT } from "../paths.js";
 
 /** plugin.json, as `schemas/plugin-manifest.schema.json` defines it. */
 export interface PluginManifest {
@@ -116,7 +117,11 @@ export function discoverPlugins(pluginsDir: string): {
   } catch (err) {
     throw new RoseyError(
       "CONFIG_INVALID",
-      `Cannot read plugins directory ${pluginsDir}: ${errorMessage(err)}`,
+      `Cannot read plugins directory ${pluginsDir}: ${errorMessage(err)}. Set plugins.directory (a relative path is relative to the config file's folder)${
+        (err as NodeJS.ErrnoException).code === "ENOENT"
+          ? `; Rosey's bundled plugins are in ${path.join(PACKAGE_ROOT, "plugins")}`
+          : ""
+      }`,
       {
         cause: err,
       },
