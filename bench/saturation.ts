@@ -107,6 +107,7 @@ export async function climb<S extends StepResult>(
     }
     return { reason };
   };
+  const everyAttempt = settings.retries > 0 ? ` on all ${1 + settings.retries} attempts` : "";
   let rate: number | undefined = settings.startRate;
   let sustainedRate = 0;
   let sustainedOfferedRate = 0;
@@ -114,7 +115,7 @@ export async function climb<S extends StepResult>(
   while (rate !== undefined) {
     const { held, reason } = await attempt(rate);
     if (!held) {
-      stoppedBecause = `${rate} msg/s broke: ${reason}`;
+      stoppedBecause = `${rate} msg/s broke${everyAttempt}: ${reason}`;
       break;
     }
     sustainedRate = Math.max(sustainedRate, held.achievedRate);
@@ -131,7 +132,7 @@ export async function climb<S extends StepResult>(
       sustainedOfferedRate = mid;
     } else {
       broke = mid;
-      stoppedBecause = `${mid} msg/s broke: ${reason}`;
+      stoppedBecause = `${mid} msg/s broke${everyAttempt}: ${reason}`;
     }
   }
   return { steps, sustainedRate, sustainedOfferedRate, stoppedBecause };

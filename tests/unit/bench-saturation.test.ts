@@ -97,7 +97,7 @@ describe("saturation ladder", () => {
       [8000, 1, false],
       [8000, 2, false],
     ]);
-    expect(outcome.stoppedBecause).toMatch(/^8000 msg\/s broke: 8000 lost/);
+    expect(outcome.stoppedBecause).toMatch(/^8000 msg\/s broke on all 2 attempts: 8000 lost/);
   });
 
   it("stops bisecting once the gap is under 2% of the rate that held", async () => {
