@@ -7,7 +7,7 @@ import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../../src/core/config/load.js";
-import { type Database, openDatabase } from "../../src/core/db/connection.js";
+import { type Database, type DatabaseTarget, openDatabase } from "../../src/core/db/connection.js";
 import { databaseFindings } from "../../src/core/db/db-preflight.js";
 import { isRoseyError, type RoseyError } from "../../src/core/errors.js";
 import { loadCoreMigrations } from "../../src/core/migrations/files.js";
@@ -68,6 +68,19 @@ function sqliteTables(file: string): string[] {
   }
 }
 
+/** Opens the database, runs `use` on it, and closes it whatever happens. */
+async function withDatabase<T>(target: DatabaseTarget, use: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(target);
+  try {
+    return await use(db);
+  } finally {
+    await db.close();
+  }
+}
+
+const withSqlite = <T>(file: string, use: (db: Database) => Promise<T>): Promise<T> =>
+  withDatabase({ engine: "sqlite", file }, use);
+
 function applyCore(db: Database): Promise<RunResult> {
   return new MigrationRunner(db, { actor: "test" }).applyCore(loadCoreMigrations(db.engine));
 }
@@ -88,15 +101,12 @@ describe("core migrations on a SQLite file another program made", () => {
     const file = sqliteFile(PYTHON_BOT_SQL);
     const before = { tables: sqliteTables(file), hash: sha256(file), files: readdirSync(path.dirname(file)) };
 
-    const db = await openDatabase({ engine: "sqlite", file });
-    let err: RoseyError;
-    try {
-      err = await refusal(db);
+    const err = await withSqlite(file, async (db) => {
+      const first = await refusal(db);
       // The service and `rosey migrate` call applyCore at every start: a second try says the same.
-      expect((await refusal(db)).message).toBe(err.message);
-    } finally {
-      await db.close();
-    }
+      expect((await refusal(db)).message).toBe(first.message);
+      return first;
+    });
 
     expect(err.message).toContain(`SQLite database file ${file}`);
     expect(err.message).toContain("chat_log, outbound_messages");
@@ -121,14 +131,9 @@ describe("core migrations on a SQLite file another program made", () => {
     const file = sqliteFile(
       'CREATE TABLE "Users" (id INTEGER); CREATE TABLE notes (id INTEGER); CREATE INDEX "audit_log_event_id_key" ON notes (id);',
     );
-    const db = await openDatabase({ engine: "sqlite", file });
-    try {
-      const err = await refusal(db);
-      expect(err.message).toContain("Users, audit_log_event_id_key (index)");
-      expect(err.details?.tables).toEqual(["Users", "audit_log_event_id_key"]);
-    } finally {
-      await db.close();
-    }
+    const err = await withSqlite(file, refusal);
+    expect(err.message).toContain("Users, audit_log_event_id_key (index)");
+    expect(err.details?.tables).toEqual(["Users", "audit_log_event_id_key"]);
     expect(sqliteTables(file)).toEqual(["Users", "notes"]);
   });
 
@@ -139,34 +144,18 @@ describe("core migrations on a SQLite file another program made", () => {
       INSERT INTO plugin_schema_migrations (plugin_name, version) VALUES ('quotes', 1);
     `);
     const hash = sha256(file);
-    const db = await openDatabase({ engine: "sqlite", file });
-    try {
-      const err = await refusal(db);
-      expect(err.message).toContain("migration_locks, plugin_schema_migrations");
-    } finally {
-      await db.close();
-    }
+    expect((await withSqlite(file, refusal)).message).toContain("migration_locks, plugin_schema_migrations");
     expect(sha256(file)).toBe(hash);
   });
 
   it("a ledger table of another layout (no plugin_name column) is not taken for Rosey's history", async () => {
     const file = sqliteFile("CREATE TABLE plugin_schema_migrations (name TEXT, applied TEXT);");
-    const db = await openDatabase({ engine: "sqlite", file });
-    try {
-      expect((await refusal(db)).details?.tables).toEqual(["plugin_schema_migrations"]);
-    } finally {
-      await db.close();
-    }
+    expect((await withSqlite(file, refusal)).details?.tables).toEqual(["plugin_schema_migrations"]);
   });
 
   it("unrelated tables whose names do not clash: the core schema is added beside them, as before", async () => {
     const file = sqliteFile("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);");
-    const db = await openDatabase({ engine: "sqlite", file });
-    try {
-      expect((await applyCore(db)).currentVersion).toBe(1);
-    } finally {
-      await db.close();
-    }
+    expect((await withSqlite(file, applyCore)).currentVersion).toBe(1);
     expect(sqliteTables(file)).toEqual(expect.arrayContaining(["notes", "outbound_messages", "users"]));
   });
 });
@@ -249,35 +238,24 @@ describe("what the operator sees (the compiled CLI: npm run build first)", () =>
 describe("core migrations on an empty SQLite file and on Rosey's own", () => {
   it("a new file migrates as before (WAL), and a second start on it is a no-op without error", async () => {
     const file = sqliteFile();
-    const first = await openDatabase({ engine: "sqlite", file });
-    try {
+    await withSqlite(file, async (first) => {
       expect((await applyCore(first)).currentVersion).toBe(1);
       const mode = await first.prisma.$queryRawUnsafe<Array<{ journal_mode: string }>>("PRAGMA journal_mode");
       expect(mode[0]?.journal_mode).toBe("wal");
-    } finally {
-      await first.close();
-    }
+    });
     expect(sqliteTables(file)).toEqual(
       expect.arrayContaining(["migration_locks", "outbound_messages", "plugin_schema_migrations"]),
     );
 
-    const second = await openDatabase({ engine: "sqlite", file });
-    try {
+    await withSqlite(file, async (second) => {
       expect(await applyCore(second)).toMatchObject({ versions: [], currentVersion: 1 });
       expect(await second.prisma.migrationLock.count()).toBe(0);
-    } finally {
-      await second.close();
-    }
+    });
   });
 
   it("an existing empty file (0 bytes) is empty: migrates as before", async () => {
     const file = sqliteFile("");
-    const db = await openDatabase({ engine: "sqlite", file });
-    try {
-      expect((await applyCore(db)).currentVersion).toBe(1);
-    } finally {
-      await db.close();
-    }
+    expect((await withSqlite(file, applyCore)).currentVersion).toBe(1);
     expect(sqliteTables(file)).toContain("outbound_messages");
   });
 });
@@ -306,12 +284,7 @@ describe("rosey config check on the database the config names", () => {
   it("finds nothing for a file that does not exist yet, nor for Rosey's own database", async () => {
     const file = sqliteFile();
     expect(await databaseFindings(config(file))).toEqual([]);
-    const db = await openDatabase({ engine: "sqlite", file });
-    try {
-      await applyCore(db);
-    } finally {
-      await db.close();
-    }
+    await withSqlite(file, applyCore);
     expect(await databaseFindings(config(file))).toEqual([]);
   });
 });
@@ -349,14 +322,15 @@ describe("core migrations on PostgreSQL", () => {
     const before = await pgTables(url);
     const withPassword = new URL(url);
     withPassword.password = "s3cret-pw";
-    const db = await openDatabase({ engine: "postgresql", url: withPassword.toString(), poolSize: 2 });
-    let err: RoseyError;
-    try {
-      err = await refusal(db);
-    } finally {
-      await db.close();
-    }
-    expect(err.message).toContain(`PostgreSQL database ${db.description}`);
+    let description = "";
+    const err = await withDatabase(
+      { engine: "postgresql", url: withPassword.toString(), poolSize: 2 },
+      (db) => {
+        description = db.description;
+        return refusal(db);
+      },
+    );
+    expect(err.message).toContain(`PostgreSQL database ${description}`);
     expect(err.message).toContain(new URL(url).pathname.slice(1)); // the database's name
     expect(err.message).not.toContain("s3cret-pw");
     expect(err.message).toContain("would create: outbound_messages.");
