@@ -180,24 +180,27 @@ export class Router {
     this.#inFlight++;
     const arrived = performance.now();
     try {
-      const done = await this.#handle(event, command, message.envelope);
-      this.#onCompleted?.(
-        done,
-        this.#resolve(done.command)?.plugin ?? this.#owner?.(done.command),
-        performance.now() - arrived,
-      );
+      // Resolved once: the plugin that has the command, or owns it while not running, for handling and metrics.
+      const info = this.#resolve(command.name);
+      const plugin = info?.plugin ?? this.#owner?.(command.name);
+      const done = await this.#handle(event, command, info, plugin, message.envelope);
+      this.#onCompleted?.(done, plugin, performance.now() - arrived);
       if (message.replyTo) this.#send("completion", done.correlationId, () => message.respond(done));
     } finally {
       if (--this.#inFlight === 0) this.#idle?.();
     }
   }
 
-  async #handle(event: ChatEvent, parsed: ParsedCommand, envelope: Envelope): Promise<CommandCompleted> {
+  async #handle(
+    event: ChatEvent,
+    parsed: ParsedCommand,
+    info: CommandInfo | undefined,
+    plugin: string | undefined,
+    envelope: Envelope,
+  ): Promise<CommandCompleted> {
     const correlationId = envelope.id;
     const prefix = this.#settings.prefix;
-    const info = this.#resolve(parsed.name);
     if (!info) {
-      const plugin = this.#owner?.(parsed.name);
       if (plugin) {
         // Known, but its plugin is not running (suspended, failed, restarting): say so, not "unknown".
         const stopped = { plugin, name: parsed.name };
