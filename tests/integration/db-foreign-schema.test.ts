@@ -333,9 +333,25 @@ describe("core migrations on PostgreSQL", () => {
     expect(err.message).toContain(`PostgreSQL database ${description}`);
     expect(err.message).toContain(new URL(url).pathname.slice(1)); // the database's name
     expect(err.message).not.toContain("s3cret-pw");
+    // Its primary key's index, outbound_messages_pkey, clashes too, but goes with the table: not listed.
     expect(err.message).toContain("would create: outbound_messages.");
     expect(err.message).toContain("Rosey-Robot");
     expect(err.message).toContain("new, empty database");
+    expect(await pgTables(url)).toEqual(before);
+  });
+
+  it("names that clash without a table of the same name: the primary-key index of a table that does not clash, an enum and a composite type named like tables", async () => {
+    const url = await pgServer.createDatabase();
+    await pgExec(
+      url,
+      `CREATE TYPE users AS ENUM ('a', 'b');
+       CREATE TABLE old_chat (id SERIAL, CONSTRAINT chat_log_pkey PRIMARY KEY (id));
+       CREATE TYPE bot_status AS (state TEXT)`,
+    );
+    const before = await pgTables(url);
+    const err = await withDatabase({ engine: "postgresql", url, poolSize: 2 }, refusal);
+    expect(err.message).toContain("would create: bot_status (type), chat_log_pkey (index), users (type).");
+    expect(err.details).toMatchObject({ tables: ["bot_status", "chat_log_pkey", "users"] });
     expect(await pgTables(url)).toEqual(before);
   });
 

@@ -28,6 +28,18 @@ describe("createdObjects", () => {
     },
   );
 
+  it("on PostgreSQL, the index of each named primary key is a name the schema needs free too (not on SQLite)", () => {
+    const indexes = (engine: "sqlite" | "postgresql") =>
+      createdObjects(loadCoreMigrations(engine))
+        .filter((o) => o.kind === "index")
+        .map((o) => o.name);
+    expect(indexes("postgresql")).toEqual(
+      expect.arrayContaining(["users_pkey", "chat_log_pkey", "audit_log_pkey"]),
+    );
+    expect(indexes("postgresql").filter((n) => n.endsWith("_pkey"))).toHaveLength(11);
+    expect(indexes("sqlite").filter((n) => n.endsWith("_pkey"))).toEqual([]);
+  });
+
   it("reads quoted, bare and schema-qualified names; IF NOT EXISTS cannot clash and is left out", () => {
     const statement = (text: string, line: number) => ({ text, line });
     const set: MigrationSet = {

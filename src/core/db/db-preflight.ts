@@ -3,12 +3,7 @@ import BetterSqlite3 from "better-sqlite3";
 import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage } from "../errors.js";
 import { loadCoreMigrations } from "../migrations/files.js";
-import {
-  type Catalog,
-  databaseNotEmptyError,
-  findClashes,
-  hasCoreHistory,
-} from "../migrations/foreign-schema.js";
+import { databaseNotEmptyError, findClashes, hasCoreHistory } from "../migrations/foreign-schema.js";
 import { resolveDatabaseTarget, sqliteCatalog } from "./connection.js";
 
 export interface DatabaseFinding {

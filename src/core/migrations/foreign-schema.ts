@@ -41,6 +41,12 @@ const CREATES = new RegExp(
   String.raw`^CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+(IF\s+NOT\s+EXISTS\s+)?(?:${IDENT}\s*\.\s*)?(${IDENT})`,
   "i",
 );
+/**
+ * A named PRIMARY KEY or UNIQUE constraint inside CREATE TABLE. On PostgreSQL its index takes the
+ * constraint's name in the schema's one namespace of relations, so `"users_pkey"` clashes with any
+ * relation of that name (SQLite names such indexes `sqlite_autoindex_…` itself).
+ */
+const CONSTRAINT_INDEX = new RegExp(String.raw`\bCONSTRAINT\s+(${IDENT})\s+(?:PRIMARY\s+KEY|UNIQUE)\b`, "gi");
 
 function unquote(name: string): string {
   if (/^".*"$/s.test(name)) return name.slice(1, -1).replaceAll('""', '"');
@@ -49,28 +55,35 @@ function unquote(name: string): string {
 }
 
 /**
- * The tables and indexes the set's migrations create, in order of appearance. `… IF NOT EXISTS` cannot
- * clash and is left out. (Every CREATE counts, not only the first migration's: on a new database all of them run.)
+ * The tables and indexes the set's migrations create, in order of appearance; on PostgreSQL also the
+ * indexes of named PRIMARY KEY / UNIQUE constraints. `… IF NOT EXISTS` cannot clash and is left out.
+ * (Every CREATE counts, not only the first migration's: on a new database all of them run.)
  */
 export function createdObjects(set: MigrationSet): Array<{ name: string; kind: "table" | "index" }> {
   const seen = new Set<string>();
   const out: Array<{ name: string; kind: "table" | "index" }> = [];
+  const add = (name: string, kind: "table" | "index") => {
+    const key = set.engine === "sqlite" ? name.toLowerCase() : name;
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ name, kind });
+  };
   for (const migration of set.migrations) {
     for (const statement of migration.up) {
-      const m = CREATES.exec(statement.text.trim());
+      const text = statement.text.trim();
+      const m = CREATES.exec(text);
       if (!m || m[2]) continue;
-      const name = unquote(m[3]!);
-      const key = set.engine === "sqlite" ? name.toLowerCase() : name;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.push({ name, kind: m[1]!.toUpperCase() === "TABLE" ? "table" : "index" });
+      const kind = m[1]!.toUpperCase() === "TABLE" ? "table" : "index";
+      add(unquote(m[3]!), kind);
+      if (kind === "table" && set.engine === "postgresql")
+        for (const c of text.matchAll(CONSTRAINT_INDEX)) add(unquote(c[1]!), "index");
     }
   }
   return out;
 }
 
-function placeholders(engine: Engine, count: number, from = 1): string {
-  return Array.from({ length: count }, (_, i) => (engine === "sqlite" ? "?" : `$${i + from}`)).join(", ");
+function placeholders(engine: Engine, count: number): string {
+  return Array.from({ length: count }, (_, i) => (engine === "sqlite" ? "?" : `$${i + 1}`)).join(", ");
 }
 
 /** True when the ledger table exists and records at least one core migration. Only reads. */
@@ -100,30 +113,49 @@ export async function hasCoreHistory(catalog: Catalog): Promise<boolean> {
 /**
  * The names the core migrations would create that already exist in the database (SQLite: in the file,
  * compared case-insensitively as SQLite does; PostgreSQL: in the current schema, where tables, indexes,
- * views and sequences share one namespace). Only reads.
+ * views, sequences and composite types share one namespace, and a table also needs its name free among
+ * types: `CREATE TABLE users` fails on an enum or domain called `users`). Only reads.
  */
 export async function findClashes(catalog: Catalog, set: MigrationSet): Promise<Clash[]> {
-  const names = createdObjects(set).map((o) => o.name);
+  const objects = createdObjects(set);
+  const names = objects.map((o) => o.name);
   if (names.length === 0) return [];
   let rows: Array<Record<string, unknown>>;
   if (catalog.engine === "sqlite") {
     rows = await catalog.query(
-      `SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view', 'index') AND lower(name) IN (${placeholders("sqlite", names.length)}) ORDER BY name`,
+      `SELECT name, type, tbl_name AS owner FROM sqlite_master WHERE type IN ('table', 'view', 'index') AND lower(name) IN (${placeholders("sqlite", names.length)}) ORDER BY name`,
       names.map((n) => n.toLowerCase()),
     );
   } else {
+    // Only a table needs its name free among types; its parameters are the table names' own.
+    const tableParams = objects.flatMap((o, i) => (o.kind === "table" ? [`$${i + 1}`] : [])).join(", ");
+    const types = tableParams
+      ? `UNION ALL
+       SELECT t.typname::text AS name, 'type' AS type, NULL AS owner
+         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = current_schema() AND t.typrelid = 0 AND t.typname IN (${tableParams})`
+      : "";
     rows = await catalog.query(
       `SELECT c.relname::text AS name,
               CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
                 WHEN 'm' THEN 'materialized view' WHEN 'i' THEN 'index' WHEN 'I' THEN 'index'
-                WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE 'relation' END AS type
+                WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'type'
+                ELSE 'relation' END AS type,
+              (SELECT t.relname::text FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+                WHERE i.indexrelid = c.oid) AS owner
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = current_schema() AND c.relname IN (${placeholders("postgresql", names.length)})
-        ORDER BY c.relname`,
+       ${types}
+        ORDER BY name`,
       names,
     );
   }
-  return rows.map((r) => ({ name: String(r.name), type: String(r.type) }));
+  // An index of a table that clashes itself goes with that table (`outbound_messages_pkey`): not listed.
+  const key = (name: string) => (catalog.engine === "sqlite" ? name.toLowerCase() : name);
+  const tables = new Set(rows.filter((r) => r.type === "table").map((r) => key(String(r.name))));
+  return rows
+    .filter((r) => !(r.type === "index" && typeof r.owner === "string" && tables.has(key(r.owner))))
+    .map((r) => ({ name: String(r.name), type: String(r.type) }));
 }
 
 /**
@@ -143,7 +175,9 @@ export function databaseNotEmptyError(engine: Engine, database: string, clashes:
       : "tables"
     : one
       ? "an object"
-      : "tables and objects";
+      : clashes.some((c) => c.type === "table")
+        ? "tables and objects"
+        : "objects";
   const fix =
     engine === "sqlite"
       ? "Point Rosey at a new database file (database.path, or database.url / DATABASE_URL; a file that does not exist is created), or move this file aside"
