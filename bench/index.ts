@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { createLogger, type Logger } from "../src/core/logger.js";
+import { CORE_SEMI_SPACE_MB } from "../src/core/node-flags.js";
 import { measureColdStart } from "./coldstart.js";
 import { BENCH_COMMANDS } from "./load.js";
 import { type BenchPath, type PhaseResult, runPhase } from "./phase.js";
@@ -34,6 +35,7 @@ export interface BenchCliOptions {
   mode?: string;
   warmup?: string | number;
   isolation?: string;
+  coreSemiSpace?: string | number;
   stepDuration?: string | number;
   maxP99?: string | number;
   maxRate?: string | number;
@@ -78,6 +80,7 @@ export function resolveSettings(options: BenchCliOptions): BenchSettings {
     drainMs: 6_000,
     relayDurationMs: num("relay-duration", options.relayDuration, durationMs / 1000, 0.1) * 1000,
     isolation,
+    coreSemiSpaceMb: Math.round(num("core-semi-space", options.coreSemiSpace, CORE_SEMI_SPACE_MB, 1)),
     plugins: [...new Set(BENCH_COMMANDS.map((c) => c.plugin))],
     saturation: Object.freeze({
       startRate: rate,
@@ -109,7 +112,11 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
   const status = (line: string) => out?.write(`\r\x1b[2K${line}`);
   const note = (line: string) => out?.write(`\r\x1b[2K${line}\n`);
   note("starting the platform…");
-  const platform: BenchPlatform = await startBenchPlatform({ logger, isolation: settings.isolation });
+  const platform: BenchPlatform = await startBenchPlatform({
+    logger,
+    isolation: settings.isolation,
+    coreSemiSpaceMb: settings.coreSemiSpaceMb,
+  });
   const sampler = new ResourceSampler({
     corePid: platform.corePid,
     pluginHeaps: async () =>
@@ -163,7 +170,7 @@ export async function runBench({ settings, logger, progress }: RunOptions): Prom
     machine: machine(),
     settings,
     startupMs: platform.startupMs,
-    core: { pid: platform.corePid, command: "node bin/rosey.js start --config <temp rosey.yaml>" },
+    core: { pid: platform.corePid, command: platform.coreCommand },
     pluginsAtEnd: [],
   };
   try {

@@ -9,7 +9,7 @@ import { validateConfig } from "../src/core/config/load.js";
 import type { RoseyConfig, RoseyConfigInput } from "../src/core/config/schema.js";
 import type { Logger } from "../src/core/logger.js";
 import { type EmbeddedNats, startEmbeddedNats } from "../src/core/nats/embedded-server.js";
-import { CORE_NODE_FLAGS } from "../src/core/node-flags.js";
+import { coreNodeFlags } from "../src/core/node-flags.js";
 import { PACKAGE_ROOT } from "../src/core/paths.js";
 import { SUBJECTS } from "../src/core/subjects.js";
 import { spawnTied, stopChild } from "../src/core/tied-child.js";
@@ -38,6 +38,8 @@ export interface PlatformSettings {
   logger: Logger;
   /** `process` (the default of `rosey start`) or `thread`. */
   isolation?: "process" | "thread";
+  /** The core's young-generation cap (`--max-semi-space-size`), MB. @default the core's own (node-flags.ts) */
+  coreSemiSpaceMb?: number;
   /** How long the router waits for a plugin. @default 5000 */
   routerTimeoutMs?: number;
   /** How long to wait for the child to have all five plugins running and answering. @default 60000 */
@@ -60,6 +62,8 @@ export interface BenchPlatform {
   readonly natsUrl: string;
   /** pid of the `rosey start` child. */
   readonly corePid: number;
+  /** How the child was started, node flags included; the temp config is shown as `<temp rosey.yaml>`. */
+  readonly coreCommand: string;
   /** pid of the bench's embedded nats-server. */
   readonly natsPid: number;
   /** ms from spawning `rosey start` to all five plugins running and a command answered. */
@@ -180,6 +184,8 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
   const config = validateConfig(input, "bench settings");
   const configFile = path.join(root, "rosey.yaml");
   writeFileSync(configFile, YAML.stringify(input));
+  const flags = coreNodeFlags(settings.coreSemiSpaceMb);
+  const coreCommand = ["node", ...flags, "bin/rosey.js", "start", "--config", "<temp rosey.yaml>"].join(" ");
 
   let nats: EmbeddedNats | undefined;
   let child: ChildProcess | undefined;
@@ -263,7 +269,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
     // Tied like the relay and the floor: it dies with the bench even when the bench is killed.
     const spawned = spawnTied(
       process.execPath,
-      [...CORE_NODE_FLAGS, path.join(PACKAGE_ROOT, "bin", "rosey.js"), "start", "--config", configFile],
+      [...flags, path.join(PACKAGE_ROOT, "bin", "rosey.js"), "start", "--config", configFile],
       { cwd: root, env: { ...env, NATS_URL: natsUrl }, stdio: ["ignore", "ignore", "pipe"] },
     );
     child = spawned;
@@ -350,6 +356,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
       config,
       natsUrl,
       corePid,
+      coreCommand,
       natsPid: nats.pid,
       startupMs,
       platformPath,

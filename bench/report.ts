@@ -37,6 +37,8 @@ export interface BenchSettings {
   drainMs: number;
   relayDurationMs: number;
   isolation: "process" | "thread";
+  /** The core's `--max-semi-space-size` (MB) in this run; `rosey start` uses 2 (src/core/node-flags.ts). */
+  coreSemiSpaceMb: number;
   plugins: string[];
   saturation: SaturationSettings;
   /** Whether saturation also climbs the hop floor (bench/floor.ts). */

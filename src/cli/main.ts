@@ -250,6 +250,10 @@ export function buildProgram(): Command {
     .option("--mode <mode>", "fixed | saturation | both", "both")
     .option("--json <file>", "also write every figure as JSON to this file")
     .option("--isolation <kind>", "process (the default of rosey start) | thread")
+    .option(
+      "--core-semi-space <mb>",
+      "the core's young-generation cap (--max-semi-space-size); rosey start uses 2 (docs/operations.md)",
+    )
     .option("--step-duration <s>", "seconds per saturation step")
     .option("--max-p99 <ms>", "saturation: a step breaks above this p99")
     .option("--refine-steps <n>", "saturation: bisection steps after the first break (default 2)")

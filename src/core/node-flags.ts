@@ -8,4 +8,15 @@
  * that live under a millisecond. Measured at 1,000 msg/s (bench, 30 s): core RSS 119 → 89 MB, p99
  * 3.8 → 3.0 ms, CPU unchanged (25%).
  */
-export const CORE_NODE_FLAGS = ["--max-semi-space-size=2"] as const;
+export const CORE_SEMI_SPACE_MB = 2;
+export const CORE_NODE_FLAGS = [`--max-semi-space-size=${CORE_SEMI_SPACE_MB}`] as const;
+
+/**
+ * The core's flags with another cap on the young generation: a deployment that favours throughput over
+ * memory runs the core this way (docs/operations.md), and `rosey bench --core-semi-space` measures it.
+ */
+export function coreNodeFlags(semiSpaceMb: number = CORE_SEMI_SPACE_MB): string[] {
+  return CORE_NODE_FLAGS.map((flag) =>
+    flag.startsWith("--max-semi-space-size=") ? `--max-semi-space-size=${semiSpaceMb}` : flag,
+  );
+}

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { CORE_NODE_FLAGS } from "../../src/core/node-flags.js";
+import { resolveSettings } from "../../bench/index.js";
+import { CORE_NODE_FLAGS, CORE_SEMI_SPACE_MB, coreNodeFlags } from "../../src/core/node-flags.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
 
 /** The core's V8 flags only work on node's command line, which is written in three places. */
@@ -17,9 +18,12 @@ describe("core node flags", () => {
     expect(read("bin/rosey.js").split("\n")[0]).toBe(`#!/usr/bin/env -S node ${CORE_NODE_FLAGS.join(" ")}`);
   });
 
-  it("the bench starts the core with them (it imports the same constant)", () => {
-    expect(read("bench/platform.ts")).toContain(
-      '...CORE_NODE_FLAGS, path.join(PACKAGE_ROOT, "bin", "rosey.js")',
-    );
+  it("the bench starts the core with them unless told another young-generation cap", () => {
+    expect(read("bench/platform.ts")).toContain("const flags = coreNodeFlags(settings.coreSemiSpaceMb);");
+    expect(coreNodeFlags()).toEqual([...CORE_NODE_FLAGS]);
+    expect(coreNodeFlags(16)).toEqual(["--max-semi-space-size=16"]);
+    expect(resolveSettings({}).coreSemiSpaceMb).toBe(CORE_SEMI_SPACE_MB);
+    expect(resolveSettings({ coreSemiSpace: "16" }).coreSemiSpaceMb).toBe(16);
+    expect(() => resolveSettings({ coreSemiSpace: "0" })).toThrow(/'--core-semi-space' must be a number ≥ 1/);
   });
 });
