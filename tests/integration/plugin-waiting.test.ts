@@ -31,6 +31,18 @@ describe("a handler waiting on the platform past its deadline", () => {
     expect(p.manager.status()[0]).toMatchObject({ state: "running", restarts: 0 });
   });
 
+  it("stops being awaited at its sender's deadline, so the plugin's next command is served rather than refused BUSY", async () => {
+    // Its request takes 600 ms, but the router gives up at 300 ms: from then on the plugin side does too.
+    const late = p.run("waiter", { ...command("wait", ["5000"]), deadline: Date.now() + 300 });
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    // The first handler still waits in the worker. Were the command still awaited, it would be the oldest
+    // waiting one, more than a handler deadline (200 ms) old, and this one would be refused BUSY.
+    const next = await p.run("waiter", { ...command("wait"), deadline: Date.now() + 5_000 });
+    expect(next).toEqual({ ok: true, replied: true });
+    expect(await late).toMatchObject({ ok: false, error: { code: "TIMEOUT" } });
+    expect(p.manager.status()[0]).toMatchObject({ state: "running", restarts: 0 });
+  });
+
   it("gets the request's own timeout when the platform never answers in time, and still no restart", async () => {
     expect(await p.run("waiter", command("wait", ["300"]))).toEqual({ ok: true, replied: true });
     expect(p.manager.status()[0]).toMatchObject({ state: "running", restarts: 0 });

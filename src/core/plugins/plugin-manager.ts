@@ -472,7 +472,7 @@ export class PluginManager {
       this.#late(p, message, command, "not run: it arrived after its sender's deadline");
       return;
     }
-    const outcome = await worker.runCommand(command);
+    const outcome = await worker.runCommand(command, deadline);
     const ms = outcome.handlerMs;
     if (ms !== undefined) {
       p.latency.count++;

@@ -88,6 +88,8 @@ export const MAX_PENDING_COMMANDS = 10_000;
 
 interface PendingCommand {
   command: Command;
+  /** Epoch ms when the sender (the router) gives up on the command, if it said. */
+  deadline: number | undefined;
   resolve: (outcome: CommandOutcome) => void;
   timer: ReturnType<typeof setTimeout>;
   started: number;
@@ -208,8 +210,11 @@ export class PluginWorker {
 
   #onReady: ((error?: RoseyError) => void) | undefined;
 
-  /** Runs one command; resolves (never rejects) with the outcome, a timeout being an outcome too. */
-  runCommand(command: Command): Promise<CommandOutcome> {
+  /**
+   * Runs one command; resolves (never rejects) with the outcome, a timeout being an outcome too. `deadline`
+   * (epoch ms) is when its sender gives up: not for plugin code, which never sees it.
+   */
+  runCommand(command: Command, deadline?: number): Promise<CommandOutcome> {
     if (!this.ready) {
       return Promise.resolve({
         ok: false,
@@ -225,7 +230,7 @@ export class PluginWorker {
     return new Promise<CommandOutcome>((resolve) => {
       // The deadline gets the id as an argument: no closure per command on the hot path.
       const timer = setTimeout(this.#overran, this.#options.limits.handlerTimeoutMs, id);
-      this.#pending.set(id, { command, resolve, timer, started: performance.now() });
+      this.#pending.set(id, { command, deadline, resolve, timer, started: performance.now() });
       this.#replyRoutes.set(id, { command, expires: Date.now() + REPLY_ROUTE_TTL_MS });
       if (this.#replyRoutes.size > MAX_REPLY_ROUTES)
         this.#replyRoutes.delete(this.#replyRoutes.keys().next().value!);
@@ -263,14 +268,30 @@ export class PluginWorker {
       pending.timer = setTimeout(this.#overran, timeoutMs - stalledMs, id);
       return;
     }
+    const { command, deadline } = pending;
     // Waiting on the platform (storage, a request: each ends at its own timeout) is not being stuck. Killing
     // here would let a stalled database restart every plugin that uses storage until they all fail.
     if (this.#inFlightRequests > 0) {
-      pending.timer = setTimeout(this.#overran, timeoutMs, id);
+      const untilSenderGivesUp = deadline === undefined ? timeoutMs : deadline - Date.now();
+      if (untilSenderGivesUp > 0) {
+        pending.timer = setTimeout(this.#overran, Math.min(timeoutMs, untilSenderGivesUp + 1), id);
+        return;
+      }
+      // Past its sender's deadline the answer would be dropped anyway, and a handler chaining requests
+      // (each up to 60 s) would keep this command the oldest waiting one, which makes every later command of
+      // the plugin BUSY (#behind). So it stops being awaited; the thread is waiting, not spinning, and lives.
+      this.#pending.delete(id);
+      this.#log.warn(
+        { correlationId: command.correlationId, command: command.name, deadline },
+        "command still waiting on the platform past its sender's deadline; no longer awaited",
+      );
+      pending.resolve({
+        ok: false,
+        error: { code: "TIMEOUT", message: `'${command.name}' was still waiting past its sender's deadline` },
+      });
       return;
     }
     this.#pending.delete(id);
-    const { command } = pending;
     this.#log.warn(
       { correlationId: command.correlationId, command: command.name, timeoutMs },
       "command handler overran its deadline; terminating the worker",
