@@ -41,7 +41,8 @@ export interface PluginCommand {
 }
 
 export type MainToWorker =
-  | { type: "command"; id: number; command: PluginCommand }
+  /** `deadline` (epoch ms): when the sender gives up. The worker does not start the command after it; plugin code never sees it. */
+  | { type: "command"; id: number; command: PluginCommand; deadline?: number | undefined }
   /** `subId` 0 is the manifest's subscriptions, delivered to `onEvent`; others are `ctx.subscribe` handlers. */
   | { type: "event"; subId: number; subject: string; envelope: unknown; replyToken?: string }
   | { type: "response"; id: number; ok: true; data: unknown }
@@ -81,6 +82,8 @@ export const workerMessageSchema = z.discriminatedUnion("type", [
     ok: z.boolean(),
     text: z.string().max(10_000).optional(),
     error: z.string().max(1024).optional(),
+    /** Not run: its turn in the worker came after its sender's deadline. */
+    late: z.literal(true).optional(),
   }),
   z.strictObject({
     type: z.literal("log"),

@@ -126,6 +126,11 @@ const baseCtx = createCtx(host);
 let plugin: (PluginModule & { readonly self: object }) | undefined;
 
 async function onCommand(id: number, command: MainToWorker & { type: "command" }): Promise<void> {
+  // A burst is taken whole and runs back to back: what the sender has given up on is not started.
+  if (command.deadline !== undefined && hostNow() > command.deadline) {
+    post({ type: "command-result", id, ok: false, late: true });
+    return;
+  }
   const handler = plugin?.onCommand;
   if (!handler) {
     post({ type: "command-result", id, ok: false, error: "plugin has no onCommand handler" });

@@ -80,6 +80,27 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
     expect(state("plodder")).toMatchObject({ state: "running", restarts: 0 });
   });
 
+  it("does not start what is left of a burst once its sender has given up on it", async () => {
+    await new Promise((r) => setTimeout(r, 600));
+    const before = state("plodder")?.lateCommands ?? 0;
+    // 60 commands of 5 ms (~300 ms of work back to back in the worker) from a sender that waits 150 ms.
+    const deadline = Date.now() + 150;
+    const results = await Promise.all(
+      Array.from({ length: 60 }, () => fixtures.run("plodder", { ...command("plod"), deadline })),
+    );
+    const ok = results.filter((r) => r.ok).length;
+    const skipped = results.filter(
+      (r) => !r.ok && r.error.code === "TIMEOUT" && /its turn in the worker came after/.test(r.error.message),
+    ).length;
+    expect(ok).toBeGreaterThan(0);
+    expect(skipped).toBeGreaterThan(0);
+    expect(state("plodder")).toMatchObject({
+      state: "running",
+      restarts: 0,
+      lateCommands: before + results.filter((r) => !r.ok).length,
+    });
+  });
+
   it("ends a worker that runs out of heap with a logged reason, answers its command with an error, and restarts it", async () => {
     const result = await run("leaker", "leak", 20_000);
     expect(result).toMatchObject({ ok: false, error: { code: "PLUGIN_ERROR" } });

@@ -41,7 +41,7 @@ export interface PluginStatus {
   /** onEvent, subscription and timer handlers whose promise has not settled (last heartbeat). */
   pendingHandlers: number;
   handlerLatencyMs: { count: number; mean: number; max: number };
-  /** Commands not run, or whose reply was not sent, because they were past their sender's deadline. */
+  /** Commands not run, no longer awaited, or whose reply was not sent, because their sender's deadline had passed. */
   lateCommands: number;
   grants: { requested: readonly string[]; effective: readonly string[]; missing: readonly string[] };
 }
@@ -73,7 +73,7 @@ interface ManagedPlugin {
   commandSub?: BusSubscription;
   restartTimer?: ReturnType<typeof setTimeout>;
   latency: { count: number; total: number; max: number };
-  /** Commands not run, or whose reply was not sent, because they were past their sender's deadline. */
+  /** Commands not run, no longer awaited, or whose reply was not sent, because their sender's deadline had passed. */
   late: number;
   lateLog: LogBudget;
 }
@@ -478,6 +478,10 @@ export class PluginManager {
       p.latency.count++;
       p.latency.total += ms;
       if (ms > p.latency.max) p.latency.max = ms;
+    }
+    if (outcome.late) {
+      this.#late(p, message, command, outcome.late);
+      return;
     }
     if (!outcome.ok) {
       this.#reply(message, {

@@ -58,6 +58,8 @@ export interface CommandOutcome {
   error?: { code: string; message: string };
   /** How long the plugin's handler took, when it answered at all. */
   handlerMs?: number;
+  /** Set when the command's sender gave up before it completed: what happened to it, for the manager's log. */
+  late?: string;
 }
 
 export interface WorkerExit {
@@ -234,7 +236,7 @@ export class PluginWorker {
       this.#replyRoutes.set(id, { command, expires: Date.now() + REPLY_ROUTE_TTL_MS });
       if (this.#replyRoutes.size > MAX_REPLY_ROUTES)
         this.#replyRoutes.delete(this.#replyRoutes.keys().next().value!);
-      this.#post({ type: "command", id, command });
+      this.#post({ type: "command", id, command, deadline });
     });
   }
 
@@ -281,13 +283,9 @@ export class PluginWorker {
       // (each up to 60 s) would keep this command the oldest waiting one, which makes every later command of
       // the plugin BUSY (#behind). So it stops being awaited; the thread is waiting, not spinning, and lives.
       this.#pending.delete(id);
-      this.#log.warn(
-        { correlationId: command.correlationId, command: command.name, deadline },
-        "command still waiting on the platform past its sender's deadline; no longer awaited",
-      );
       pending.resolve({
         ok: false,
-        error: { code: "TIMEOUT", message: `'${command.name}' was still waiting past its sender's deadline` },
+        late: "was no longer awaited: still waiting on the platform past its sender's deadline",
       });
       return;
     }
@@ -512,13 +510,15 @@ export class PluginWorker {
         this.#lastHeard = now;
         const handlerMs = now - pending.started;
         pending.resolve(
-          message.ok
-            ? { ok: true, text: message.text, handlerMs }
-            : {
-                ok: false,
-                error: { code: "PLUGIN_ERROR", message: message.error ?? "handler failed" },
-                handlerMs,
-              },
+          message.late
+            ? { ok: false, late: "not run: its turn in the worker came after its sender's deadline" }
+            : message.ok
+              ? { ok: true, text: message.text, handlerMs }
+              : {
+                  ok: false,
+                  error: { code: "PLUGIN_ERROR", message: message.error ?? "handler failed" },
+                  handlerMs,
+                },
         );
         break;
       }
