@@ -13,8 +13,7 @@ describe("a handler waiting on the platform past its deadline", () => {
   beforeAll(async () => {
     p = await startFixturePlugins({
       plugins: { waiter: { grants: ["chat.send"] } },
-      // Pings flow while the handler waits (silence limit 1 s: a loaded test machine stalls for a few hundred ms).
-      sandbox: { heartbeatMs: 250 },
+      sandbox: { heartbeatMs: 100 },
       // A slow platform service: answers 600 ms after being asked, three deadlines of the plugin.
       prepare: (client) =>
         client.subscribe("rosey.plugins.waiter.slow", (m) => {

@@ -260,8 +260,14 @@ export class PluginWorker {
    * be queued behind others the worker is completing: only a worker that completed none of its commands for
    * a whole deadline is stuck (a handler spinning, or one that never settles). While it makes progress, the
    * deadline moves on; new commands are refused meanwhile once it is a deadline behind (`#behind`).
+   * Judged after the event loop's I/O phase, for the reason `#judgeSilence` gives: a result that arrived
+   * while the core itself stalled is read first.
    */
   readonly #overran = (id: number): void => {
+    setImmediate(this.#judgeOverrun, id);
+  };
+
+  readonly #judgeOverrun = (id: number): void => {
     const pending = this.#pending.get(id);
     if (!pending) return;
     const timeoutMs = this.#options.limits.handlerTimeoutMs;
@@ -340,22 +346,35 @@ export class PluginWorker {
     const period = this.#options.heartbeatMs ?? 500;
     const silenceLimit = Math.max(4 * period, this.#options.limits.handlerTimeoutMs);
     this.#lastHeard = performance.now();
+    let lastTick = this.#lastHeard;
     this.#heartbeat = setInterval(() => {
-      const silenceMs = performance.now() - this.#lastHeard;
-      if (silenceMs > silenceLimit) {
-        this.#log.warn(
-          { silenceMs: Math.round(silenceMs) },
-          "worker stopped answering heartbeats; terminating",
-        );
-        this.#terminate(`unresponsive for more than ${silenceLimit} ms (handler blocking the thread?)`);
-        return;
-      }
+      const now = performance.now();
+      // A tick late by more than a period means the core itself stalled: its pings waited unsent meanwhile,
+      // so that time is not the worker's silence.
+      const absentMs = now - lastTick - period;
+      lastTick = now;
+      if (absentMs > period) this.#lastHeard = Math.min(now, this.#lastHeard + absentMs);
+      setImmediate(this.#judgeSilence, silenceLimit);
       this.#post({ type: "ping", seq: ++this.#pingSeq });
       this.#expireReplyTokens();
       this.#sampleUtilization(period);
     }, period);
     this.#heartbeat.unref();
   }
+
+  /**
+   * Runs after the event loop's I/O phase, not in the timer: when the core itself has stalled (a long GC, a
+   * busy machine), the worker's answers wait in its queue, and timers fire before they are read. Before
+   * this (and the tick's allowance for the core's absence), every healthy worker was killed after a core
+   * stall longer than the silence limit.
+   */
+  readonly #judgeSilence = (silenceLimit: number): void => {
+    if (this.#exited) return;
+    const silenceMs = performance.now() - this.#lastHeard;
+    if (silenceMs <= silenceLimit) return;
+    this.#log.warn({ silenceMs: Math.round(silenceMs) }, "worker stopped answering heartbeats; terminating");
+    this.#terminate(`unresponsive for more than ${silenceLimit} ms (handler blocking the thread?)`);
+  };
 
   /** A hog that yields passes heartbeats; sustained event-loop utilisation gives it away. */
   #sampleUtilization(period: number): void {
