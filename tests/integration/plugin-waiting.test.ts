@@ -14,10 +14,11 @@ describe("a handler waiting on the platform past its deadline", () => {
     p = await startFixturePlugins({
       plugins: { waiter: { grants: ["chat.send"] } },
       sandbox: { heartbeatMs: 100 },
-      // A slow platform service: answers 600 ms after being asked, three deadlines of the plugin.
+      // A slow platform service: answers 2.5 s after being asked, two and a half deadlines of the plugin
+      // (1 s: long enough that its request reaches the core before the first one, even on a loaded machine).
       prepare: (client) =>
         client.subscribe("rosey.plugins.waiter.slow", (m) => {
-          setTimeout(() => m.respond({ n: 600 }), 600);
+          setTimeout(() => m.respond({ n: 2500 }), 2500);
         }),
     });
   }, 60_000);
@@ -27,17 +28,17 @@ describe("a handler waiting on the platform past its deadline", () => {
   });
 
   it("is not killed: the command completes when the platform answers, with no restart", async () => {
-    expect(await p.run("waiter", command("wait"))).toEqual({ ok: true, replied: true });
+    expect(await p.run("waiter", command("wait", ["5000"]))).toEqual({ ok: true, replied: true });
     expect(p.manager.status()[0]).toMatchObject({ state: "running", restarts: 0 });
   });
 
   it("stops being awaited at its sender's deadline, so the plugin's next command is served rather than refused BUSY", async () => {
-    // Its request takes 600 ms, but the router gives up at 300 ms: from then on the plugin side does too.
-    const late = p.run("waiter", { ...command("wait", ["5000"]), deadline: Date.now() + 300 });
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    // Its request takes 2.5 s, but the router gives up at 1.2 s: from then on the plugin side does too.
+    const late = p.run("waiter", { ...command("wait", ["5000"]), deadline: Date.now() + 1_200 });
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
     // The first handler still waits in the worker. Were the command still awaited, it would be the oldest
-    // waiting one, more than a handler deadline (200 ms) old, and this one would be refused BUSY.
-    const next = await p.run("waiter", { ...command("wait"), deadline: Date.now() + 5_000 });
+    // waiting one, more than a handler deadline (1 s) old, and this one would be refused BUSY.
+    const next = await p.run("waiter", { ...command("wait", ["5000"]), deadline: Date.now() + 5_000 });
     expect(next).toEqual({ ok: true, replied: true });
     expect(await late).toMatchObject({ ok: false, error: { code: "TIMEOUT" } });
     expect(p.manager.status()[0]).toMatchObject({ state: "running", restarts: 0 });
