@@ -49,3 +49,30 @@ describe("a handler waiting on the platform past its deadline", () => {
     expect(p.manager.status()[0]).toMatchObject({ state: "running", restarts: 0 });
   });
 });
+
+describe("a request that reaches the core only after the handler's deadline", () => {
+  let p: FixturePlugins;
+
+  beforeAll(async () => {
+    p = await startFixturePlugins({
+      plugins: { waiter: { grants: ["chat.send"] } },
+      // Silence limit 2 s: the 1.3 s of synchronous work below is not a blocked thread to the heartbeat.
+      sandbox: { heartbeatMs: 500 },
+      prepare: (client) =>
+        client.subscribe("rosey.plugins.waiter.slow", (m) => {
+          setTimeout(() => m.respond({ n: 500 }), 500);
+        }),
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await p?.stop();
+  });
+
+  it("is not taken for a stuck handler: no request in flight must hold for a second deadline", async () => {
+    // At the 1 s deadline the handler is still working and has sent nothing (as when its request is still
+    // on its way over a loaded machine); by the second judgment its request is in flight.
+    expect(await p.run("waiter", command("wait", ["5000", "1300"]))).toEqual({ ok: true, replied: true });
+    expect(p.manager.status()[0]).toMatchObject({ state: "running", restarts: 0 });
+  });
+});

@@ -95,6 +95,8 @@ interface PendingCommand {
   resolve: (outcome: CommandOutcome) => void;
   timer: ReturnType<typeof setTimeout>;
   started: number;
+  /** Judged stuck once already: killed if the next judgment, a deadline later, finds the same. */
+  suspect?: boolean;
 }
 
 export class PluginWorker {
@@ -273,6 +275,7 @@ export class PluginWorker {
     const timeoutMs = this.#options.limits.handlerTimeoutMs;
     const stalledMs = performance.now() - this.#progressAt;
     if (stalledMs < timeoutMs) {
+      pending.suspect = false;
       pending.timer = setTimeout(this.#overran, timeoutMs - stalledMs, id);
       return;
     }
@@ -293,6 +296,13 @@ export class PluginWorker {
         ok: false,
         late: "was no longer awaited: still waiting on the platform past its sender's deadline",
       });
+      return;
+    }
+    // A request the handler made may still be on its way here (a loaded machine, a short deadline): no
+    // request in flight is taken for stuck only when it holds for a second deadline.
+    if (!pending.suspect) {
+      pending.suspect = true;
+      pending.timer = setTimeout(this.#overran, timeoutMs, id);
       return;
     }
     this.#pending.delete(id);
