@@ -467,11 +467,6 @@ export class PluginManager {
       });
       return;
     }
-    // A backlog (a flood, a stall) can hand us commands whose sender gave up: running them only delays the rest.
-    if (deadline !== undefined && Date.now() > deadline) {
-      this.#late(p, message, command, "not run: it arrived after its sender's deadline");
-      return;
-    }
     const outcome = await worker.runCommand(command, deadline);
     const ms = outcome.handlerMs;
     if (ms !== undefined) {

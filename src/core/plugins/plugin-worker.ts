@@ -96,7 +96,7 @@ interface PendingCommand {
   timer: ReturnType<typeof setTimeout>;
   started: number;
   /** Judged stuck once already: killed if the next judgment, a deadline later, finds the same. */
-  suspect?: boolean;
+  suspect: boolean;
 }
 
 export class PluginWorker {
@@ -225,6 +225,10 @@ export class PluginWorker {
         error: { code: "PLUGIN_NOT_RUNNING", message: `plugin '${this.name}' is not running` },
       });
     }
+    // A backlog (a flood, a stall) can hand us commands whose sender gave up: running them only delays the
+    // rest. The worker checks again when the command's turn comes (a burst runs back to back there).
+    if (deadline !== undefined && Date.now() > deadline)
+      return Promise.resolve({ ok: false, late: "not run: it arrived after its sender's deadline" });
     if (this.#pending.size === 0) this.#progressAt = performance.now();
     else {
       const behind = this.#behind();
@@ -234,7 +238,14 @@ export class PluginWorker {
     return new Promise<CommandOutcome>((resolve) => {
       // The deadline gets the id as an argument: no closure per command on the hot path.
       const timer = setTimeout(this.#overran, this.#options.limits.handlerTimeoutMs, id);
-      this.#pending.set(id, { command, deadline, resolve, timer, started: performance.now() });
+      this.#pending.set(id, {
+        command,
+        deadline,
+        resolve,
+        timer,
+        started: performance.now(),
+        suspect: false,
+      });
       this.#replyRoutes.set(id, { command, expires: Date.now() + REPLY_ROUTE_TTL_MS });
       if (this.#replyRoutes.size > MAX_REPLY_ROUTES)
         this.#replyRoutes.delete(this.#replyRoutes.keys().next().value!);
