@@ -9,14 +9,14 @@
  * 3.8 → 3.0 ms, CPU unchanged (25%).
  */
 export const CORE_SEMI_SPACE_MB = 2;
-export const CORE_NODE_FLAGS = [`--max-semi-space-size=${CORE_SEMI_SPACE_MB}`] as const;
 
 /**
- * The core's flags with another cap on the young generation: a deployment that favours throughput over
- * memory runs the core this way (docs/operations.md), and `rosey bench --core-semi-space` measures it.
+ * The core's flags, with another cap on the young generation when asked: a deployment that favours
+ * throughput over memory runs the core this way (docs/operations.md), and `rosey bench --core-semi-space`
+ * measures it.
  */
-export function coreNodeFlags(semiSpaceMb: number = CORE_SEMI_SPACE_MB): string[] {
-  return CORE_NODE_FLAGS.map((flag) =>
-    flag.startsWith("--max-semi-space-size=") ? `--max-semi-space-size=${semiSpaceMb}` : flag,
-  );
+export function coreNodeFlags(semiSpaceMb: number = CORE_SEMI_SPACE_MB): readonly string[] {
+  return [`--max-semi-space-size=${semiSpaceMb}`];
 }
+
+export const CORE_NODE_FLAGS = coreNodeFlags();

@@ -20,7 +20,6 @@ describe("core node flags", () => {
 
   it("the bench starts the core with them unless told another young-generation cap", () => {
     expect(read("bench/platform.ts")).toContain("const flags = coreNodeFlags(settings.coreSemiSpaceMb);");
-    expect(coreNodeFlags()).toEqual([...CORE_NODE_FLAGS]);
     expect(coreNodeFlags(16)).toEqual(["--max-semi-space-size=16"]);
     expect(resolveSettings({}).coreSemiSpaceMb).toBe(CORE_SEMI_SPACE_MB);
     expect(resolveSettings({ coreSemiSpace: "16" }).coreSemiSpaceMb).toBe(16);
