@@ -238,6 +238,54 @@ describe("CyTube connector against the emulator and a real nats-server", () => {
     expect(pl.data.items.map((i) => i.media.title)).toEqual(["A & B"]);
   });
 
+  it("playlist additions are paced to the server's queue limiter: a burst from two plugins all lands, a refusal names its action", async () => {
+    await setup(
+      { accounts: { RoseyBot: { password: "s3cret", rank: 2 } } },
+      { username: "RoseyBot", password: "s3cret" },
+    );
+    const otherBus = await createBus({ url: nats.url, source: "plugin:other", logger: silentLogger() });
+    const errors = collect<{
+      code: string;
+      message: string;
+      action?: string;
+      source?: string;
+      media?: unknown;
+    }>();
+    const errorIds: string[] = [];
+    testBus.subscribe<{ code: string; message: string }>("rosey.events.error", (m) => {
+      errors.push(m.envelope.data);
+      errorIds.push(m.envelope.correlationId);
+    });
+    await testBus.flush();
+    const queue = (bus: Bus, id: string) =>
+      bus.publish("rosey.actions.playlist.queue", { platform: "cytube", channel: CHANNEL, id, type: "yt" });
+    const ours = Array.from({ length: 14 }, (_, i) => queue(testBus, `t${i}`));
+    const theirs = Array.from({ length: 4 }, (_, i) => queue(otherBus, `o${i}`));
+    const dup = queue(testBus, "t0");
+    try {
+      const ch = emu.channel(CHANNEL);
+      // 18 additions at 10 then 2/s: the server would refuse 8 of them if they went out at once.
+      await expect.poll(() => ch.playlist.length, { timeout: 15_000, interval: 50 }).toBe(18);
+      expect(ch.queueRefusals).toBe(0);
+      const ids = ch.playlist.map((i) => i.media.id);
+      expect(ids.filter((id) => id.startsWith("t"))).toEqual(ours.map((_, i) => `t${i}`));
+      expect(ids.filter((id) => id.startsWith("o"))).toEqual(theirs.map((_, i) => `o${i}`));
+      // The other plugin is not stuck behind the first one's burst.
+      expect(ids.indexOf("o3")).toBeLessThan(ids.indexOf("t13"));
+      const [refusal] = await errors.waitFor(1);
+      expect(refusal).toMatchObject({
+        code: "QUEUE_FAILED",
+        message: "This item is already on the playlist",
+        action: "playlist.queue",
+        source: "plugin:test",
+        media: { type: "yt", id: "t0" },
+      });
+      expect(errorIds[0]).toBe(dup.correlationId);
+    } finally {
+      await otherBus.close();
+    }
+  });
+
   it("disconnect mid-stream with actions queued: every reply delivered exactly once after reconnect", async () => {
     await setup({}, {}, { flood: { burst: 5, sustained: 20, cooldown: 1 } });
     const N = 30;

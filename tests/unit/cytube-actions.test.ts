@@ -93,8 +93,8 @@ describe("cytube rank check", () => {
     const s = state(0, { locked: false });
     expect(planAction("playlist.queue", { ...T, id: "x", type: "yt" }, s)).toMatchObject({
       ok: true,
-      event: "queue",
-      payload: { pos: "end", temp: true },
+      kind: "add",
+      payload: { id: "x", type: "yt", pos: "end", temp: true },
     });
     expect(planAction("playlist.queue", { ...T, id: "x", type: "yt", pos: "next" }, s)).toMatchObject({
       ok: false,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ErrorCode } from "../../core/errors.js";
+import type { Addition } from "./add-queue.js";
 import {
   describeNeed,
   hasPermission,
@@ -83,6 +84,8 @@ export interface ChatLine {
 export type ActionPlan =
   | { ok: true; kind: "chat"; lines: ChatLine[] }
   | { ok: true; kind: "frame"; event: string; payload?: unknown; ack?: boolean }
+  /** A `queue` frame, paced to the server's queue limiter (add-queue.ts). */
+  | { ok: true; kind: "add"; payload: Addition["payload"] }
   | { ok: false; code: ErrorCode; message: string };
 
 const refuse = (code: ErrorCode, message: string): ActionPlan => ({ ok: false, code, message });
@@ -243,8 +246,7 @@ export function planAction(
         );
       return {
         ok: true,
-        kind: "frame",
-        event: "queue",
+        kind: "add",
         payload: {
           id: d.id,
           type: d.type,

@@ -6,8 +6,10 @@ import type { HealthCheck } from "../../core/monitoring/health.js";
 import { platformSubject } from "../../core/subjects.js";
 import type { Connector } from "../connector.js";
 import { type ActionPlan, isActionName, planAction } from "./actions.js";
+import { type Addition, type AddOutcome, AddQueue, type AddQueueOptions, queueLimit } from "./add-queue.js";
 import { type ClientStatus, CytubeClient, type ReconnectPolicy } from "./client.js";
 import type { FetchLike } from "./discovery.js";
+import { htmlToText } from "./html.js";
 import { type NormalizeContext, normalizeEvent, PLATFORM, userData } from "./normalize.js";
 import type { RankContext } from "./permissions.js";
 import { effectiveFlood, type FloodParams, SendQueue, type SendQueueOptions } from "./send-queue.js";
@@ -21,6 +23,7 @@ import { ChannelState } from "./state.js";
  *                               ├─► normalize ──► rosey.events.*
  *                               └─► state ◄── rosey.api.{users.list,playlist.get,channel.get}
  *  rosey.actions.> ──► planAction (zod + rank check) ──► send queue (chat/PM) ──► client
+ *                                                   ├──► add queue (playlist.queue) ──► client
  *                                                   └──► frame (playlist, poll)  ──► client
  * ```
  */
@@ -34,6 +37,10 @@ export interface CytubeConnectorOptions {
   sendQueue?: Pick<
     SendQueueOptions,
     "marginMs" | "burstHeadroom" | "maxPerSource" | "inflightTimeoutMs" | "maxAttempts"
+  >;
+  addQueue?: Pick<
+    AddQueueOptions,
+    "marginMs" | "burstHeadroom" | "maxPerSource" | "answerTimeoutMs" | "maxAttempts"
   >;
   reconnect?: Partial<ReconnectPolicy>;
   extraHeaders?: Record<string, string>;
@@ -60,6 +67,7 @@ export class CytubeConnector implements Connector {
   readonly #log: Logger;
   readonly #state: ChannelState;
   readonly #queue: SendQueue;
+  readonly #additions: AddQueue;
   readonly #client: CytubeClient;
   readonly #floodOverride: FloodParams | undefined;
   readonly #subs: BusSubscription[] = [];
@@ -95,6 +103,11 @@ export class CytubeConnector implements Connector {
         this.#reportError("MESSAGE_DROPPED", `Gave up sending a ${m.kind} from '${m.source}': ${reason}`, {
           source: m.source,
         }),
+    });
+    this.#additions = new AddQueue({
+      ...options.addQueue,
+      emit: (payload) => this.#client.emit("queue", payload),
+      onSettled: (addition, outcome) => this.#additionSettled(addition, outcome),
     });
     const env = options.env ?? process.env;
     const password =
@@ -155,6 +168,7 @@ export class CytubeConnector implements Connector {
       for (const s of this.#subs.splice(0)) s.unsubscribe();
       this.#client.stop();
       this.#queue.clear();
+      this.#additions.clear();
       this.#joined = false;
       for (const p of this.#pending.splice(0))
         this.#reply(p.message, {
@@ -196,6 +210,10 @@ export class CytubeConnector implements Connector {
       this.#log.warn({ event, err: errorMessage(err) }, "could not normalize a CyTube frame");
     }
     state.apply(event, payload, receivedAt);
+    if (event === "queueFail" && this.#joined) {
+      this.#onQueueFail(payload, normalized);
+      return;
+    }
     for (const n of normalized) this.#safePublish(`rosey.events.${n.type}`, n.data);
 
     switch (event) {
@@ -216,7 +234,19 @@ export class CytubeConnector implements Connector {
       case "rank":
       case "channelOpts":
         this.#queue.setFlood(this.#floodOverride ?? effectiveFlood(state.options, state.rank));
+        this.#additions.setLimits(queueLimit(state.rank));
         break;
+      case "queue": {
+        const item = (payload as { item?: { uid?: unknown; queueby?: unknown; media?: unknown } } | null)
+          ?.item;
+        const media = item?.media as { id?: unknown; type?: unknown } | undefined;
+        if (typeof item?.queueby === "string" && state.isSelf(item.queueby) && media)
+          this.#additions.onQueued(
+            { id: String(media.id), type: String(media.type) },
+            typeof item.uid === "number" ? item.uid : undefined,
+          );
+        break;
+      }
       case "addUser":
         if (state.self && state.isSelf(String((payload as { name?: unknown } | null)?.name ?? "")))
           this.#markJoined();
@@ -239,8 +269,10 @@ export class CytubeConnector implements Connector {
     this.#lastCtx = { ...this.#state.rankContext(), permissions: { ...this.#state.permissions } };
     this.#log.info({ name: this.#state.self, rank: this.#state.rank }, "joined the CyTube channel");
     this.#queue.setFlood(this.#floodOverride ?? effectiveFlood(this.#state.options, this.#state.rank));
-    // Chat left unanswered by the previous socket goes first (retry queue), then what waited for us.
+    this.#additions.setLimits(queueLimit(this.#state.rank));
+    // What the previous socket left unanswered goes first (retry queues), then what waited for us.
     this.#queue.resume();
+    this.#additions.resume();
     for (const p of this.#pending.splice(0)) this.#execute(p.action, p.message, true);
     for (const w of this.#readyWaiters.splice(0)) w();
   }
@@ -284,6 +316,7 @@ export class CytubeConnector implements Connector {
           this.#lastCtx = { ...this.#state.rankContext(), permissions: { ...this.#state.permissions } };
         this.#joined = false;
         this.#queue.pause();
+        this.#additions.pause();
         this.#state.resetSession();
         this.#log.warn(
           { reason: status.reason, reconnectInMs: status.reconnectInMs },
@@ -356,6 +389,21 @@ export class CytubeConnector implements Connector {
       if (!replied) this.#reply(message, { ok: true, status: "queued", chunks: plan.lines.length });
       return;
     }
+    if (plan.kind === "add") {
+      const env = message.envelope;
+      try {
+        this.#additions.enqueue({
+          payload: plan.payload,
+          source: env.source,
+          correlationId: env.correlationId,
+        });
+      } catch (err) {
+        this.#refuse(message, action, "RATE_LIMITED", errorMessage(err), replied);
+        return;
+      }
+      if (!replied) this.#reply(message, { ok: true, status: "queued" });
+      return;
+    }
     if (plan.ack) {
       const sent = this.#client.emit(plan.event, plan.payload, (response: unknown) => {
         const error = (response as { error?: { message?: unknown } } | null)?.error;
@@ -378,6 +426,51 @@ export class CytubeConnector implements Connector {
       return;
     }
     if (!replied) this.#reply(message, { ok: true, status: "sent" });
+  }
+
+  /**
+   * A `queueFail` about one of our additions is published as that action's error (its correlationId, source
+   * and media); one the add queue sends again (too quick) is not an error, only a log line.
+   */
+  #onQueueFail(payload: unknown, normalized: ReturnType<typeof normalizeEvent>): void {
+    const r = payload as { msg?: unknown; id?: unknown } | null;
+    const about = this.#additions.onQueueFail(
+      htmlToText(String(r?.msg ?? "")),
+      typeof r?.id === "string" ? r.id : undefined,
+    );
+    if (about?.retrying) {
+      this.#log.warn(
+        { source: about.addition.source, correlationId: about.addition.correlationId },
+        "CyTube refused a playlist addition as too quick; sending it again",
+      );
+      return;
+    }
+    for (const n of normalized) {
+      if (!about) this.#safePublish(`rosey.events.${n.type}`, n.data);
+      else {
+        const { source, correlationId, payload: media } = about.addition;
+        const data = {
+          ...n.data,
+          action: "playlist.queue",
+          source,
+          media: { type: media.type, id: media.id },
+        };
+        this.#safePublish(`rosey.events.${n.type}`, data, correlationId);
+      }
+    }
+  }
+
+  #additionSettled(addition: Addition, outcome: AddOutcome): void {
+    const fields = {
+      source: addition.source,
+      correlationId: addition.correlationId,
+      media: { type: addition.payload.type, id: addition.payload.id },
+    };
+    if (outcome.status === "added")
+      this.#log.debug({ ...fields, uid: outcome.uid }, "playlist addition added");
+    else if (outcome.status === "unconfirmed")
+      this.#log.warn(fields, "CyTube did not answer a playlist addition; it may or may not have been added");
+    else this.#log.warn({ ...fields, reason: outcome.reason }, "playlist addition failed");
   }
 
   #refuse(

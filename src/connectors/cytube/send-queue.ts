@@ -15,14 +15,11 @@
  * retry queue, which is served before anything else. On disconnect, every unanswered message is retried.
  */
 
-/** One limiter setting, as the server applies it. */
-export interface FloodParams {
-  burst: number;
-  /** Messages per second once the burst is spent. */
-  sustained: number;
-  /** Seconds without an allowed message after which the burst count resets. */
-  cooldown: number;
-}
+import { FairQueue } from "./fair-queue.js";
+import { type FloodParams, LimiterMirror } from "./limiter-mirror.js";
+import { WakeTimer } from "./wake-timer.js";
+
+export type { FloodParams };
 
 /** Always applied by the server (§6.2). */
 export const BASE_FLOOD: Readonly<FloodParams> = Object.freeze({ burst: 20, sustained: 10, cooldown: 2 });
@@ -90,47 +87,36 @@ export interface SendQueueOptions {
 
 export class SendQueue {
   readonly #emit: (message: OutgoingMessage) => boolean;
-  readonly #marginMs: number;
-  readonly #headroom: number;
-  readonly #maxPerSource: number;
   readonly #inflightTimeoutMs: number;
   readonly #maxAttempts: number;
   readonly #onGiveUp: ((message: OutgoingMessage, reason: string) => void) | undefined;
-  #flood: FloodParams;
-  readonly #queues = new Map<string, Item[]>();
-  /** When each waiting source was last served (a tick); the longest-waiting source goes next. */
-  readonly #lastServed = new Map<string, number>();
-  #tick = 0;
+  readonly #limiter: LimiterMirror;
+  readonly #waiting: FairQueue<Item>;
   readonly #retry: Item[] = [];
   readonly #inflight: Array<{ item: Item; sentAt: number }> = [];
   #seq = 0;
   #ready = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerDue = 0;
-  // Mirror of the server's limiter state for this socket.
-  #count = 0;
-  #lastAllowed = Number.NEGATIVE_INFINITY;
+  readonly #wake = new WakeTimer(() => this.#pump());
 
   constructor(options: SendQueueOptions) {
     this.#emit = options.emit;
-    this.#marginMs = options.marginMs ?? 30;
-    this.#headroom = options.burstHeadroom ?? 1;
-    this.#maxPerSource = options.maxPerSource ?? 500;
+    this.#limiter = new LimiterMirror(options.flood ?? BASE_FLOOD, {
+      marginMs: options.marginMs ?? 30,
+      headroom: options.burstHeadroom ?? 1,
+    });
+    this.#waiting = new FairQueue(options.maxPerSource ?? 500, "message");
     this.#inflightTimeoutMs = options.inflightTimeoutMs ?? 10_000;
     this.#maxAttempts = options.maxAttempts ?? 5;
     this.#onGiveUp = options.onGiveUp;
-    this.#flood = { ...(options.flood ?? BASE_FLOOD) };
   }
 
   get flood(): Readonly<FloodParams> {
-    return this.#flood;
+    return this.#limiter.params;
   }
 
   /** Messages waiting (not yet sent, or to be resent). */
   get pending(): number {
-    let n = this.#retry.length;
-    for (const q of this.#queues.values()) n += q.length;
-    return n;
+    return this.#retry.length + this.#waiting.size;
   }
 
   get inflight(): number {
@@ -138,7 +124,7 @@ export class SendQueue {
   }
 
   setFlood(flood: FloodParams): void {
-    this.#flood = { ...flood };
+    this.#limiter.params = flood;
     this.#schedule();
   }
 
@@ -147,22 +133,13 @@ export class SendQueue {
    * the in-flight timeout), `"failed"` if it was given up. Throws when the sender's queue is full.
    */
   enqueue(message: OutgoingMessage): Promise<SendOutcome> {
-    let queue = this.#queues.get(message.source);
-    if (!queue) {
-      queue = [];
-      this.#queues.set(message.source, queue);
-      // A source that had nothing waiting goes before every source that was served meanwhile.
-      if (!this.#lastServed.has(message.source)) this.#lastServed.set(message.source, -1);
-    }
-    if (queue.length >= this.#maxPerSource) {
-      throw new RangeError(
-        `Cannot queue a message from '${message.source}' as at most ${this.#maxPerSource} may wait: current value is ${queue.length}`,
-      );
-    }
-    return new Promise((resolve) => {
-      queue.push({ ...message, seq: this.#seq++, attempts: 0, settle: resolve });
-      this.#schedule();
+    const item: Item = { ...message, seq: this.#seq++, attempts: 0 };
+    this.#waiting.push(message.source, item);
+    const outcome = new Promise<SendOutcome>((resolve) => {
+      item.settle = resolve;
     });
+    this.#schedule();
+    return outcome;
   }
 
   /** The socket is joined and logged in: start sending. */
@@ -174,12 +151,10 @@ export class SendQueue {
   /** The socket went away: stop, and retry every unanswered message, oldest first. */
   pause(): void {
     this.#ready = false;
-    this.#clearTimer();
+    this.#wake.clear();
     const unanswered = this.#inflight.splice(0).map((f) => f.item);
     this.#retry.unshift(...unanswered);
-    // A new socket has a fresh limiter on the server.
-    this.#count = 0;
-    this.#lastAllowed = Number.NEGATIVE_INFINITY;
+    this.#limiter.reset();
   }
 
   /** The server echoed one of our messages: the oldest in flight was delivered. */
@@ -190,10 +165,7 @@ export class SendQueue {
 
   /** `cooldown` frame: the oldest message in flight was dropped; resend it first. */
   onCooldown(): void {
-    const now = Date.now();
-    // The server refused: its limiter is past the burst, and its last allowed message was no later than now.
-    this.#count = Math.max(this.#count, this.#flood.burst);
-    this.#lastAllowed = now;
+    this.#limiter.refused(Date.now());
     const f = this.#inflight.shift();
     if (f) this.#retryOrGiveUp(f.item, "dropped by the server's flood control (cooldown)");
     this.#schedule();
@@ -210,10 +182,13 @@ export class SendQueue {
 
   /** Drops everything (connector stopping). Pending promises resolve `"failed"`. */
   clear(): void {
-    this.#clearTimer();
+    this.#wake.clear();
     this.#ready = false;
-    const all = [...this.#retry.splice(0), ...this.#inflight.splice(0).map((f) => f.item)];
-    for (const q of this.#queues.values()) all.push(...q.splice(0));
+    const all = [
+      ...this.#retry.splice(0),
+      ...this.#inflight.splice(0).map((f) => f.item),
+      ...this.#waiting.drain(),
+    ];
     for (const item of all) item.settle?.("failed");
   }
 
@@ -230,36 +205,8 @@ export class SendQueue {
     else this.#retry.splice(at, 0, item);
   }
 
-  /** Milliseconds until the mirror allows the next message (0 = now). */
-  #waitMs(now: number): number {
-    const { burst, sustained, cooldown } = this.#flood;
-    const sinceLast = now - this.#lastAllowed;
-    if (sinceLast > cooldown * 1000 + this.#marginMs) return 0;
-    if (this.#count < Math.max(1, burst - this.#headroom)) return 0;
-    const interval = 1000 / sustained + this.#marginMs;
-    return Math.max(0, interval - sinceLast);
-  }
-
   #next(): Item | undefined {
-    if (this.#retry.length > 0) return this.#retry.shift();
-    let best: string | undefined;
-    let bestTick = Number.POSITIVE_INFINITY;
-    for (const [source, queue] of this.#queues) {
-      if (queue.length === 0) continue;
-      const tick = this.#lastServed.get(source) ?? -1;
-      if (tick < bestTick) {
-        best = source;
-        bestTick = tick;
-      }
-    }
-    if (best === undefined) return undefined;
-    const queue = this.#queues.get(best)!;
-    const item = queue.shift()!;
-    if (queue.length === 0) {
-      this.#queues.delete(best);
-      this.#lastServed.delete(best);
-    } else this.#lastServed.set(best, this.#tick++);
-    return item;
+    return this.#retry.shift() ?? this.#waiting.shift();
   }
 
   #unshift(item: Item): void {
@@ -267,21 +214,17 @@ export class SendQueue {
   }
 
   #pump(): void {
-    this.#timer = undefined;
     this.#expireInflight();
     while (this.#ready && this.pending > 0) {
       const now = Date.now();
-      const wait = this.#waitMs(now);
-      if (wait > 0) break;
+      if (this.#limiter.waitMs(now) > 0) break;
       const item = this.#next()!;
       if (!this.#emit(item)) {
         this.#unshift(item);
         this.#ready = false;
         return;
       }
-      if (now - this.#lastAllowed > this.#flood.cooldown * 1000 + this.#marginMs) this.#count = 1;
-      else this.#count += 1;
-      this.#lastAllowed = now;
+      this.#limiter.sent(now);
       if (item.expectEcho === false) item.settle?.("delivered");
       else this.#inflight.push({ item, sentAt: now });
     }
@@ -298,21 +241,9 @@ export class SendQueue {
   #schedule(): void {
     if (!this.#ready) return;
     let wait: number;
-    if (this.pending > 0) wait = this.#waitMs(Date.now());
+    if (this.pending > 0) wait = this.#limiter.waitMs(Date.now());
     else if (this.#inflight.length > 0) wait = this.#inflightTimeoutMs;
     else return;
-    const due = Date.now() + wait;
-    if (this.#timer !== undefined) {
-      if (this.#timerDue <= due) return;
-      clearTimeout(this.#timer);
-    }
-    this.#timerDue = due;
-    this.#timer = setTimeout(() => this.#pump(), wait);
-    this.#timer.unref?.();
-  }
-
-  #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#wake.within(wait);
   }
 }
