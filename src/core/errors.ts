@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   CONFIG_INVALID: "The configuration file cannot be read or does not match the config schema",
   MANIFEST_INVALID: "A plugin's plugin.json does not match schemas/plugin-manifest.schema.json",
   PLUGIN_LOAD_FAILED: "A plugin's code could not be loaded into its sandbox",
+  PLUGIN_PREFIX_CLASH:
+    "Two plugins' table prefixes overlap (one starts with the other), so each could reach the other's tables; both are refused until one is renamed",
   PLUGIN_NOT_RUNNING: "The plugin is not in a state where it can take work",
   PLUGIN_ERROR: "A plugin's handler threw or rejected",
   PERMISSION_DENIED: "The gate refused an operation the plugin has no grant for",

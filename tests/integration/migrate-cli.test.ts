@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,9 +11,13 @@ const cwd = mkdtempSync(path.join(os.tmpdir(), "rosey-migrate-cli-"));
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 function rosey(...args: string[]) {
+  return roseyIn(cwd, ...args);
+}
+
+function roseyIn(dir: string, ...args: string[]) {
   const env = { ...process.env, ROSEY_CONFIG: "", NATS_URL: "", DATABASE_URL: "" };
   const r = spawnSync(process.execPath, [BIN, "migrate", ...args], {
-    cwd,
+    cwd: dir,
     env,
     encoding: "utf8",
     timeout: 60_000,
@@ -60,5 +64,45 @@ describe("rosey migrate", () => {
       code: 1,
       err: expect.stringMatching(/Cannot migrate 'ghost'/),
     });
+  });
+
+  it("refuses both plugins whose table prefixes overlap, and migrates the others", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-migrate-clash-"));
+    try {
+      writeFileSync(path.join(dir, "rosey.json"), JSON.stringify({ plugins: { directory: "plugins" } }));
+      const table = (name: string) =>
+        `-- UP\nCREATE TABLE ${name} ("key" TEXT PRIMARY KEY);\n-- DOWN\nDROP TABLE ${name};\n`;
+      for (const [name, migration] of [
+        ["vault", table("vault_keys_loot")],
+        ["vault-keys", table("vault_keys_secrets")],
+        ["dice", table("dice_rolls")],
+      ] as const) {
+        mkdirSync(path.join(dir, "plugins", name, "migrations"), { recursive: true });
+        writeFileSync(
+          path.join(dir, "plugins", name, "plugin.json"),
+          JSON.stringify({ name, version: "1.0.0", entry: "index.js" }),
+        );
+        writeFileSync(path.join(dir, "plugins", name, "index.js"), "export default {};");
+        writeFileSync(path.join(dir, "plugins", name, "migrations", "001_create.sql"), migration);
+      }
+      expect(roseyIn(dir, "vault", "apply")).toMatchObject({
+        code: 1,
+        err: expect.stringMatching(
+          /^Plugin 'vault' is refused as its table prefix 'vault_' overlaps that of 'vault-keys' \(prefix 'vault_keys_'\)/,
+        ),
+      });
+      expect(roseyIn(dir, "vault-keys", "status")).toMatchObject({
+        code: 1,
+        err: expect.stringMatching(
+          /^Plugin 'vault-keys' is refused as its table prefix 'vault_keys_' overlaps/,
+        ),
+      });
+      expect(roseyIn(dir, "dice", "apply")).toMatchObject({
+        code: 0,
+        out: expect.stringMatching(/^Applied dice 1; now at version 1/),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -36,7 +36,7 @@ describe("checkPluginConfig", () => {
 describe("a plugin's config checked against its configSchema before it starts", () => {
   const start = async (config: Record<string, unknown>) => {
     const p = await startFixturePlugins({
-      plugins: { "greeter-config": { grants: ["chat.send"], config } },
+      plugins: { welcomer: { grants: ["chat.send"], config } },
     });
     const status = p.manager.status()[0]!;
     await p.stop();
@@ -51,7 +51,7 @@ describe("a plugin's config checked against its configSchema before it starts", 
     const status = await start({ greeting: "a greeting far too long to fit", times: 2 });
     expect(status.state).toBe("failed");
     expect(status.lastError).toBe(
-      "Invalid config for plugin 'greeter-config':\n  - 'plugins.entries.greeter-config.config.greeting' must NOT have more than 20 characters: current value is \"a greeting far too long to fit\"",
+      "Invalid config for plugin 'welcomer':\n  - 'plugins.entries.welcomer.config.greeting' must NOT have more than 20 characters: current value is \"a greeting far too long to fit\"",
     );
   });
 });

@@ -54,7 +54,13 @@ export function uid(prefix: string): string {
 export async function startPlatform(
   plugins: Record<string, { grants?: string[]; config?: Record<string, unknown> }> | string[],
   sandbox: RoseyConfigInput["sandbox"] = {},
-  options: { database?: boolean } = {},
+  options: {
+    database?: boolean;
+    /** A plugins folder of the test's own instead of the shared fixtures (it must hold `canary`). */
+    directory?: string;
+    /** Let the database service apply every discovered plugin's migrations at start. */
+    autoMigrate?: boolean;
+  } = {},
 ): Promise<Platform> {
   const nats = await startPrivateNats();
   const dbDir = options.database ? mkdtempSync(path.join(os.tmpdir(), "rosey-sec-db-")) : undefined;
@@ -95,7 +101,11 @@ export async function startPlatform(
   );
   const config = validateConfig(
     {
-      plugins: { directory: inject("securityFixtures"), enabled: Object.keys(entries), entries },
+      plugins: {
+        directory: options.directory ?? inject("securityFixtures"),
+        enabled: Object.keys(entries),
+        entries,
+      },
       // Both isolation modes must pass this suite (except huge-alloc): ROSEY_SECURITY_ISOLATION=thread.
       sandbox: { readyTimeoutMs: 20_000, isolation: isolationUnderTest(), ...sandbox },
     },
@@ -109,7 +119,7 @@ export async function startPlatform(
         logger: silentLogger(),
         target: { engine: "sqlite", file: path.join(dbDir, "rosey.sqlite") },
         ingest: { ackWaitMs: 2_000 },
-        autoMigratePlugins: false,
+        autoMigratePlugins: options.autoMigrate ?? false,
       })
     : undefined;
   const manager = new PluginManager({ bus: core, config, logger });

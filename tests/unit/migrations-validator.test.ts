@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { splitSections, splitStatements } from "../../src/core/migrations/sql.js";
-import { tablePrefix, validateMigration, validateSection } from "../../src/core/migrations/validator.js";
+import {
+  prefixesOverlap,
+  tablePrefix,
+  validateMigration,
+  validateSection,
+} from "../../src/core/migrations/validator.js";
 
 const plugin = (engine: "sqlite" | "postgresql" = "sqlite") => ({ engine, prefix: tablePrefix("quotes") });
 const levels = (sql: string, engine: "sqlite" | "postgresql" = "sqlite") =>
@@ -122,5 +127,19 @@ describe("migration validator levels", () => {
 
   it("prefixes turn dashes into underscores", () => {
     expect(tablePrefix("my-plugin")).toBe("my_plugin_");
+  });
+
+  it("prefixes overlap when one starts with the other (names under a prefix may contain '_')", () => {
+    // vault's collection keys_secrets and vault-keys' collection secrets are both vault_keys_secrets.
+    expect(prefixesOverlap("vault", "vault-keys")).toBe(true);
+    expect(prefixesOverlap("vault-keys", "vault")).toBe(true);
+    expect(prefixesOverlap("foo", "foo-bar-baz")).toBe(true);
+    expect(prefixesOverlap("a-", "a--b")).toBe(true);
+    expect(prefixesOverlap("quotes", "quotes")).toBe(true);
+    // A name that merely starts with another plugin's name is apart: the '_' ends the shorter prefix.
+    expect(prefixesOverlap("vault", "vaults")).toBe(false);
+    expect(prefixesOverlap("vault", "vaultkeys")).toBe(false);
+    expect(prefixesOverlap("dice", "quotes")).toBe(false);
+    expect(prefixesOverlap("my-plugin", "my-plugins")).toBe(false);
   });
 });

@@ -118,6 +118,19 @@ describe("preflightPlugins", () => {
     expect((await check({ entries: { broken: { enabled: false } } })).findings).toEqual([]);
   });
 
+  it("reports both plugins whose table prefixes overlap, even a disabled one, and keeps the others", async () => {
+    plugin("vault");
+    plugin("vault-keys");
+    plugin("dice");
+    const result = await check({ entries: { "vault-keys": { enabled: false } } });
+    expect(result.enabled).toEqual(["dice"]);
+    expect(render(result.findings)).toEqual([
+      "error DIR/vault/plugin.json: Plugin 'vault' is refused as its table prefix 'vault_' overlaps that of 'vault-keys' (prefix 'vault_keys_'): each could read and write the other's tables, so both are refused. Rename one of them (folder and manifest 'name') so that neither prefix starts with the other",
+      "error DIR/vault-keys/plugin.json: Plugin 'vault-keys' is refused as its table prefix 'vault_keys_' overlaps that of 'vault' (prefix 'vault_'): each could read and write the other's tables, so both are refused. Rename one of them (folder and manifest 'name') so that neither prefix starts with the other",
+      "warning plugins.entries.vault-keys: no plugin named 'vault-keys' in DIR (found: dice); the entry is unused",
+    ]);
+  });
+
   it("reports rejected manifests and an unreadable plugins directory", async () => {
     mkdirSync(path.join(dir, "bad"));
     writeFileSync(path.join(dir, "bad", "plugin.json"), "{ not json");

@@ -7,7 +7,7 @@ import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { loadCoreMigrations, loadPluginMigrations, type MigrationSet } from "../migrations/files.js";
 import { MigrationRunner, type RunOptions } from "../migrations/runner.js";
-import { discoverPlugins } from "../plugins/manifest.js";
+import { type DiscoveredPlugin, discoverPlugins, prefixClashOf } from "../plugins/manifest.js";
 import { PLUGIN_NAME, SUBJECTS } from "../subjects.js";
 import { describeProblem } from "../validation.js";
 import { type Database, type DatabaseTarget, openDatabase, resolveDatabaseTarget } from "./connection.js";
@@ -301,17 +301,19 @@ class Handlers {
 }
 
 async function autoMigrate(db: Database, options: DatabaseServiceOptions, log: Logger): Promise<void> {
-  let plugins: string[];
+  let plugins: DiscoveredPlugin[];
   try {
-    plugins = discoverPlugins(options.config.plugins.directory).plugins.map((p) => p.manifest.name);
+    // Only accepted plugins: discovery has already refused those whose table prefixes overlap.
+    plugins = discoverPlugins(options.config.plugins.directory).plugins;
   } catch (err) {
     log.warn({ err: errorMessage(err) }, "cannot list plugins for their migrations");
     return;
   }
   const runner = new MigrationRunner(db, { actor: "db:auto", lockTimeoutMs: options.lockTimeoutMs });
-  for (const plugin of plugins) {
+  for (const { manifest, dir } of plugins) {
+    const plugin = manifest.name;
     try {
-      const set = pluginMigrationSet(options.config.plugins.directory, plugin, db);
+      const set = loadPluginMigrations(plugin, dir, db.engine);
       if (set.migrations.length === 0) continue;
       const result = await runner.apply(set, {});
       if (result.versions.length)
@@ -325,7 +327,11 @@ async function autoMigrate(db: Database, options: DatabaseServiceOptions, log: L
   }
 }
 
-/** Loads `<pluginsDir>/<plugin>/migrations`. @throws NOT_FOUND when the plugin folder does not exist. */
+/**
+ * Loads `<pluginsDir>/<plugin>/migrations`.
+ * @throws {RoseyError} NOT_FOUND when the plugin folder does not exist; PLUGIN_PREFIX_CLASH when its table
+ * prefix overlaps another plugin's in the folder (its migrations could touch that plugin's tables).
+ */
 export function pluginMigrationSet(
   pluginsDir: string,
   plugin: string,
@@ -344,5 +350,8 @@ export function pluginMigrationSet(
       `Cannot migrate '${plugin}': no plugin folder with a plugin.json at ${dir}`,
     );
   }
+  // Discovery refuses such a plugin at start, but a migrate request names the plugin directly.
+  const clash = prefixClashOf(pluginsDir, plugin);
+  if (clash) throw clash;
   return loadPluginMigrations(plugin, dir, db.engine);
 }

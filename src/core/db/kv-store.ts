@@ -1,6 +1,7 @@
+import path from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormatsImport from "ajv-formats";
-import { errorMessage, RoseyError } from "../errors.js";
+import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import { tablePrefix } from "../migrations/validator.js";
 import { discoverPlugins, type PluginManifest } from "../plugins/manifest.js";
 import { type Database, SqlBuilder, type Tx } from "./connection.js";
@@ -33,6 +34,10 @@ export interface StoragePolicy {
   collections: string[];
 }
 
+/**
+ * A plugin's storage policy.
+ * @throws {RoseyError} to refuse the plugin all storage (`PLUGIN_PREFIX_CLASH` from `manifestPolicies`).
+ */
 export type PolicySource = (plugin: string) => StoragePolicy;
 
 // ajv-formats is CommonJS; its default export arrives as the module object or the function.
@@ -64,25 +69,32 @@ export function policyFromManifest(manifest: Pick<PluginManifest, "storage"> | u
 
 /**
  * Policies read from the plugins folder's manifests, re-read at most every `ttlMs` so a reloaded plugin's
- * new schema applies without restarting the service. A plugin without a readable manifest gets defaults.
+ * new schema applies without restarting the service. A plugin without a readable manifest gets defaults
+ * (no declared collections, so only its own `plugin_records` rows). A plugin discovery refuses for a table
+ * prefix overlapping another's is refused here too: a request in its name must not reach the shared tables
+ * even if it was not started by this folder's plugin manager.
  */
 export function manifestPolicies(pluginsDir: string, ttlMs = 5_000): PolicySource {
   let loadedAt = 0;
-  let policies = new Map<string, StoragePolicy>();
+  let policies = new Map<string, StoragePolicy | RoseyError>();
   const fallback = policyFromManifest(undefined);
   return (plugin) => {
     if (Date.now() - loadedAt > ttlMs) {
-      const next = new Map<string, StoragePolicy>();
+      const next = new Map<string, StoragePolicy | RoseyError>();
       try {
-        for (const p of discoverPlugins(pluginsDir).plugins)
-          next.set(p.manifest.name, policyFromManifest(p.manifest));
+        const discovered = discoverPlugins(pluginsDir);
+        for (const p of discovered.plugins) next.set(p.manifest.name, policyFromManifest(p.manifest));
+        for (const r of discovered.rejected)
+          if (isRoseyError(r.error, "PLUGIN_PREFIX_CLASH")) next.set(path.basename(r.dir), r.error);
       } catch {
         // An unreadable plugins folder leaves every plugin on defaults; the orchestrator reports the folder.
       }
       policies = next;
       loadedAt = Date.now();
     }
-    return policies.get(plugin) ?? fallback;
+    const policy = policies.get(plugin) ?? fallback;
+    if (policy instanceof RoseyError) throw policy;
+    return policy;
   };
 }
 
@@ -114,15 +126,13 @@ export class PluginStorage {
     return row ? row.value : null;
   }
 
-  set(plugin: string, req: KvRequest<"set">): Promise<KvResults["set"]> {
+  async set(plugin: string, req: KvRequest<"set">): Promise<KvResults["set"]> {
     const policy = this.#policies(plugin);
     const broken = policy.brokenSchemas.get(req.collection);
     if (broken) {
-      return Promise.reject(
-        new RoseyError(
-          "VALIDATION_FAILED",
-          `Cannot store in '${req.collection}' as its schema in plugin '${plugin}' manifest does not compile: ${broken}`,
-        ),
+      throw new RoseyError(
+        "VALIDATION_FAILED",
+        `Cannot store in '${req.collection}' as its schema in plugin '${plugin}' manifest does not compile: ${broken}`,
       );
     }
     const validate = policy.validators.get(req.collection);
@@ -131,22 +141,18 @@ export class PluginStorage {
         (e) =>
           `'${e.instancePath ? e.instancePath.slice(1).replaceAll("/", ".") : "(root)"}' ${e.message ?? "is invalid"}`,
       );
-      return Promise.reject(
-        new RoseyError(
-          "VALIDATION_FAILED",
-          `Cannot store '${req.collection}/${req.key}' as it does not match the collection's schema: ${problems.join("; ")}`,
-          { details: { problems } },
-        ),
+      throw new RoseyError(
+        "VALIDATION_FAILED",
+        `Cannot store '${req.collection}/${req.key}' as it does not match the collection's schema: ${problems.join("; ")}`,
+        { details: { problems } },
       );
     }
     const json = JSON.stringify(req.value);
     const size = Buffer.byteLength(json, "utf8");
     if (size > VALUE_MAX_BYTES) {
-      return Promise.reject(
-        new RoseyError(
-          "VALIDATION_FAILED",
-          `Cannot store '${req.collection}/${req.key}' as a value may be at most ${VALUE_MAX_BYTES} bytes: current value is ${size} bytes`,
-        ),
+      throw new RoseyError(
+        "VALIDATION_FAILED",
+        `Cannot store '${req.collection}/${req.key}' as a value may be at most ${VALUE_MAX_BYTES} bytes: current value is ${size} bytes`,
       );
     }
     return this.#serialised(plugin, async () => {

@@ -33,6 +33,20 @@ export function tablePrefix(plugin: string): string {
   return `${plugin.replaceAll("-", "_")}_`;
 }
 
+/**
+ * Whether two plugins' table prefixes overlap: equal, or one starts with the other (`vault_` and
+ * `vault_keys_`). Names under a prefix may contain `_`, so such a pair shares tables: `vault`'s collection
+ * `keys_secrets` is `vault-keys`' collection `secrets` (`vault_keys_secrets`), and that name also passes
+ * `vault`'s migration prefix check. The naming is kept (renaming would break existing databases); instead
+ * discovery refuses both plugins of an overlapping pair, and migrate and storage refuse them again.
+ * A plugin overlaps itself: callers compare distinct plugins.
+ */
+export function prefixesOverlap(pluginA: string, pluginB: string): boolean {
+  const a = tablePrefix(pluginA);
+  const b = tablePrefix(pluginB);
+  return a.startsWith(b) || b.startsWith(a);
+}
+
 const IDENT = String.raw`(?:"[^"]+"|\x60[^\x60]+\x60|[A-Za-z_][A-Za-z0-9_$]*)`;
 const QUALIFIED = String.raw`${IDENT}(?:\s*\.\s*${IDENT})?`;
 

@@ -3,8 +3,10 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import manifestSchema from "../../../schemas/plugin-manifest.schema.json" with { type: "json" };
-import { errorMessage, RoseyError } from "../errors.js";
+import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
+import { prefixesOverlap, tablePrefix } from "../migrations/validator.js";
 import { PACKAGE_ROOT } from "../paths.js";
+import { PLUGIN_NAME } from "../subjects.js";
 
 /** plugin.json, as `schemas/plugin-manifest.schema.json` defines it. */
 export interface PluginManifest {
@@ -104,13 +106,24 @@ export function readManifest(dir: string): DiscoveredPlugin {
   return { manifest, dir, entryFile };
 }
 
-/** Every sub-folder of `pluginsDir` that has a plugin.json, split into accepted and rejected. */
+/**
+ * Every sub-folder of `pluginsDir` that has a plugin.json, split into accepted and rejected. Both plugins
+ * of a pair whose table prefixes overlap are rejected with `PLUGIN_PREFIX_CLASH` (see `prefixClashes`).
+ */
 export function discoverPlugins(pluginsDir: string): {
   plugins: DiscoveredPlugin[];
   rejected: RejectedPlugin[];
 } {
   const plugins: DiscoveredPlugin[] = [];
   const rejected: RejectedPlugin[] = [];
+  const reject = (dir: string, err: unknown) =>
+    rejected.push({
+      dir,
+      error:
+        err instanceof RoseyError
+          ? err
+          : new RoseyError("MANIFEST_INVALID", errorMessage(err), { cause: err }),
+    });
   let names: string[];
   try {
     names = readdirSync(pluginsDir).sort();
@@ -127,22 +140,75 @@ export function discoverPlugins(pluginsDir: string): {
       },
     );
   }
+  const folders: string[] = [];
   for (const name of names) {
-    const dir = path.join(pluginsDir, name);
     try {
-      if (!statSync(path.join(dir, "plugin.json"), { throwIfNoEntry: false })?.isFile()) continue;
+      if (statSync(path.join(pluginsDir, name, "plugin.json"), { throwIfNoEntry: false })?.isFile())
+        folders.push(name);
+    } catch (err) {
+      reject(path.join(pluginsDir, name), err);
+    }
+  }
+  // Every folder named like a plugin counts, valid manifest or not, enabled or not, whatever its
+  // capabilities: tables outlive all of these (a plugin broken or disabled today, or granted `storage`
+  // later, still has the tables it made), and its neighbour must not inherit them meanwhile. A folder not
+  // named like a plugin can never load, so it has no tables and refuses nobody.
+  const clashes = prefixClashes(folders.filter((name) => PLUGIN_NAME.test(name)));
+  for (const name of folders) {
+    const dir = path.join(pluginsDir, name);
+    const clash = clashes.get(name);
+    if (clash) {
+      reject(dir, clash);
+      continue;
+    }
+    try {
       plugins.push(readManifest(dir));
     } catch (err) {
-      rejected.push({
-        dir,
-        error:
-          err instanceof RoseyError
-            ? err
-            : new RoseyError("MANIFEST_INVALID", errorMessage(err), { cause: err }),
-      });
+      reject(dir, err);
     }
   }
   return { plugins, rejected };
+}
+
+/**
+ * For each plugin whose table prefix overlaps another's (`prefixesOverlap`), the `PLUGIN_PREFIX_CLASH`
+ * refusal naming both. Both sides are refused, so which one loads never depends on order; the operator
+ * renames one.
+ */
+export function prefixClashes(names: readonly string[]): Map<string, RoseyError> {
+  const out = new Map<string, RoseyError>();
+  for (const name of names) {
+    const others = names.filter((other) => other !== name && prefixesOverlap(name, other));
+    if (others.length === 0) continue;
+    const prefix = tablePrefix(name);
+    const listed = others.map((o) => `'${o}' (prefix '${tablePrefix(o)}')`).join(", ");
+    out.set(
+      name,
+      new RoseyError(
+        "PLUGIN_PREFIX_CLASH",
+        `Plugin '${name}' is refused as its table prefix '${prefix}' overlaps that of ${listed}: each could read and write the other's tables, so both are refused. Rename one of them (folder and manifest 'name') so that neither prefix starts with the other`,
+        {
+          details: {
+            plugin: name,
+            prefix,
+            clashesWith: others.map((o) => ({ plugin: o, prefix: tablePrefix(o) })),
+          },
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * Discovery's `PLUGIN_PREFIX_CLASH` refusal of `plugin` in `pluginsDir`, if any: for the paths that reach a
+ * plugin's tables by name without loading it (`rosey migrate`, migrate requests to the database service).
+ */
+export function prefixClashOf(pluginsDir: string, plugin: string): RoseyError | undefined {
+  const dir = path.join(pluginsDir, plugin);
+  return discoverPlugins(pluginsDir).rejected.find(
+    (r) => r.dir === dir && isRoseyError(r.error, "PLUGIN_PREFIX_CLASH"),
+  )?.error;
 }
 
 /** SHA-256 of a plugin's code as loaded (for `rosey audit` and reload detection). */
