@@ -4,12 +4,18 @@ import path from "node:path";
 
 const SOURCE_FIXTURES = path.resolve(import.meta.dirname, "fixtures");
 const SHARED = path.resolve(import.meta.dirname, "shared");
+/** Fixture files too large to keep in the repository, written into the copy. */
+const GENERATED: Record<string, () => string> = {
+  // ~4.5 MB: over the bundle limit, and over the plugin host's frame limit were it sent there.
+  "big-bundle/words.js": () => `export const WORDS = "${"word ".repeat(900_000)}";\n`,
+};
 
 /**
  * The hostile fixtures as the manager loads them: a temp copy in which every fixture that imports one of
  * the modules in `shared/` (`./probe.js`, `./forged.js`) gets it beside its entry. Plugins cannot import
- * outside their own folder, and one source beats a copy per fixture. Made once per run by the global setup,
- * which removes it at teardown (test workers are killed, so their own exit hooks never ran).
+ * outside their own folder, and one source beats a copy per fixture. The `GENERATED` files are written into
+ * it too. Made once per run by the global setup, which removes it at teardown (test workers are killed, so
+ * their own exit hooks never ran).
  */
 export function materializeSecurityFixtures(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-security-fixtures-"));
@@ -26,5 +32,6 @@ export function materializeSecurityFixtures(): string {
       if (code.includes(`from "./${file}"`)) writeFileSync(path.join(dir, name, file), text);
     }
   }
+  for (const [file, text] of Object.entries(GENERATED)) writeFileSync(path.join(dir, file), text());
   return dir;
 }

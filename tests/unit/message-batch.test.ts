@@ -1,10 +1,13 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { encodeSpawnFrame, ThreadSpawner } from "../../src/core/plugins/sandbox-thread.js";
 import {
   encodeBatchFrame,
+  encodeBatchFrames,
   encodeFrame,
   type Frame,
   FrameDecoder,
+  MAX_FRAME_BYTES,
   perTickWriter,
 } from "../../src/sandbox/host/framing.js";
 import { MessageBatcher, splitBatch, unbatch } from "../../src/sandbox/message-batch.js";
@@ -95,6 +98,69 @@ describe("core ↔ plugin-host frames", () => {
     ]);
     const short = Buffer.from([0, 0, 0, 3, 1, 0, 0]);
     expect(decodeAll(short).errors).toEqual(["batch frame is too short for its worker id"]);
+  });
+});
+
+/** The plugin host exits on a frame over its limit, with every worker in it: the core never writes one. */
+describe("frames the core writes stay within the host's limit", () => {
+  const decode = (frames: Buffer[]) => {
+    const out: Frame[] = [];
+    const errors: string[] = [];
+    const decoder = new FrameDecoder(
+      (f) => out.push(f),
+      (e) => errors.push(e),
+    );
+    for (const frame of frames) decoder.push(frame);
+    return { frames: out, errors };
+  };
+
+  it("sends a batch that fits as one frame", () => {
+    const text = '{"type":"ping","seq":1}';
+    expect(encodeBatchFrames(3, text)).toEqual({ frames: [encodeBatchFrame(3, text)], dropped: [] });
+  });
+
+  it("cuts a batch over the limit between messages, in order, and drops a message too large for any frame", () => {
+    const event = (n: number, fill: string) =>
+      JSON.stringify({ type: "event", subId: n, subject: "rosey.x", envelope: { data: fill } });
+    // Three 1 MiB-of-'é' events (2 MiB each in UTF-8): together far over a frame, each one within it.
+    const fits = [1, 2, 3].map((n) => event(n, "é".repeat(1024 * 1024)));
+    const tooBig = event(4, "x".repeat(MAX_FRAME_BYTES));
+    const { frames, dropped } = encodeBatchFrames(3, [fits[0], tooBig, fits[1], fits[2]].join("\n"));
+    expect(dropped).toEqual([tooBig.length]);
+    for (const frame of frames) expect(frame.length - 4).toBeLessThanOrEqual(MAX_FRAME_BYTES);
+    const decoded = decode(frames);
+    expect(decoded.errors).toEqual([]);
+    expect(decoded.frames.flatMap((f) => (f.kind === "batch" ? f.text.split("\n") : []))).toEqual(fits);
+  });
+
+  const request = (code: string) => ({
+    name: "plugin:wordy",
+    workerData: { plugin: { name: "wordy", version: "1.0.0" }, source: code, config: {} },
+    resourceLimits: { maxOldGenerationSizeMb: 64 },
+  });
+
+  it("encodes a spawn within the limit, and refuses one over it instead of writing it", () => {
+    expect(decode([encodeSpawnFrame(1, request("module.exports = {};"))]).frames).toEqual([
+      { kind: "control", value: { t: "spawn", wid: 1, ...request("module.exports = {};") } },
+    ]);
+    // 2.5 MB of backslashes: 5 MB once JSON escapes them.
+    const escaped = request(`"${"\\".repeat(2_500_000)}"`);
+    expect(() => encodeSpawnFrame(2, escaped)).toThrow(
+      expect.objectContaining({
+        code: "PLUGIN_LOAD_FAILED",
+        message: expect.stringMatching(
+          new RegExp(
+            `^Cannot start worker 'plugin:wordy': its init \\(bundled code and config\\) is \\d+ bytes as sent to the plugin host, over the ${MAX_FRAME_BYTES}-byte frame limit$`,
+          ),
+        ),
+      }),
+    );
+  });
+
+  it("thread isolation refuses the same spawn, so a plugin starts under both isolations or neither", () => {
+    expect(() => new ThreadSpawner().spawn(request(`"${"\\".repeat(2_500_000)}"`))).toThrow(
+      expect.objectContaining({ code: "PLUGIN_LOAD_FAILED" }),
+    );
   });
 });
 

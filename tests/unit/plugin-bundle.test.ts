@@ -1,7 +1,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
-import { bundlePlugin } from "../../src/core/plugins/bundle.js";
+import { bundlePlugin, MAX_BUNDLE_BYTES } from "../../src/core/plugins/bundle.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 /**
@@ -59,5 +59,42 @@ describe("bundlePlugin keeps a plugin inside its folder", () => {
     await expect(entry('import fs from "node:fs"; export default {};')).rejects.toThrow(
       /cannot import 'node:fs': plugins have no access to modules outside their folder/,
     );
+  });
+});
+
+/**
+ * The bundle travels to the plugin host in one frame: a plugin over the cap must fail to load on its own,
+ * with an error that says why, instead of the host refusing the frame and dying with every plugin in it.
+ */
+describe("bundlePlugin caps the bundled code", () => {
+  const tmp = useTempDir("rosey-bundle-size-");
+
+  const withWords = (chars: number) => {
+    const dir = path.join(tmp(), "wordy");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, "words.js"), `export const WORDS = "${"w".repeat(chars)}";\n`);
+    writeFileSync(
+      path.join(dir, "index.js"),
+      'import { WORDS } from "./words.js"; export default { onCommand: () => WORDS.slice(0, 5) };',
+    );
+    return bundlePlugin(path.join(dir, "index.js"), dir);
+  };
+
+  it("refuses code over MAX_BUNDLE_BYTES, naming the plugin, its size and the limit", async () => {
+    const load = withWords(MAX_BUNDLE_BYTES);
+    await expect(load).rejects.toMatchObject({
+      code: "PLUGIN_LOAD_FAILED",
+      details: { bytes: expect.any(Number), limit: MAX_BUNDLE_BYTES },
+    });
+    await expect(load).rejects.toThrow(
+      new RegExp(
+        `^Cannot load plugin 'wordy': its bundled code \\(.*index\\.js and what it imports\\) is \\d+ bytes, over the ${MAX_BUNDLE_BYTES}-byte limit`,
+      ),
+    );
+  });
+
+  it("loads code just under the limit", async () => {
+    const code = await withWords(MAX_BUNDLE_BYTES - 4096);
+    expect(Buffer.byteLength(code)).toBeLessThanOrEqual(MAX_BUNDLE_BYTES);
   });
 });

@@ -1,6 +1,7 @@
 import { realpathSync } from "node:fs";
 import path from "node:path";
 import { build, stop } from "esbuild";
+import { MAX_FRAME_BYTES } from "../../sandbox/host/framing.js";
 import { errorMessage, RoseyError } from "../errors.js";
 
 /**
@@ -17,6 +18,14 @@ const FORBIDDEN_TEXT = [
   // SES refuses anything that looks like a direct eval, also inside strings; say so at load time.
   { pattern: /(?:^|[^.\w$])eval\s*\(/m, what: "'eval(' (a direct eval; use (0, eval)(…) or Function)" },
 ];
+
+/**
+ * Largest bundled code, in UTF-8 bytes. The code reaches the plugin host in one spawn frame (framing.ts,
+ * `MAX_FRAME_BYTES`) as a JSON string beside the plugin's config, and JSON escaping can double it (every
+ * backslash and double quote); half a frame leaves that room. Not an operator setting: the frame limit bounds it in any case, and
+ * the same code must load under both isolations. The spawners refuse an init that still does not fit.
+ */
+export const MAX_BUNDLE_BYTES = MAX_FRAME_BYTES / 2;
 
 /** Builds in progress; esbuild's service process is stopped when none is. */
 let building = 0;
@@ -107,6 +116,15 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
           .join("; ")
       : errorMessage(err);
     throw new RoseyError("PLUGIN_LOAD_FAILED", `Cannot bundle ${entryFile}: ${detail}`, { cause: err });
+  }
+  const bytes = Buffer.byteLength(code);
+  if (bytes > MAX_BUNDLE_BYTES) {
+    throw new RoseyError(
+      "PLUGIN_LOAD_FAILED",
+      // The folder's name is the plugin's (manifest.ts), so the message names the plugin.
+      `Cannot load plugin '${path.basename(pluginDir)}': its bundled code (${entryFile} and what it imports) is ${bytes} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit; keep large data (word lists, quotes) in storage, not in the code`,
+      { details: { bytes, limit: MAX_BUNDLE_BYTES } },
+    );
   }
   const forbidden = FORBIDDEN_TEXT.find((rule) => rule.pattern.test(code));
   if (forbidden) {

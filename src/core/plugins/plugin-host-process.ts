@@ -1,12 +1,18 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import type { Duplex } from "node:stream";
-import { encodeBatchFrame, encodeFrame, FrameDecoder, perTickWriter } from "../../sandbox/host/framing.js";
+import { encodeBatchFrames, encodeFrame, FrameDecoder, perTickWriter } from "../../sandbox/host/framing.js";
 import { type CoreToHost, type HostToCore, hostFrameSchema } from "../../sandbox/host/host-protocol.js";
 import { MessageBatcher, unbatch } from "../../sandbox/message-batch.js";
 import type { Logger } from "../logger.js";
 import { runtimeFile } from "../paths.js";
 import { compileCheck } from "../validation.js";
-import type { SandboxSpawner, SandboxThread, SpawnRequest, ThreadExit } from "./sandbox-thread.js";
+import {
+  encodeSpawnFrame,
+  type SandboxSpawner,
+  type SandboxThread,
+  type SpawnRequest,
+  type ThreadExit,
+} from "./sandbox-thread.js";
 
 const checkHostFrame = compileCheck(hostFrameSchema);
 
@@ -15,11 +21,13 @@ const checkHostFrame = compileCheck(hostFrameSchema);
  * use and again after it dies; every worker that lived in a dead host reports an exit with
  * `hostCrash: true`, and the plugin manager restarts them (into the new host) or quarantines the one
  * that was running. The pipe is length-prefixed (sandbox/host/framing.ts): frame sizes are checked
- * before anything is parsed, and a host that sends garbage is killed.
+ * before anything is parsed, and a host that sends garbage is killed. The core never writes a frame over
+ * the host's limit, which the host would exit on: a spawn that does not fit fails, a batch is cut.
  */
 
 interface RemoteThread {
   wid: number;
+  name: string;
   threadId: number;
   outgoing: MessageBatcher;
   onMessage?: (raw: unknown) => void;
@@ -82,22 +90,18 @@ class HostProcess {
     return this.#child.pid;
   }
 
-  spawn(wid: number, request: SpawnRequest): SandboxThread {
+  /** `frame` is the request's spawn frame (encodeSpawnFrame), already checked against the frame limit. */
+  spawn(wid: number, name: string, frame: Buffer): SandboxThread {
     const thread: RemoteThread = {
       wid,
+      name,
       threadId: -1,
-      outgoing: new MessageBatcher((batch) => this.#write(encodeBatchFrame(wid, batch))),
+      outgoing: new MessageBatcher((batch) => this.#writeBatch(thread, batch)),
       utilization: undefined,
       exited: false,
     };
     this.#threads.set(wid, thread);
-    this.#send({
-      t: "spawn",
-      wid,
-      name: request.name,
-      workerData: request.workerData,
-      resourceLimits: request.resourceLimits,
-    });
+    this.#write(frame);
     return {
       get threadId() {
         return thread.threadId;
@@ -128,6 +132,16 @@ class HostProcess {
 
   #send(frame: CoreToHost): void {
     this.#write(encodeFrame(frame));
+  }
+
+  #writeBatch(thread: RemoteThread, batch: string): void {
+    const { frames, dropped } = encodeBatchFrames(thread.wid, batch);
+    for (const frame of frames) this.#write(frame);
+    for (const chars of dropped)
+      this.#log.error(
+        { worker: thread.name, chars },
+        "message to a plugin worker dropped: larger than one frame to the plugin host",
+      );
   }
 
   #write(bytes: Buffer): void {
@@ -222,6 +236,8 @@ export class ProcessSpawner implements SandboxSpawner {
 
   spawn(request: SpawnRequest): SandboxThread {
     if (this.#closed) throw new Error("plugin host spawner is closed");
+    const wid = this.#nextWid++;
+    const frame = encodeSpawnFrame(wid, request);
     if (!this.#host || this.#host.dead) {
       this.#hostStarts++;
       const host = new HostProcess(this.#log, () => {
@@ -230,7 +246,7 @@ export class ProcessSpawner implements SandboxSpawner {
       this.#host = host;
       this.#log.info({ hostPid: host.pid, starts: this.#hostStarts }, "plugin host started");
     }
-    return this.#host.spawn(this.#nextWid++, request);
+    return this.#host.spawn(wid, request.name, frame);
   }
 
   async close(): Promise<void> {

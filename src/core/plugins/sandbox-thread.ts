@@ -1,6 +1,9 @@
 import type { EventLoopUtilization } from "node:perf_hooks";
 import { type ResourceLimits, Worker } from "node:worker_threads";
+import { encodeFrame, MAX_FRAME_BYTES } from "../../sandbox/host/framing.js";
+import type { CoreToHost } from "../../sandbox/host/host-protocol.js";
 import { MessageBatcher, unbatch } from "../../sandbox/message-batch.js";
+import { RoseyError } from "../errors.js";
 import { runtimeFile } from "../paths.js";
 
 /**
@@ -45,11 +48,33 @@ export interface SandboxSpawner {
   close(): Promise<void>;
 }
 
+/**
+ * The frame that asks the plugin host to spawn a worker. A request whose frame is over `MAX_FRAME_BYTES`
+ * (its bundled code and config are too large) throws `PLUGIN_LOAD_FAILED` instead: the host exits on a frame
+ * it refuses, taking every worker in it down, so no such frame is ever written.
+ */
+export function encodeSpawnFrame(wid: number, request: SpawnRequest): Buffer {
+  const spawn: CoreToHost = { t: "spawn", wid, ...request };
+  const frame = encodeFrame(spawn);
+  const bytes = frame.length - 4;
+  if (bytes > MAX_FRAME_BYTES) {
+    throw new RoseyError(
+      "PLUGIN_LOAD_FAILED",
+      `Cannot start worker '${request.name}': its init (bundled code and config) is ${bytes} bytes as sent to the plugin host, over the ${MAX_FRAME_BYTES}-byte frame limit`,
+      { details: { bytes, limit: MAX_FRAME_BYTES } },
+    );
+  }
+  return frame;
+}
+
 /** Workers in the core process: for trusted setups and tests; a fatal allocation here ends the core. */
 export class ThreadSpawner implements SandboxSpawner {
   readonly isolation = "thread" as const;
 
   spawn(request: SpawnRequest): SandboxThread {
+    // No frame is sent here, but the plugin host's limit applies: a plugin starts under both isolations or
+    // under neither.
+    encodeSpawnFrame(0, request);
     const worker = new Worker(runtimeFile("sandbox/worker-entry.js"), {
       workerData: request.workerData,
       resourceLimits: request.resourceLimits,

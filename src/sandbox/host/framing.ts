@@ -1,4 +1,5 @@
 import type { Writable } from "node:stream";
+import { splitBatch } from "../message-batch.js";
 
 /**
  * Length-prefixed frames for the core ↔ plugin-host pipe: a 4-byte big-endian length, then that many
@@ -10,6 +11,8 @@ import type { Writable } from "node:stream";
 
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 const BATCH = 0x01;
+/** Characters of batch text that fit one frame whatever they are: a UTF-16 unit is at most 3 UTF-8 bytes. */
+const MAX_BATCH_CHARS = Math.floor((MAX_FRAME_BYTES - 5) / 3);
 
 export type Frame = { kind: "control"; value: unknown } | { kind: "batch"; wid: number; text: string };
 
@@ -28,6 +31,17 @@ export function encodeBatchFrame(wid: number, text: string): Buffer {
   frame.writeUInt32BE(wid, 5);
   frame.write(text, 9, "utf8");
   return frame;
+}
+
+/**
+ * One worker's batch as frames the reader accepts: one frame when it fits, else cut between messages
+ * (splitBatch). A message too large for a frame by itself is left out, its length in characters in `dropped`.
+ */
+export function encodeBatchFrames(wid: number, batch: string): { frames: Buffer[]; dropped: number[] } {
+  const whole = encodeBatchFrame(wid, batch);
+  if (whole.length - 4 <= MAX_FRAME_BYTES) return { frames: [whole], dropped: [] };
+  const { parts, dropped } = splitBatch(batch, MAX_BATCH_CHARS);
+  return { frames: parts.map((part) => encodeBatchFrame(wid, part)), dropped };
 }
 
 /**
