@@ -95,6 +95,8 @@ export const workerMessageSchema = z.discriminatedUnion("type", [
       .max(MAX_LOG_CHARS)
       .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "log text must have its control characters escaped"),
     fields: z.string().max(2048).optional(),
+    /** Lines the worker dropped before this one (LOG_LINES_PER_SECOND). */
+    dropped: z.number().int().positive().optional(),
   }),
   z.strictObject({
     type: z.literal("pong"),

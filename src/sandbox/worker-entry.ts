@@ -5,6 +5,8 @@ import { loadPlugin, type PluginModule } from "./loader.js";
 import { MessageBatcher, unbatch } from "./message-batch.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "./protocol.js";
 import { PluginTimers } from "./timers.js";
+import { WindowBudget } from "./window-budget.js";
+import { LOG_LINES_PER_SECOND } from "./wire-limits.js";
 
 /**
  * Entry of a plugin's worker thread. Locks the realm down with SES before any plugin code exists,
@@ -49,9 +51,19 @@ function describeError(err: unknown): string {
   }
 }
 
+type LogLevel = "debug" | "info" | "warn" | "error";
+const logBudget = new WindowBudget(LOG_LINES_PER_SECOND, 1_000, hostNow);
+
+/** Every log line leaves through here, within the budget; the next line sent says how many were dropped. */
+function postLog(level: LogLevel, msg: string, fields?: string): void {
+  if (!logBudget.take()) return;
+  const dropped = logBudget.takeDropped();
+  post({ type: "log", level, msg, ...(fields ? { fields } : {}), ...(dropped > 0 ? { dropped } : {}) });
+}
+
 /** A log line the main thread accepts: escaped, and cut to the protocol's limit after the label. */
-function logLine(level: "debug" | "info" | "warn" | "error", msg: string): void {
-  post({ type: "log", level, msg: sanitizeLogText(msg) });
+function logLine(level: LogLevel, msg: string): void {
+  postLog(level, sanitizeLogText(msg));
 }
 
 let nextId = 1;
@@ -77,7 +89,9 @@ const guard = (label: string, fn: () => unknown): void => {
     const result = fn();
     if (isThenable(result)) {
       pendingHandlers++;
-      result.then(settled, (err: unknown) => {
+      // Through a real promise: calling the plugin's own `then` would hand it these callbacks, which it could
+      // call at will (forged failure lines, a pending count driven below zero).
+      Promise.resolve(result).then(settled, (err: unknown) => {
         settled();
         logLine("error", `${label} failed: ${describeError(err)}`);
       });
@@ -116,7 +130,7 @@ const host: CtxHost = {
     post({ type: "command-reply", id, text: text.slice(0, 10_000) });
   },
   log(level, msg, fields) {
-    post({ type: "log", level, msg, ...(fields ? { fields } : {}) });
+    postLog(level, msg, fields);
   },
   now: () => hostNow(),
   random: () => hostRandom(),

@@ -134,6 +134,38 @@ describe.each(["process", "thread"] as const)("plugin lifecycle and watchdog (%s
     expect(await run("offheap", "grow")).toEqual({ ok: true, replied: true });
   });
 
+  it("an operator's suspend ends the worker; reload starts one new worker, with no crash or extra restart", async () => {
+    const suspend = await client.request<{ ok: boolean; state: string }>(
+      "rosey.admin.plugins.suspend",
+      { plugin: "offheap" },
+      { timeoutMs: 10_000 },
+    );
+    expect(suspend.data).toMatchObject({ ok: true, state: "suspended" });
+    expect(state("offheap")?.lastError).toMatch(/suspended by operator/);
+    const states: string[] = [];
+    const watch = setInterval(() => states.push(state("offheap")?.state ?? "?"), 5);
+    try {
+      const reload = await client.request<{ ok: boolean; state: string }>(
+        "rosey.admin.plugins.reload",
+        { plugin: "offheap" },
+        { timeoutMs: 10_000 },
+      );
+      expect(reload.data).toMatchObject({ ok: true, state: "running" });
+      const again = await client.request<{ ok: boolean; state: string }>(
+        "rosey.admin.plugins.reload",
+        { plugin: "offheap" },
+        { timeoutMs: 10_000 },
+      );
+      expect(again.data).toMatchObject({ ok: true, state: "running" });
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(state("offheap")).toMatchObject({ state: "running", restarts: 0 });
+      expect(states).not.toContain("crashed");
+    } finally {
+      clearInterval(watch);
+    }
+    expect(await run("offheap", "grow")).toEqual({ ok: true, replied: true });
+  });
+
   it("quarantines a plugin that keeps crashing after maxRestarts, with an audit event saying why", async () => {
     // One restart was spent above; two more crashes exhaust maxRestarts (2), the third quarantines.
     for (let restarts = 1; restarts <= 2; restarts++) {

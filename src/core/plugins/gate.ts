@@ -123,9 +123,17 @@ export class PermissionGate {
     return true;
   }
 
-  /** Subscribes on the plugin's behalf when the pattern lies inside its grants. */
+  /**
+   * Subscribes on the plugin's behalf when the pattern lies inside its grants. Each subscription is a
+   * SUB (and later an UNSUB) on the core's own NATS connection, so it spends the publish budget too: a
+   * plugin subscribing and unsubscribing in a loop is refused, and suspended, like one publishing in a loop.
+   */
   subscribe(pattern: string, deliver: (message: BusMessage) => void): BusSubscription | undefined {
-    if (!this.#check("subscribe", pattern)) return undefined;
+    if (this.#suspended || !this.#check("subscribe", pattern)) return undefined;
+    if (!this.#bucket.take()) {
+      this.#violate("subscribe", pattern, null, `subscribe rate above ${this.#bucket.rate}/s`, false);
+      return undefined;
+    }
     return this.#bus.subscribe(pattern, deliver);
   }
 

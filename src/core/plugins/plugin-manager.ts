@@ -253,6 +253,8 @@ export class PluginManager {
   async #launch(p: ManagedPlugin): Promise<void> {
     const { manifest } = p.discovered;
     this.#setState(p, "starting");
+    // This launch's worker once spawned; until then p.worker is still the previous one.
+    let launched: PluginWorker | undefined;
     try {
       const entry = this.#config.plugins.entries[manifest.name];
       checkPluginConfig(manifest.name, manifest.configSchema, entry?.config ?? {});
@@ -279,6 +281,7 @@ export class PluginManager {
         readyTimeoutMs: this.#config.sandbox.readyTimeoutMs,
         subscribe: manifest.subscribe ?? [],
       });
+      launched = worker;
       p.worker = worker;
       await worker.start();
       if (this.#stopping) {
@@ -297,6 +300,16 @@ export class PluginManager {
       void worker.exited().then((exit) => this.#onExit(p, worker, exit));
     } catch (err) {
       p.lastError = errorMessage(err);
+      // A start that failed because its worker ended has its exit settled by now: peek at it without waiting.
+      const exit = launched && (await Promise.race([launched.exited(), undefined]));
+      if (launched && exit?.hostCrash) {
+        // Not a load error of this plugin's: the plugin host died under it (another plugin took it down, or it
+        // was killed). It restarts like a crash, spending its restart budget: it may also be the plugin whose
+        // load takes the host down (a huge allocation at the top level), which only repetition tells apart,
+        // and a free restart would let that one crash the host for every plugin forever.
+        this.#onExit(p, launched, { ...exit, hostCrash: false, reason: p.lastError });
+        return;
+      }
       // Load errors are deterministic: retrying the same code cannot help.
       this.#setState(p, "failed");
       this.#log.error(
@@ -309,8 +322,9 @@ export class PluginManager {
   #onExit(p: ManagedPlugin, worker: PluginWorker, exit: WorkerExit): void {
     if (p.worker !== worker || p.state === "stopped" || this.#stopping) return;
     const name = p.discovered.manifest.name;
-    p.lastError = exit.reason;
+    // A suspended plugin's worker was ended on purpose: the suspension's reason stays its last error.
     if (p.state === "suspended" || p.state === "failed") return;
+    p.lastError = exit.reason;
     if (exit.hostCrash && exit.busy) {
       // The host died while this plugin's handler ran: it is the one that took the process down.
       this.#fail(p, `took down the plugin host while handling a command (${exit.reason})`);
@@ -366,14 +380,20 @@ export class PluginManager {
     }
   }
 
-  #suspend(p: ManagedPlugin, reason: string, terminate: boolean): void {
+  /**
+   * A suspended plugin runs no code: its worker ends, since a gate that drops everything still lets a
+   * running worker spend the core's time on messages that are refused one by one. A misbehaving worker is
+   * killed; one the operator suspends is stopped (its `onStop` runs). `resume` starts a new one.
+   */
+  #suspend(p: ManagedPlugin, reason: string, end: "kill" | "stop"): void {
     if (p.state !== "running") return;
     this.#setState(p, "suspended");
     p.gate.suspended = true;
     p.lastError = reason;
     this.#log.error({ plugin: p.grants.plugin, reason }, "plugin suspended");
     this.#audit("plugin.suspended", p.grants.plugin, reason);
-    if (terminate) void p.worker?.kill(`suspended: ${reason}`);
+    if (end === "kill") void p.worker?.kill(`suspended: ${reason}`);
+    else void p.worker?.stop();
   }
 
   #onAlert(p: ManagedPlugin, alert: WorkerAlert): void {
@@ -381,7 +401,7 @@ export class PluginManager {
       this.#suspend(
         p,
         `off-heap memory ${Math.round(alert.bytes / 1048576)} MB above the ${Math.round(alert.limit / 1048576)} MB cap`,
-        true,
+        "kill",
       );
       return;
     }
@@ -409,7 +429,7 @@ export class PluginManager {
     }
     switch (action) {
       case "suspend":
-        this.#suspend(p, `suspended by operator (${message.envelope.source})`, false);
+        this.#suspend(p, `suspended by operator (${message.envelope.source})`, "stop");
         answer(p.state === "suspended", `plugin '${p.grants.plugin}' is ${p.state}`);
         return;
       case "resume":
@@ -423,7 +443,10 @@ export class PluginManager {
         if (action === "reload") p.code = undefined;
         this.#audit(`plugin.${action}d`, p.grants.plugin, `by ${message.envelope.source}`);
         const relaunch = async () => {
-          if (p.worker?.ready) await p.worker.stop();
+          // Detached first: its exit is then not taken for a crash (which would schedule a second launch).
+          const old = p.worker;
+          p.worker = undefined;
+          if (old?.ready) await old.stop();
           await this.#launch(p);
           await this.#bus.flush();
           answer(p.state === "running", `plugin '${p.grants.plugin}' is ${p.state}`);
@@ -443,7 +466,7 @@ export class PluginManager {
       const reason = violation.severe
         ? `severe violation: ${violation.reason}`
         : `${violation.count} violations within ${this.#config.sandbox.violations.windowMs} ms`;
-      this.#suspend(p, reason, false);
+      this.#suspend(p, reason, "kill");
     }
   }
 

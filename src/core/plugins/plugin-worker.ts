@@ -5,6 +5,7 @@ import {
   type WorkerToMain,
   workerMessageSchema,
 } from "../../sandbox/protocol.js";
+import { LOG_LINES_PER_SECOND } from "../../sandbox/wire-limits.js";
 import type { BusMessage, BusSubscription } from "../bus.js";
 import type { Command } from "../commands.js";
 import { errorMessage, RoseyError } from "../errors.js";
@@ -76,7 +77,6 @@ const MAX_IN_FLIGHT_REQUESTS = 16;
 const MAX_QUEUED_REQUESTS = 256;
 const MAX_SUBSCRIPTIONS = 64;
 const REPLY_TOKEN_TTL_MS = 30_000;
-const LOGS_PER_SECOND = 20;
 /** A command's channel stays answerable by `ctx.reply` (e.g. from a timer) this long after it was dispatched. */
 const REPLY_ROUTE_TTL_MS = 10 * 60_000;
 const MAX_REPLY_ROUTES = 256;
@@ -122,7 +122,7 @@ export class PluginWorker {
   #progressAt = performance.now();
   #pingSeq = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
-  readonly #logBudget = new LogBudget(LOGS_PER_SECOND);
+  readonly #logBudget = new LogBudget(LOG_LINES_PER_SECOND);
   #memory = { heapUsed: 0, arrayBuffers: 0 };
   #pendingHandlers = 0;
   /** The pending-handler count that draws the next warning (×10 each time). */
@@ -563,7 +563,7 @@ export class PluginWorker {
         break;
       }
       case "log":
-        this.#pluginLog(message.level, message.msg, message.fields);
+        this.#pluginLog(message.level, message.msg, message.fields, message.dropped);
         break;
       case "pong":
         this.#lastHeard = performance.now();
@@ -632,8 +632,19 @@ export class PluginWorker {
     }
   }
 
-  #pluginLog(level: "debug" | "info" | "warn" | "error", msg: string, fields: string | undefined): void {
+  /**
+   * The worker keeps to the budget itself (and says what it dropped); the core's own budget stands behind it
+   * for a worker whose shim is not the one it was given.
+   */
+  #pluginLog(
+    level: "debug" | "info" | "warn" | "error",
+    msg: string,
+    fields: string | undefined,
+    droppedInWorker: number | undefined,
+  ): void {
     if (!this.#logBudget.admit(this.#log, "plugin")) return;
+    if (droppedInWorker)
+      this.#log.warn({ source: "plugin", dropped: droppedInWorker }, "plugin log lines dropped (rate limit)");
     this.#log[level]({ source: "plugin", ...(fields ? { fields } : {}) }, msg);
   }
 }
