@@ -286,6 +286,27 @@ describe("CyTube connector against the emulator and a real nats-server", () => {
     }
   });
 
+  it("a chat message the server refuses for good (the bot is muted) is reported against its action", async () => {
+    await setup();
+    const errors = collect<{ code: string; source?: string }>();
+    const errorIds: string[] = [];
+    testBus.subscribe<{ code: string; source?: string }>("rosey.events.error", (m) => {
+      if (m.envelope.data.code !== "MESSAGE_DROPPED") return;
+      errors.push(m.envelope.data);
+      errorIds.push(m.envelope.correlationId);
+    });
+    await testBus.flush();
+    emu.channel(CHANNEL).find("rosey")!.muted = true;
+    const sent = testBus.publish("rosey.actions.chat.send", {
+      platform: "cytube",
+      channel: CHANNEL,
+      text: "hi",
+    });
+    const [dropped] = await errors.waitFor(1);
+    expect(dropped).toMatchObject({ code: "MESSAGE_DROPPED", source: "plugin:test" });
+    expect(errorIds[0]).toBe(sent.correlationId);
+  });
+
   it("disconnect mid-stream with actions queued: every reply delivered exactly once after reconnect", async () => {
     await setup({}, {}, { flood: { burst: 5, sustained: 20, cooldown: 1 } });
     const N = 30;

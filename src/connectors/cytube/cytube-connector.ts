@@ -100,9 +100,12 @@ export class CytubeConnector implements Connector {
           m.kind === "pm" ? { to: m.to, msg: m.text } : { msg: m.text },
         ),
       onGiveUp: (m, reason) =>
-        this.#reportError("MESSAGE_DROPPED", `Gave up sending a ${m.kind} from '${m.source}': ${reason}`, {
-          source: m.source,
-        }),
+        this.#reportError(
+          "MESSAGE_DROPPED",
+          `Gave up sending a ${m.kind} from '${m.source}': ${reason}`,
+          { source: m.source },
+          m.correlationId,
+        ),
     });
     this.#additions = new AddQueue({
       ...options.addQueue,
@@ -380,7 +383,11 @@ export class CytubeConnector implements Connector {
     if (plan.kind === "chat") {
       try {
         for (const line of plan.lines) {
-          void this.#queue.enqueue({ ...line, source: message.envelope.source });
+          void this.#queue.enqueue({
+            ...line,
+            source: message.envelope.source,
+            correlationId: message.envelope.correlationId,
+          });
         }
       } catch (err) {
         this.#refuse(message, action, "RATE_LIMITED", errorMessage(err), replied);

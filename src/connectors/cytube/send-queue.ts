@@ -55,6 +55,8 @@ export interface OutgoingMessage {
   to?: string | undefined;
   /** Who asked (`plugin:<name>`, `core`…): the unit of fairness. */
   source: string;
+  /** The asking action's, so a message given up is reported against it. */
+  correlationId?: string | undefined;
   /** False for slash commands (`/kick`, `/clear`): they use the limiter but the server echoes nothing. */
   expectEcho?: boolean;
 }
