@@ -29,6 +29,28 @@ describe("scaffoldPlugin (rosey plugin new)", () => {
     expect(readme).toContain("echo '!greeter-2 world' | npx rosey start --config rosey.yaml");
   });
 
+  it("refuses a name whose table prefix would clash with an installed plugin's, either way round", () => {
+    const plugins = path.join(dir(), "plugins");
+    scaffoldPlugin("vault", plugins);
+    scaffoldPlugin("vaults", plugins);
+    for (const clashing of ["vault-keys", "vault-keys-x"]) {
+      let error: unknown;
+      try {
+        scaffoldPlugin(clashing, plugins);
+      } catch (err) {
+        error = err;
+      }
+      expect(isRoseyError(error, "PLUGIN_PREFIX_CLASH"), clashing).toBe(true);
+      expect((error as Error).message).toMatch(/'vault' \(prefix 'vault_'\)/);
+    }
+    const pluginsB = path.join(dir(), "plugins-b");
+    scaffoldPlugin("quote-book", pluginsB);
+    expect(() => scaffoldPlugin("quote", pluginsB)).toThrow(
+      /overlaps that of 'quote-book' \(prefix 'quote_book_'\)/,
+    );
+    expect(existsSync(path.join(pluginsB, "quote"))).toBe(false);
+  });
+
   it("refuses a name the manifest schema refuses, naming the rule, and writes nothing", () => {
     for (const bad of ["Hello", "1dice", "has_underscore", "", "a".repeat(33), "../escape"]) {
       let error: unknown;

@@ -1,6 +1,7 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { errorMessage, RoseyError } from "../errors.js";
+import { prefixesOverlap, tablePrefix } from "../migrations/validator.js";
 import { PLUGIN_NAME } from "../subjects.js";
 import { readManifest } from "./manifest.js";
 
@@ -95,9 +96,28 @@ npx rosey audit --config rosey.yaml  # what ${name} requests, is granted and may
 `;
 }
 
+/** A name whose table prefix overlaps an installed plugin's would get both refused at start (manifest.ts). */
+function refuseClash(name: string, parent: string): void {
+  if (!existsSync(parent)) return;
+  const clashing = readdirSync(parent).filter(
+    (other) =>
+      other !== name &&
+      PLUGIN_NAME.test(other) &&
+      existsSync(path.join(parent, other, "plugin.json")) &&
+      prefixesOverlap(name, other),
+  );
+  if (clashing.length === 0) return;
+  const listed = clashing.map((o) => `'${o}' (prefix '${tablePrefix(o)}')`).join(", ");
+  throw new RoseyError(
+    "PLUGIN_PREFIX_CLASH",
+    `Cannot create plugin '${name}' as its table prefix '${tablePrefix(name)}' overlaps that of ${listed}: both would be refused at start, since each could reach the other's tables. No plugin's name may be another's followed by '-' and more (like 'vault' and 'vault-keys'): pick another name`,
+  );
+}
+
 /**
  * Creates `<pluginsDir>/<name>/` with plugin.json, index.js and README.md. Throws `VALIDATION_FAILED` for a
- * name the manifest schema refuses and `ALREADY_EXISTS` when the folder exists.
+ * name the manifest schema refuses, `ALREADY_EXISTS` when the folder exists and `PLUGIN_PREFIX_CLASH` for a
+ * name an installed plugin's would clash with.
  */
 export function scaffoldPlugin(name: string, pluginsDir: string): ScaffoldResult {
   if (!PLUGIN_NAME.test(name)) {
@@ -108,6 +128,7 @@ export function scaffoldPlugin(name: string, pluginsDir: string): ScaffoldResult
   }
   const parent = path.resolve(pluginsDir);
   const dir = path.join(parent, name);
+  refuseClash(name, parent);
   try {
     mkdirSync(parent, { recursive: true });
     mkdirSync(dir);
