@@ -45,6 +45,12 @@ describe("cytube normalization", () => {
     const [e] = normalizeEvent("chatMsg", { username: "rosey", msg: "mine", meta: {}, time: 2 }, ctx(s));
     expect(e!.data.is_self).toBe(true);
   });
+  it("a shadow-muted user's line (seen by a moderator bot) is not a message, so it cannot command the bot", () => {
+    const s = stateWith();
+    const frame = { username: "muted", msg: "!echo hello everyone", meta: { shadow: true }, time: 3 };
+    expect(normalizeEvent("chatMsg", frame, ctx(s))).toEqual([]);
+    expect(normalizeEvent("chatMsg", { ...frame, meta: { shadow: false } }, ctx(s))).toHaveLength(1);
+  });
   it("falls back to receipt time without a server time; ignores malformed frames", () => {
     const s = stateWith();
     expect(

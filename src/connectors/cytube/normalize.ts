@@ -82,9 +82,15 @@ function chatLine(payload: unknown, ctx: NormalizeContext): ChatEvent | undefine
   return event;
 }
 
-/** `chatMsg` → `rosey.events.message`; `undefined` for history replay and malformed frames. */
+/**
+ * `chatMsg` → `rosey.events.message`; `undefined` for history replay, malformed frames and a shadow-muted
+ * user's line. The server shows those only to moderators (`meta.shadow`, cytube-protocol.md §5.3): passed on,
+ * a shadow-muted user could still command the bot and have it speak in public. The raw frame is still
+ * published for `platform.raw`.
+ */
 export function normalizeChat(payload: unknown, ctx: NormalizeContext): ChatEvent | undefined {
-  return ctx.joined ? chatLine(payload, ctx) : undefined;
+  if (!ctx.joined || rec(rec(payload).meta).shadow === true) return undefined;
+  return chatLine(payload, ctx);
 }
 
 /** `pm` → `rosey.events.pm` with `recipient`. PMs are not replayed, so they count even before `addUser`. */
