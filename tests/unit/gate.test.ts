@@ -168,6 +168,19 @@ describe("PermissionGate", () => {
     });
   });
 
+  it("a violation's text the plugin chose (field names, subjects) is escaped and cut, so it can be persisted", async () => {
+    const { gate, violations } = setup(["storage", "chat.send"]);
+    const data = { collection: "c", key: "k", "\u0000x": 1, ["y".repeat(900)]: 2 };
+    await expect(gate.request("rosey.db.kv.get", JSON.stringify(data), 100)).rejects.toThrow();
+    expect(gate.publish("rosey.actions.chat.send\u0000x", "{}")).toBe(false);
+    for (const v of violations) {
+      expect(v.reason).not.toMatch(/[\u0000-\u001f]/);
+      expect(v.subject).not.toMatch(/[\u0000-\u001f]/);
+      expect(v.reason.length).toBeLessThanOrEqual(1024);
+    }
+    expect(violations[0]?.reason).toContain("\\u0000x");
+  });
+
   it("refuses everything, silently, while suspended", () => {
     const { gate, published, violations } = setup(["chat.send"]);
     gate.suspended = true;

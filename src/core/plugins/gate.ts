@@ -1,3 +1,4 @@
+import { sanitizeLogText } from "../../sandbox/ctx.js";
 import type { Bus, BusMessage, BusSubscription } from "../bus.js";
 import { KV_OPERATIONS, KV_SUBJECT_PREFIX, type KvOperation, kvRequestSchemas } from "../db/kv-protocol.js";
 import type { Envelope } from "../envelope.js";
@@ -285,12 +286,14 @@ export class PermissionGate {
     const now = Date.now();
     while (this.#recent.length > 0 && this.#recent[0]! < now - this.#windowMs) this.#recent.shift();
     this.#recent.push(now);
+    // Subject and reason carry text the plugin chose (a refused subject, its field names): escaped and cut,
+    // since a NUL made PostgreSQL refuse the audit batch holding it, and an over-long reason was not persisted.
     const violation: Violation = {
       plugin: this.plugin,
       operation,
-      subject: subject.slice(0, 300),
+      subject: sanitizeLogText(subject.slice(0, 300)),
       capability,
-      reason,
+      reason: sanitizeLogText(reason),
       count: this.#recent.length,
       severe,
     };
