@@ -124,11 +124,12 @@ describe.each(["process", "thread"] as const)(
       await run("intruder", command("intrude", ["rosey.plugins.greeter.seen"]));
       await run("intruder", command("intrude", ["rosey.actions.chat.send\r\nPUB rosey.admin.x 1"]));
       const got = (await violations.waitFor(before + 4)).slice(before);
-      expect(got.map((v) => [v.operation, v.subject.split("\r")[0], v.capability])).toEqual([
+      // The refused subject is recorded escaped: its CR/LF cannot split a log line or an audit row.
+      expect(got.map((v) => [v.operation, v.subject, v.capability])).toEqual([
         ["publish", "rosey.actions.users.ban", "users.ban"],
         ["publish", "rosey.security.violation", null],
         ["publish", "rosey.plugins.greeter.seen", null],
-        ["publish", "rosey.actions.chat.send", null],
+        ["publish", "rosey.actions.chat.send\\u000d\\u000aPUB rosey.admin.x 1", null],
       ]);
       expect(got[0]?.reason).toMatch(/not requested/);
       expect(got.every((v) => v.plugin === "intruder")).toBe(true);
