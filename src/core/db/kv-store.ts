@@ -44,12 +44,34 @@ export type PolicySource = (plugin: string) => StoragePolicy;
 const addFormats = ((addFormatsImport as unknown as { default?: unknown }).default ??
   addFormatsImport) as unknown as (ajv: Ajv) => Ajv;
 
+/** Keywords whose members are named by the schema's author (property names), not keywords. */
+const NAMED_MEMBERS = new Set(["properties", "$defs", "definitions", "dependentSchemas"]);
+
+/** Where a schema asks for a regular expression (`pattern`, `patternProperties`), as a JSON pointer. */
+function regexKeyword(schema: unknown, at: string, names = false): string | undefined {
+  if (schema === null || typeof schema !== "object") return undefined;
+  for (const [key, value] of Object.entries(schema)) {
+    if (!names && (key === "pattern" || key === "patternProperties")) return `${at}/${key}`;
+    const found = regexKeyword(value, `${at}/${key}`, !names && NAMED_MEMBERS.has(key));
+    if (found) return found;
+  }
+  return undefined;
+}
+
 export function policyFromManifest(manifest: Pick<PluginManifest, "storage"> | undefined): StoragePolicy {
   const ajv = addFormats(new Ajv({ allErrors: true, strict: false }));
   const validators = new Map<string, ValidateFunction>();
   const brokenSchemas = new Map<string, string>();
   for (const [name, spec] of Object.entries(manifest?.storage?.collections ?? {})) {
     if (!spec.schema) continue;
+    const regex = regexKeyword(spec.schema, "");
+    if (regex) {
+      brokenSchemas.set(
+        name,
+        `it uses '${regex}': regular expressions from a plugin are not run by the database service, since one that backtracks (e.g. "^(a+)+$") freezes it for every plugin; check the text in the plugin instead`,
+      );
+      continue;
+    }
     try {
       validators.set(name, ajv.compile(spec.schema));
     } catch (err) {
