@@ -1,4 +1,4 @@
-import { FairQueue } from "./fair-queue.js";
+import { FairQueue, insertInOrder } from "./fair-queue.js";
 import { type FloodParams, LimiterMirror } from "./limiter-mirror.js";
 import { WakeTimer } from "./wake-timer.js";
 
@@ -137,7 +137,7 @@ export class AddQueue {
     this.#wake.clear();
     for (const { item } of this.#inflight.splice(0)) {
       item.resent = true;
-      this.#requeue(item);
+      insertInOrder(this.#retry, item);
     }
     this.#limiter.reset();
   }
@@ -181,7 +181,7 @@ export class AddQueue {
       this.#limiter.refused(Date.now());
       item.attempts += 1;
       const retrying = item.attempts < this.#maxAttempts;
-      if (retrying) this.#requeue(item);
+      if (retrying) insertInOrder(this.#retry, item);
       else
         this.#settle(item, { status: "failed", reason: `${msg} (gave up after ${item.attempts} attempts)` });
       this.#schedule();
@@ -192,12 +192,6 @@ export class AddQueue {
       this.#settle(item, { status: "added" });
     } else this.#settle(item, { status: "failed", reason: msg });
     return { addition, retrying: false };
-  }
-
-  #requeue(item: Item): void {
-    const at = this.#retry.findIndex((r) => r.seq > item.seq);
-    if (at < 0) this.#retry.push(item);
-    else this.#retry.splice(at, 0, item);
   }
 
   #settle(item: Item, outcome: AddOutcome): void {

@@ -1,4 +1,14 @@
 /**
+ * Puts an item back into a retry list kept in the order the items were first queued (`seq`), so what is sent
+ * again goes out in the order it was asked for.
+ */
+export function insertInOrder<T extends { seq: number }>(list: T[], item: T): void {
+  const at = list.findIndex((other) => other.seq > item.seq);
+  if (at < 0) list.push(item);
+  else list.splice(at, 0, item);
+}
+
+/**
  * Waiting items from many senders (`plugin:<name>`, `core`…), served one sender at a time: the sender that
  * has waited longest since it was last served goes next, so one plugin's burst cannot starve the others.
  */

@@ -15,7 +15,7 @@
  * retry queue, which is served before anything else. On disconnect, every unanswered message is retried.
  */
 
-import { FairQueue } from "./fair-queue.js";
+import { FairQueue, insertInOrder } from "./fair-queue.js";
 import { type FloodParams, LimiterMirror } from "./limiter-mirror.js";
 import { WakeTimer } from "./wake-timer.js";
 
@@ -201,10 +201,7 @@ export class SendQueue {
       item.settle?.("failed");
       return;
     }
-    // Keep the retry queue in original order.
-    const at = this.#retry.findIndex((r) => r.seq > item.seq);
-    if (at < 0) this.#retry.push(item);
-    else this.#retry.splice(at, 0, item);
+    insertInOrder(this.#retry, item);
   }
 
   #next(): Item | undefined {
