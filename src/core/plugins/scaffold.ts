@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { errorMessage, RoseyError } from "../errors.js";
-import { prefixesOverlap, tablePrefix } from "../migrations/validator.js";
 import { PLUGIN_NAME } from "../subjects.js";
-import { readManifest } from "./manifest.js";
+import { prefixClashes, readManifest } from "./manifest.js";
 
 /**
  * `rosey plugin new NAME`: a new plugin folder that loads as it is (manifest, entry module, README), so
@@ -96,22 +95,21 @@ npx rosey audit --config rosey.yaml  # what ${name} requests, is granted and may
 `;
 }
 
-/** A name whose table prefix overlaps an installed plugin's would get both refused at start (manifest.ts). */
+/**
+ * A name whose table prefix overlaps an installed plugin's would get both refused at start: the same rule and
+ * wording as discovery's (`prefixClashes`), said before anything is created.
+ */
 function refuseClash(name: string, parent: string): void {
   if (!existsSync(parent)) return;
-  const clashing = readdirSync(parent).filter(
+  const installed = readdirSync(parent).filter(
     (other) =>
-      other !== name &&
-      PLUGIN_NAME.test(other) &&
-      existsSync(path.join(parent, other, "plugin.json")) &&
-      prefixesOverlap(name, other),
+      other !== name && PLUGIN_NAME.test(other) && existsSync(path.join(parent, other, "plugin.json")),
   );
-  if (clashing.length === 0) return;
-  const listed = clashing.map((o) => `'${o}' (prefix '${tablePrefix(o)}')`).join(", ");
-  throw new RoseyError(
-    "PLUGIN_PREFIX_CLASH",
-    `Cannot create plugin '${name}' as its table prefix '${tablePrefix(name)}' overlaps that of ${listed}: both would be refused at start, since each could reach the other's tables. No plugin's name may be another's followed by '-' and more (like 'vault' and 'vault-keys'): pick another name`,
-  );
+  const clash = prefixClashes([...installed, name]).get(name);
+  if (clash)
+    throw new RoseyError("PLUGIN_PREFIX_CLASH", `Cannot create plugin '${name}': ${clash.message}`, {
+      details: clash.details,
+    });
 }
 
 /**
