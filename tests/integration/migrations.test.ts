@@ -185,6 +185,58 @@ describe.each(engines)("plugin migrations on %s", (_engine, open) => {
     expect((await runner.apply(badSet(), { toVersion: 3 })).versions).toEqual([1, 2, 3]);
   });
 
+  it("VALIDATION_FAILED: another table reached where the text check does not look (a comma join) is refused by the engine check, in apply, dry-run, status and rollback", async () => {
+    await db.prisma.pluginRecord.create({
+      data: {
+        plugin: "victim",
+        collection: "secrets",
+        key: "api",
+        value: "hunter2",
+        size: 9,
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      },
+    });
+    const stealing = pluginDir({
+      ...FILES,
+      "004_steal.sql":
+        '-- UP\nINSERT INTO shop_items ("id", "name") SELECT 9, p."value" FROM shop_orders, plugin_records p;\n-- DOWN\nDELETE FROM shop_items WHERE "id" = 9;\n',
+    });
+    const stealingSet = () => loadPluginMigrations("shop", stealing, db.engine);
+    expect(stealingSet().migrations[3]!.issues.filter((i) => i.level === "ERROR")).toEqual([]);
+    const refused = {
+      code: "VALIDATION_FAILED",
+      message: expect.stringMatching(
+        /version 4 line 2: Not allowed in a plugin migration: .*'plugin_records'/,
+      ),
+    };
+    await expect(runner.apply(stealingSet(), {})).rejects.toMatchObject(refused);
+    await expect(runner.apply(stealingSet(), { dryRun: true })).rejects.toMatchObject(refused);
+    expect(await tables()).toEqual([]);
+    expect((await runner.status(stealingSet())).issues).toContainEqual(
+      expect.objectContaining({ level: "ERROR", version: 4, line: 2 }),
+    );
+    // The engine check follows the plugin's tables as they are: up to 3 applies, then 4 is still refused.
+    expect((await runner.apply(stealingSet(), { toVersion: 3 })).versions).toEqual([1, 2, 3]);
+    await expect(runner.apply(stealingSet(), {})).rejects.toMatchObject(refused);
+    expect(await db.prisma.$queryRawUnsafe('SELECT "id" FROM shop_items WHERE "id" = 9')).toEqual([]);
+    // DOWN sections are held to the same rule.
+    const undoing = pluginDir({
+      "001_create_items.sql":
+        '-- UP\nCREATE TABLE shop_x ("id" INTEGER);\n-- DOWN\nDELETE FROM shop_x WHERE "id" IN (SELECT 1 FROM shop_x, plugin_records);\nDROP TABLE shop_x;\n',
+    });
+    await db.prisma.pluginSchemaMigration.deleteMany({ where: { pluginName: "shop" } });
+    await runner.apply(loadPluginMigrations("shop", undoing, db.engine), {});
+    await expect(runner.rollback(loadPluginMigrations("shop", undoing, db.engine), {})).rejects.toMatchObject(
+      {
+        code: "VALIDATION_FAILED",
+        message: expect.stringMatching(/version 1 line 4: .*'plugin_records'/),
+      },
+    );
+    await db.prisma.$executeRawUnsafe("DROP TABLE shop_x");
+    await db.prisma.pluginRecord.deleteMany({ where: { plugin: "victim" } });
+  });
+
   it("MIGRATION_FAILED: a failing statement rolls its migration back; earlier ones stay applied", async () => {
     const failing = pluginDir({
       "001_create_items.sql": FILES["001_create_items.sql"]!,
@@ -195,7 +247,8 @@ describe.each(engines)("plugin migrations on %s", (_engine, open) => {
     await expect(runner.apply(failingSet(), {})).rejects.toMatchObject({
       code: "MIGRATION_FAILED",
       message: expect.stringMatching(
-        /Migration 2 \(broken\) of 'shop' failed \(UP, line 3\) and was rolled back/,
+        // PostgreSQL runs it and rolls it back; SQLite's confinement rehearsal meets the error first.
+        /Migration 2 \(broken\) of 'shop' failed \(UP, line 3\) (and was rolled back|when rehearsed on the plugin's current tables and was not run): .*nope/,
       ),
     });
     expect(await tables()).toEqual(["shop_items"]);

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Database, Tx } from "../db/connection.js";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
+import { confine } from "./confinement.js";
 import { CORE_OWNER, type MigrationFile, type MigrationSet } from "./files.js";
 import { type Catalog, hasCoreHistory, refuseForeignSchema } from "./foreign-schema.js";
 import type { ValidationIssue } from "./validator.js";
@@ -121,7 +122,53 @@ export class MigrationRunner {
   async status(set: MigrationSet): Promise<MigrationStatus> {
     const rows = await this.#ledger(set.owner);
     this.#verifyChecksums(set, rows);
-    return this.#describe(set, rows);
+    const status = this.#describe(set, rows);
+    if (!status.issues.some((i) => i.level === "ERROR")) {
+      const pending = set.migrations.filter((m) => status.pending.some((p) => p.version === m.version));
+      const confined = await confine(this.#catalog(this.#db.prisma), set, pending, "up");
+      status.issues.push(...confined.issues);
+      const failed = confined.failure;
+      if (failed)
+        status.issues.push({
+          level: "ERROR",
+          section: "up",
+          ...failed,
+          message: `Fails on the plugin's current tables: ${failed.message}`,
+        });
+    }
+    return status;
+  }
+
+  /**
+   * Checks running `migrations` in `direction`: the text validator's issues, then, when those have no ERROR,
+   * the engine's confinement check (confinement.ts). `runnable` are the migrations before the first one
+   * that the SQLite rehearsal saw fail; `failure` (when set) throws that failure as MIGRATION_FAILED, to be
+   * called once the runnable ones have run, as if the failing one had run and been rolled back.
+   * @throws {RoseyError} VALIDATION_FAILED when either check finds an ERROR.
+   */
+  async #checked(
+    set: MigrationSet,
+    migrations: MigrationFile[],
+    direction: "up" | "down",
+  ): Promise<{ issues: Issue[]; runnable: MigrationFile[]; failure?: () => never }> {
+    const issues = issuesOf(migrations).filter((i) => direction === "up" || i.section === "down");
+    blockOnErrors(set.owner, issues);
+    const confined = await confine(this.#catalog(this.#db.prisma), set, migrations, direction);
+    blockOnErrors(set.owner, confined.issues);
+    const failed = confined.failure;
+    if (!failed) return { issues, runnable: migrations };
+    const migration = migrations.find((m) => m.version === failed.version)!;
+    return {
+      issues,
+      runnable: migrations.slice(0, migrations.indexOf(migration)),
+      failure: () => {
+        throw new RoseyError(
+          "MIGRATION_FAILED",
+          `Migration ${migration.version} (${migration.description}) of '${set.owner}' failed (${direction.toUpperCase()}, line ${failed.line}) when rehearsed on the plugin's current tables and was not run: ${failed.message}`,
+          { details: { plugin: set.owner, version: migration.version, line: failed.line } },
+        );
+      },
+    };
   }
 
   async apply(set: MigrationSet, options: RunOptions): Promise<RunResult> {
@@ -132,9 +179,8 @@ export class MigrationRunner {
       let targets = set.migrations.filter((m) => !applied.has(m.version));
       if (options.toVersion !== undefined) targets = targets.filter((m) => m.version <= options.toVersion!);
       if (options.count !== undefined) targets = targets.slice(0, options.count);
-      const issues = issuesOf(targets);
-      blockOnErrors(set.owner, issues);
-      await this.#run(set.owner, targets, "up", !!options.dryRun, async (tx, migration) => {
+      const { issues, runnable, failure } = await this.#checked(set, targets, "up");
+      await this.#run(set.owner, runnable, "up", !!options.dryRun, async (tx, migration) => {
         const existing = rows.find((r) => r.version === migration.version);
         const data = {
           description: migration.description,
@@ -156,6 +202,7 @@ export class MigrationRunner {
           });
         }
       });
+      failure?.();
       const done = targets.map((m) => m.version);
       const current = options.dryRun ? currentOf(rows) : Math.max(currentOf(rows), ...done, 0);
       return {
@@ -191,14 +238,14 @@ export class MigrationRunner {
           );
         }
       }
-      const issues = issuesOf(targets).filter((i) => i.section === "down");
-      blockOnErrors(set.owner, issues);
-      await this.#run(set.owner, targets, "down", !!options.dryRun, async (tx, migration) => {
+      const { issues, runnable, failure } = await this.#checked(set, targets, "down");
+      await this.#run(set.owner, runnable, "down", !!options.dryRun, async (tx, migration) => {
         await tx.pluginSchemaMigration.update({
           where: { pluginName_version: { pluginName: set.owner, version: migration.version } },
           data: { status: "rolled_back", rolledBackAt: new Date(), rolledBackBy: this.#actor },
         });
       });
+      failure?.();
       const done = targets.map((m) => m.version);
       const remaining = applied.filter((v) => options.dryRun || !done.includes(v));
       return {
@@ -427,11 +474,13 @@ function currentOf(rows: LedgerRow[]): number {
   return Math.max(0, ...rows.filter((r) => r.status === "applied").map((r) => r.version));
 }
 
-function issuesOf(migrations: MigrationFile[]): Array<ValidationIssue & { version: number }> {
+type Issue = ValidationIssue & { version: number };
+
+function issuesOf(migrations: MigrationFile[]): Issue[] {
   return migrations.flatMap((m) => m.issues.map((i) => ({ ...i, version: m.version })));
 }
 
-function blockOnErrors(owner: string, issues: Array<ValidationIssue & { version: number }>): void {
+function blockOnErrors(owner: string, issues: Issue[]): void {
   const errors = issues.filter((i) => i.level === "ERROR");
   if (errors.length === 0) return;
   const lines = errors.map((e) => `version ${e.version} line ${e.line}: ${e.message}`);
