@@ -93,6 +93,18 @@ describe("SQLite confinement (a rehearsal in SQLite with only the plugin's table
     expect(problem!.message).toMatch(/is not one of the plugin's tables/);
   });
 
+  it.each([
+    "INSERT INTO thief_seed SELECT length(sql) FROM sqlite_master",
+    "INSERT INTO thief_seed SELECT length(sql) FROM 'sqlite_schema'",
+    'INSERT INTO thief_seed SELECT count(*) FROM "SQLITE_TEMP_MASTER"',
+    "INSERT INTO thief_seed SELECT pgsize FROM [dbstat]",
+    "INSERT INTO thief_seed SELECT cid FROM pragma_table_info('plugin_records')",
+  ])("refuses SQLite's own tables, which show the whole database: %s", (sql) => {
+    expect(rehearse(sql)).toEqual([
+      expect.objectContaining({ kind: "escape", message: expect.stringContaining("SQLite's own") }),
+    ]);
+  });
+
   it("refuses what runs but escapes: a rename out of the prefix, a foreign key to another table", () => {
     expect(rehearse("ALTER TABLE thief_seed RENAME TO plugin_records")[0]!.message).toContain(
       "outside the plugin's prefix",

@@ -9,6 +9,9 @@ import type { Statement } from "./sql.js";
  * inspected for what runs without error but escapes later: objects named outside the prefix (a rename)
  * and foreign keys to other tables (which would block deletes in them).
  *
+ * SQLite's own tables (`sqlite_master`, `dbstat`, `pragma_*` functions) exist in the rehearsal database too,
+ * so they are refused by name, in any quoting.
+ *
  * Why not a parser: better-sqlite3 does not expose SQLite's authorizer, and a parser that is not SQLite's
  * own disagrees with it on corner cases (quoting, `[x]`, string literals taken as names), which is exactly
  * where an escape hides. What the rehearsal cannot see is a statement that does nothing when its table is
@@ -53,6 +56,16 @@ export function rehearseSqlite(prefix: string, own: OwnSchema, steps: RehearsalS
     for (const sql of [...own.tables, ...own.indexes]) db.exec(sql);
     for (const { version, statements } of steps) {
       for (const statement of statements) {
+        const internal = internalName(statement.text);
+        if (internal)
+          return [
+            {
+              kind: "escape",
+              version,
+              line: statement.line,
+              message: `'${internal}' is SQLite's own (schema, statistics or a pragma), which shows every table of the database`,
+            },
+          ];
         try {
           db.exec(statement.text);
         } catch (err) {
@@ -72,6 +85,22 @@ export function rehearseSqlite(prefix: string, own: OwnSchema, steps: RehearsalS
   } finally {
     db.close();
   }
+}
+
+/**
+ * Tokens any quoting can make a name (SQLite also takes `'x'` as a name where a name is expected). The
+ * rehearsal database has its own `sqlite_master`, `dbstat` and `pragma_*` tables, so reading them passes the
+ * rehearsal while the real run would read the whole database's: they are refused by name instead.
+ */
+const TOKEN = /'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\]|[A-Za-z_][A-Za-z0-9_$]*/g;
+const INTERNAL = /^(?:sqlite_|pragma_|dbstat$)/i;
+
+function internalName(text: string): string | undefined {
+  for (const [token] of text.matchAll(TOKEN)) {
+    const name = /^['"`[]/.test(token) ? token.slice(1, -1) : token;
+    if (INTERNAL.test(name)) return name;
+  }
+  return undefined;
 }
 
 function explain(message: string, prefix: string): Pick<RehearsalProblem, "kind" | "message"> {
