@@ -23,6 +23,7 @@ export async function startBenchChild(
   natsUrl: string,
 ): Promise<BenchChild> {
   const child = spawnTied(process.execPath, [path.join(PACKAGE_ROOT, "bench", script), ...args], {
+    // The URL carries the server's credentials: the environment is readable by this user only, argv by all.
     env: { ...process.env, NATS_URL: natsUrl },
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -8,6 +8,7 @@ import { type Bus, createBus } from "../src/core/bus.js";
 import { validateConfig } from "../src/core/config/load.js";
 import type { RoseyConfig, RoseyConfigInput } from "../src/core/config/schema.js";
 import type { Logger } from "../src/core/logger.js";
+import { natsConnectOptions } from "../src/core/nats/connect-options.js";
 import { type EmbeddedNats, startEmbeddedNats } from "../src/core/nats/embedded-server.js";
 import { coreNodeFlags } from "../src/core/node-flags.js";
 import { PACKAGE_ROOT } from "../src/core/paths.js";
@@ -257,7 +258,7 @@ export async function startBenchPlatform(settings: PlatformSettings): Promise<Be
       logger: settings.logger,
     });
     relay = await startRelay(natsUrl);
-    taps = await connect({ servers: natsUrl, name: "bench-matcher" });
+    taps = await connect({ ...natsConnectOptions(natsUrl), name: "bench-matcher" });
     const chatTap = new ReplyTap(taps, SUBJECTS.actionsChatSend);
     const relayTap = new ReplyTap(taps, RELAY_OUT);
     const floorTap = new ReplyTap(taps, FLOOR_OUT);

@@ -8,13 +8,18 @@
 // Usage: node core.mjs <workers>, with NATS_URL set; prints "ready" when subscribed.
 import { fork } from "node:child_process";
 import { connect, createInbox } from "nats";
+import { natsConnectOptions } from "../../dist/core/nats/connect-options.js";
 import { encodeBatchFrame, FrameDecoder, perTickWriter } from "../../dist/sandbox/host/framing.js";
 import { MessageBatcher, unbatch } from "../../dist/sandbox/message-batch.js";
 import { FLOOR_EXECUTE, FLOOR_IN, FLOOR_OUT, FLOOR_SOURCE } from "./subjects.mjs";
 
 const workers = Number(process.argv[2] ?? 5);
 const REQUEST_TIMEOUT_MS = 5_000;
-const nc = await connect({ servers: process.env.NATS_URL, name: "bench-floor", noAsyncTraces: true });
+const nc = await connect({
+  ...natsConnectOptions(process.env.NATS_URL ?? ""),
+  name: "bench-floor",
+  noAsyncTraces: true,
+});
 const text = new TextDecoder();
 const encode = (value) => Buffer.from(JSON.stringify(value));
 const envelope = (subject, source, correlationId, data) => ({

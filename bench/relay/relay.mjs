@@ -3,9 +3,14 @@
 // One parse and one encode per message, nothing else. Usage: node relay.mjs <in> <out> <source>, with
 // NATS_URL set; prints "ready" once subscribed.
 import { connect } from "nats";
+import { natsConnectOptions } from "../../dist/core/nats/connect-options.js";
 
 const [input, output, source] = process.argv.slice(2);
-const nc = await connect({ servers: process.env.NATS_URL, name: "bench-relay", noAsyncTraces: true });
+const nc = await connect({
+  ...natsConnectOptions(process.env.NATS_URL ?? ""),
+  name: "bench-relay",
+  noAsyncTraces: true,
+});
 const text = new TextDecoder();
 let relayed = 0;
 nc.subscribe(input, {

@@ -1,8 +1,18 @@
-import { connect, createInbox, type Msg, type NatsConnection, type NatsError, type Subscription } from "nats";
+import {
+  connect,
+  createInbox,
+  ErrorCode,
+  type Msg,
+  type NatsConnection,
+  type NatsError,
+  type Subscription,
+} from "nats";
 import { backoffDelay } from "./backoff.js";
 import { createEnvelope, decodeEnvelope, type Envelope, encodeEnvelope, encodeText } from "./envelope.js";
 import { errorMessage, RoseyError } from "./errors.js";
 import type { Logger } from "./logger.js";
+import { natsConnectOptions } from "./nats/connect-options.js";
+import { redactUrl } from "./redact-url.js";
 
 /**
  * The bus: the only way parts of Rosey talk. A thin layer over a real NATS connection that speaks
@@ -76,6 +86,7 @@ export interface Bus {
 }
 
 export interface BusOptions {
+  /** May carry credentials (`nats://user:password@host:port`, `nats://token@host:port`): see `natsConnectOptions`. */
   url: string;
   source: string;
   logger: Logger;
@@ -90,11 +101,18 @@ export interface BusOptions {
 
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
+const AUTH_HINT =
+  " (give the server's credentials in the URL: nats://user:password@host:port or nats://token@host:port;" +
+  " a running `rosey start`'s embedded server notes its URL in <dataDir>/nats-server.json)";
 
+/**
+ * @throws {RoseyError} CONFIG_INVALID for a URL `natsConnectOptions` refuses; NATS_START_FAILED when the
+ *   server cannot be reached or refuses the credentials. Messages show the URL redacted.
+ */
 export async function createBus(options: BusOptions): Promise<Bus> {
   let attempts = 0;
   const connection = await connect({
-    servers: options.url,
+    ...natsConnectOptions(options.url),
     name: options.name ?? options.source,
     timeout: options.connectTimeoutMs ?? 10_000,
     reconnect: true,
@@ -107,12 +125,11 @@ export async function createBus(options: BusOptions): Promise<Bus> {
       return delay / 2 + Math.random() * (delay / 2);
     },
   }).catch((err: unknown) => {
+    const refused = (err as Partial<NatsError>).code === ErrorCode.AuthorizationViolation;
     throw new RoseyError(
       "NATS_START_FAILED",
-      `Cannot connect to NATS at ${options.url}: ${errorMessage(err)}`,
-      {
-        cause: err,
-      },
+      `Cannot connect to NATS at ${redactUrl(options.url)}: ${errorMessage(err)}${refused ? AUTH_HINT : ""}`,
+      { cause: err },
     );
   });
   return new NatsBus(connection, options, () => {

@@ -9,6 +9,7 @@ import type { Logger } from "./logger.js";
 import { CoreMonitoring, type HealthReporter } from "./monitoring/core-monitoring.js";
 import { type EmbeddedNats, startEmbeddedNats } from "./nats/embedded-server.js";
 import { PluginManager } from "./plugins/plugin-manager.js";
+import { redactUrl } from "./redact-url.js";
 import { Router } from "./router/router.js";
 
 /**
@@ -31,6 +32,11 @@ export interface ServiceDeps {
   bus: Bus;
   config: Readonly<RoseyConfig>;
   logger: Logger;
+  /**
+   * The NATS URL the core uses, credentials and all, for a service that connects on its own (a child
+   * process): the embedded server's is not in `config`. Never log it as is (`redactUrl`).
+   */
+  natsUrl: string;
 }
 
 /** Builds a service once the bus exists. */
@@ -60,7 +66,7 @@ export interface Rosey {
    * external platforms, when stopping begins.
    */
   readonly finished: Promise<void>;
-  /** NATS URL in use (embedded or configured). */
+  /** NATS URL in use (embedded or configured), with its credentials: log it through `redactUrl`. */
   readonly natsUrl: string;
 }
 
@@ -98,7 +104,7 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
       });
       undo.push({ name: "nats-server", run: () => server.stop() });
       natsUrl = server.url;
-      log.info({ natsPid: server.pid, url: server.url }, "embedded nats-server started");
+      log.info({ natsPid: server.pid, url: redactUrl(server.url) }, "embedded nats-server started");
     }
     const url = natsUrl;
     const openBus = async (source: string, name = source): Promise<Bus> => {
@@ -122,7 +128,7 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
 
     const services: Service[] = [];
     for (const factory of options.services ?? CORE_SERVICES) {
-      const service = await factory({ bus, config, logger });
+      const service = await factory({ bus, config, logger, natsUrl: url });
       services.push(service);
       await service.start();
       undo.push({ name: service.name, run: () => service.stop() });
@@ -158,7 +164,10 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     undo.push({ name: "health and metrics", run: async () => monitoring.stop() });
     await monitoring.start({ plugins, connectors, services });
     const external = config.platforms.flatMap((p) => (p.type === "external" ? [p.name] : []));
-    log.info({ nats: url, connectors: connectors.map((c) => c.platform), external }, "rosey started");
+    log.info(
+      { nats: redactUrl(url), connectors: connectors.map((c) => c.platform), external },
+      "rosey started",
+    );
 
     return {
       stop,

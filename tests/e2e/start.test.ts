@@ -8,6 +8,7 @@ import { type Bus, createBus } from "../../src/core/bus.js";
 import type { ChatSend } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { natsInstallHint } from "../../src/core/nats/install-hint.js";
+import { runningEmbeddedNats } from "../../src/core/nats/runtime-file.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { tempDirForTest, useTempDir } from "../support/temp-dir.js";
@@ -326,11 +327,13 @@ describe("rosey start with only an external platform", () => {
       const started = await waitForLog(session, "rosey started");
       expect(started).toMatchObject({ connectors: [], external: ["discord"] });
 
-      bus = await createBus({
-        url: started.nats as string,
-        source: "connector:discord",
-        logger: silentLogger(),
-      });
+      // The log shows the embedded server's URL without its password; an outside tool of the same user
+      // finds the full URL in the runtime file, as `rosey health` does.
+      const url = runningEmbeddedNats(path.join(dir, "data"));
+      const password = new URL(url ?? "nats://").password;
+      expect(password).not.toBe("");
+      expect(started.nats).toBe(url?.replace(password, "***"));
+      bus = await createBus({ url: url as string, source: "connector:discord", logger: silentLogger() });
       const reply = new Promise<ChatSend>((resolve) => {
         bus?.subscribe<ChatSend>(SUBJECTS.actionsChatSend, (m) => resolve(m.envelope.data));
       });
@@ -350,6 +353,7 @@ describe("rosey start with only an external platform", () => {
       session.child.kill("SIGTERM");
       const run = await session.exited;
       expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).not.toContain(password);
       expect(processesWithMarker(run.marker)).toEqual([]);
     } finally {
       await bus?.close();

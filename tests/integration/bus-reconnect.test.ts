@@ -27,7 +27,8 @@ describe("bus reconnection", () => {
 
     await server.stop();
     await new Promise((r) => setTimeout(r, 300));
-    server = await startEmbeddedNats({ dataDir, port });
+    // The same password: the subscriber reconnects with the credentials it connected with.
+    server = await startEmbeddedNats({ dataDir, port, password: new URL(server.url).password });
 
     const publisher = await createBus({ url: server.url, source: "pub", logger: silentLogger() });
     // The subscriber resubscribes once it is back; publish until it has seen one.
@@ -80,8 +81,11 @@ describe("bus reconnection", () => {
     const relayPort = (relay.address() as net.AddressInfo).port;
     const logLines: Array<{ msg: string; err?: string }> = [];
     const logger = pino({ level: "warn" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
+    // The relay's address with the server's credentials.
+    const relayUrl = new URL(server.url);
+    relayUrl.port = String(relayPort);
     const bus = await createBus({
-      url: `nats://127.0.0.1:${relayPort}`,
+      url: relayUrl.toString(),
       source: "frozen",
       logger,
       drainTimeoutMs: 300,

@@ -2,6 +2,7 @@ import { connect } from "nats";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Bus } from "../../src/core/bus.js";
 import { isRoseyError } from "../../src/core/errors.js";
+import { natsConnectOptions } from "../../src/core/nats/connect-options.js";
 import { collect, natsUrl, testBus, uniqueToken } from "../support/bus.js";
 
 describe("bus over a real nats-server", () => {
@@ -68,7 +69,7 @@ describe("bus over a real nats-server", () => {
       got.push(m.envelope.data);
     });
     await bus.flush();
-    const raw = await connect({ servers: natsUrl() });
+    const raw = await connect(natsConnectOptions(natsUrl()));
     raw.publish(`${prefix}.in`, new TextEncoder().encode("not json"));
     raw.publish(`${prefix}.in`, new TextEncoder().encode(JSON.stringify({ id: "x" })));
     await raw.flush();

@@ -8,6 +8,7 @@ import { formatHealth, gatherHealth, healthCommand, metricsCommand } from "../..
 import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";
 import { gatherMetrics } from "../../src/core/monitoring/prometheus.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
+import { redactUrl } from "../../src/core/redact-url.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { sayAsNewUser } from "../support/bus.js";
 import { usePrivateNats } from "../support/private-nats.js";
@@ -259,7 +260,9 @@ describe("rosey health against the embedded nats-server of `rosey start`", () =>
     try {
       let out = "";
       const code = await healthCommand({ config: file, env: {}, timeoutMs: 500, write: (t) => (out += t) });
-      expect(out).toContain(`Rosey health at ${rosey.natsUrl}: OK`);
+      // Found with the credentials the runtime file holds; shown without them.
+      expect(out).toContain(`Rosey health at ${redactUrl(rosey.natsUrl)}: OK`);
+      expect(out).not.toContain(new URL(rosey.natsUrl).password);
       expect(code).toBe(0);
     } finally {
       await rosey.stop();
@@ -284,7 +287,7 @@ describe("rosey health with nothing running", () => {
   it("rosey metrics prints nothing but a comment, exit 1, when no service answers", async () => {
     let out = "";
     expect(await metricsCommand({ nats: nats.url, windowMs: 300, write: (t) => (out += t) })).toBe(1);
-    expect(out).toBe(`# no Rosey service answered on ${nats.url}\n`);
+    expect(out).toBe(`# no Rosey service answered on ${redactUrl(nats.url)}\n`);
   });
 
   it("is down, exit 1, when NATS itself cannot be reached", async () => {

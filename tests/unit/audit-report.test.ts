@@ -8,6 +8,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import { bundlePlugin } from "../../src/core/plugins/bundle.js";
 import { resolveLimits } from "../../src/core/plugins/limits.js";
 import { sha256 } from "../../src/core/plugins/manifest.js";
+import { redactUrl } from "../../src/core/redact-url.js";
 import { expectValidAuditReport as expectValid } from "../support/audit-schema.js";
 import { usePrivateNats } from "../support/private-nats.js";
 
@@ -133,7 +134,7 @@ describe("rosey audit (platform running)", () => {
   it("takes each plugin's state from rosey.monitoring.plugins", async () => {
     const report = await buildAuditReport({ config, natsUrl: nats.url });
     expectValid(report);
-    expect(report.platform).toMatchObject({ reachable: true, url: nats.url });
+    expect(report.platform).toMatchObject({ reachable: true, url: redactUrl(nats.url) });
     expect(report.plugins.find((p) => p.name === "greeter")).toMatchObject({
       state: "suspended",
       live: { restarts: 2, violations: 7, lastError: "severe violation" },

@@ -5,6 +5,7 @@ import { bundlePlugin } from "../plugins/bundle.js";
 import { computeGrants } from "../plugins/grants.js";
 import { type ResolvedLimits, resolveLimits } from "../plugins/limits.js";
 import { discoverPlugins, sha256 } from "../plugins/manifest.js";
+import { redactUrl } from "../redact-url.js";
 import { SUBJECTS } from "../subjects.js";
 
 /**
@@ -147,7 +148,11 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
   const { plugins, rejected } = discoverPlugins(config.plugins.directory);
 
   let live: Map<string, LiveStatus> | undefined;
-  const platform: AuditReport["platform"] = { url: options.natsUrl ?? null, reachable: false, error: null };
+  const platform: AuditReport["platform"] = {
+    url: options.natsUrl ? redactUrl(options.natsUrl) : null,
+    reachable: false,
+    error: null,
+  };
   if (options.natsUrl) {
     const answer = await fetchLiveStatus(options.natsUrl, timeoutMs);
     if ("error" in answer) platform.error = answer.error;

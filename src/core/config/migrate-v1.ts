@@ -2,6 +2,7 @@ import path from "node:path";
 import { z } from "zod";
 import { RoseyError } from "../errors.js";
 import type { LogLevel } from "../logger.js";
+import { redactUrl } from "../redact-url.js";
 import { DEFAULT_CONFIG } from "./defaults.js";
 import { configSchema, type RoseyConfigInput } from "./schema.js";
 
@@ -461,7 +462,7 @@ function migrateSections(m: Migration, input: Record<string, unknown>): void {
         m.carry(
           at,
           "nats.url",
-          `${show(url)}: Rosey 2 joins this server instead of starting its own; remove nats.url to let it`,
+          `${show(redactUrl(url))}: Rosey 2 joins this server instead of starting its own; remove nats.url to let it`,
         );
       },
       connection_timeout(value, at) {

@@ -12,6 +12,7 @@ import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import { loadCoreMigrations } from "../migrations/files.js";
 import { type Catalog, willRefuse } from "../migrations/foreign-schema.js";
+import { redactUrl } from "../redact-url.js";
 
 /**
  * Opens the core database through Prisma Client 7 and a driver adapter: better-sqlite3 for the embedded
@@ -74,23 +75,12 @@ export function resolveDatabaseTarget(
     }
     throw new RoseyError(
       "CONFIG_INVALID",
-      `Cannot open the database as 'database.url' must be a postgres:// or file: URL: current value is ${JSON.stringify(redact(url))}`,
+      `Cannot open the database as 'database.url' must be a postgres:// or file: URL: current value is ${JSON.stringify(redactUrl(url))}`,
     );
   }
   if (config.database.path)
     return { engine: "sqlite", file: path.resolve(config.dataDir, config.database.path) };
   return { engine: "sqlite", file: path.join(config.dataDir, DEFAULT_SQLITE_FILE) };
-}
-
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***");
-    return parsed.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ":***@");
-  }
 }
 
 /** Catalog queries (foreign-schema.ts) through a plain better-sqlite3 connection. */
@@ -144,14 +134,14 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     await prisma.$disconnect().catch(() => {});
     throw new RoseyError(
       "INTERNAL",
-      `Cannot connect to PostgreSQL at ${redact(target.url)}: ${errorMessage(err)}`,
+      `Cannot connect to PostgreSQL at ${redactUrl(target.url)}: ${errorMessage(err)}`,
       { cause: err },
     );
   }
   return {
     engine: "postgresql",
     prisma,
-    description: redact(target.url),
+    description: redactUrl(target.url),
     close: once(() => prisma.$disconnect()),
   };
 }

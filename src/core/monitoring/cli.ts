@@ -1,6 +1,7 @@
 import { loadConfig } from "../config/load.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import { platformNatsUrl } from "../nats/runtime-file.js";
+import { redactUrl } from "../redact-url.js";
 import { SUBJECTS } from "../subjects.js";
 import { byService, gatherAnswers } from "./gather.js";
 import { type HealthReport, type HealthStatus, healthReportSchema, worstStatus } from "./health.js";
@@ -20,6 +21,7 @@ export interface HealthCommandOptions {
 }
 
 export interface HealthGathering {
+  /** Redacted: no credentials. */
   url: string;
   status: HealthStatus;
   services: HealthReport[];
@@ -54,7 +56,7 @@ export async function gatherHealth(
   }
   services.sort(byService);
   const status = services.length ? worstStatus(services.map((s) => s.status)) : "down";
-  return { url, status, services, malformed };
+  return { url: redactUrl(url), status, services, malformed };
 }
 
 export function formatHealth(g: HealthGathering): string {
@@ -85,7 +87,7 @@ export async function healthCommand(options: HealthCommandOptions): Promise<numb
   try {
     gathered = await gatherHealth(url, timeoutMs, options.service);
   } catch (err) {
-    gathered = { url, status: "down", services: [], malformed: 0, error: errorMessage(err) };
+    gathered = { url: redactUrl(url), status: "down", services: [], malformed: 0, error: errorMessage(err) };
   }
   const write = options.write ?? ((text: string) => process.stdout.write(text));
   write(options.json ? `${JSON.stringify(gathered, null, 2)}\n` : formatHealth(gathered));
@@ -135,7 +137,7 @@ export async function metricsCommand(options: MetricsCommandOptions): Promise<nu
   if (options.serve === undefined) {
     const { snapshots, text } = await gatherMetrics(natsUrl, windowMs);
     if (snapshots.length === 0) {
-      write(`# no Rosey service answered on ${natsUrl}\n`);
+      write(`# no Rosey service answered on ${redactUrl(natsUrl)}\n`);
       return 1;
     }
     write(text);
@@ -147,7 +149,7 @@ export async function metricsCommand(options: MetricsCommandOptions): Promise<nu
     port: options.serve,
     windowMs,
   });
-  write(`serving the metrics of the Rosey services on ${natsUrl} at ${server.url}\n`);
+  write(`serving the metrics of the Rosey services on ${redactUrl(natsUrl)} at ${server.url}\n`);
   await (options.until ??
     new Promise((resolve) => {
       process.once("SIGINT", resolve);

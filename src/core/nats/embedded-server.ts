@@ -1,7 +1,9 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { RoseyError } from "../errors.js";
+import { writePrivateFile } from "../private-file.js";
 import { spawnTied, stopChild } from "../tied-child.js";
 import { findExecutable, natsInstallHint } from "./install-hint.js";
 import { removeRuntimeFile, writeRuntimeFile } from "./runtime-file.js";
@@ -17,9 +19,18 @@ export interface EmbeddedNatsOptions {
   startTimeoutMs?: number;
   /** Largest message the server accepts. @default 1 MiB */
   maxPayloadBytes?: number;
+  /**
+   * The password clients need (user `rosey`). @default a new random one at each start. Give a stopped
+   * server's to replace it on the same port while its clients reconnect (tests).
+   */
+  password?: string;
 }
 
 export interface EmbeddedNats {
+  /**
+   * `nats://rosey:<secret>@127.0.0.1:<port>`: it carries the credentials (see `natsConnectOptions`), so
+   * logs and messages show it through `redactUrl`.
+   */
   readonly url: string;
   readonly port: number;
   readonly pid: number;
@@ -45,6 +56,8 @@ export function freePort(): Promise<number> {
 const READY_LINE = "Server is ready";
 /** Free ports are picked before the server binds them; another process may take one first. */
 const PORT_ATTEMPTS = 5;
+/** The one user of the embedded server; its password is new at every start. */
+const USER = "rosey";
 
 /**
  * Starts a `nats-server` child on loopback with JetStream in `dataDir` and waits until it says it is ready.
@@ -52,6 +65,11 @@ const PORT_ATTEMPTS = 5;
  * process takes the port between picking and binding, the port accepts but the server is someone else's
  * (ours exits with "address already in use"), and a picked port is then retried with another.
  * The child is tied to this process (tied-child.ts): it dies with it, even on SIGKILL.
+ *
+ * Loopback is not private: every local process and user can reach the port. Without credentials any of
+ * them could speak as the bot, forge the core's envelopes (database, admin) or read every event and PM,
+ * so the server requires a password made at each start. It is in the server's config file and in the
+ * runtime file, both readable by this user only (0600), and in `url`.
  */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const bin = findExecutable(options.bin ?? "nats-server");
@@ -75,14 +93,18 @@ async function launch(
   storeDir: string,
   options: EmbeddedNatsOptions,
 ): Promise<EmbeddedNats> {
-  // nats-server 2.9 has no --max_payload flag, so settings go through a config file.
+  // nats-server 2.9 has no --max_payload flag, so settings go through a config file; it also keeps the
+  // password out of the server's argv, which every local user can read.
   const confFile = path.join(options.dataDir, `nats-${port}.conf`);
-  writeFileSync(
+  // base64url: nothing to escape in the config file or the URL.
+  const password = options.password ?? randomBytes(32).toString("base64url");
+  writePrivateFile(
     confFile,
     [
       `listen: "127.0.0.1:${port}"`,
       `max_payload: ${options.maxPayloadBytes ?? 1024 * 1024}`,
       `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
+      `authorization { user: ${JSON.stringify(USER)}, password: ${JSON.stringify(password)} }`,
     ].join("\n"),
   );
   const child = spawnTied(bin, ["-c", confFile], { stdio: ["ignore", "ignore", "pipe"] });
@@ -115,7 +137,7 @@ async function launch(
   }
 
   let stopping: Promise<void> | undefined;
-  const url = `nats://127.0.0.1:${port}`;
+  const url = `nats://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
   const pid = child.pid ?? -1;
   writeRuntimeFile(options.dataDir, { url, pid });
   return {

@@ -1,12 +1,14 @@
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { RoseyConfig } from "../config/schema.js";
+import { writePrivateFile } from "../private-file.js";
 
 /**
  * How tools find a running platform's embedded nats-server, whose port is picked at start: `rosey start`
  * writes `<dataDir>/nats-server.json` while its server runs, and `rosey health` / `rosey audit` read it
  * when neither `NATS_URL` nor `nats.url` names a server. A file left by a killed platform is ignored, as
- * its server's pid no longer runs.
+ * its server's pid no longer runs. The URL carries the server's credentials, so the file is readable by
+ * its owner only (0600): tools that read it run as the user that runs `rosey start`.
  */
 
 export const RUNTIME_FILE = "nats-server.json";
@@ -17,7 +19,7 @@ interface RuntimeInfo {
 }
 
 export function writeRuntimeFile(dataDir: string, info: RuntimeInfo): void {
-  writeFileSync(path.join(dataDir, RUNTIME_FILE), `${JSON.stringify(info)}\n`);
+  writePrivateFile(path.join(dataDir, RUNTIME_FILE), `${JSON.stringify(info)}\n`);
 }
 
 /** Removes the file if it still describes the server `pid` (another start may have replaced it). */
