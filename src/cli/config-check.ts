@@ -2,6 +2,7 @@ import { loadConfig } from "../core/config/load.js";
 import { databaseFindings } from "../core/db/db-preflight.js";
 import { RoseyError } from "../core/errors.js";
 import { preflightPlugins } from "../core/plugins/preflight.js";
+import { terminalSafe } from "../core/terminal-text.js";
 
 /**
  * `rosey config check FILE`: the file against the config schema, then what `rosey start` would meet: an
@@ -11,8 +12,13 @@ import { preflightPlugins } from "../core/plugins/preflight.js";
  */
 export async function configCheck(
   file: string,
-  out: { stdout: (text: string) => void; stderr: (text: string) => void },
+  print: { stdout: (text: string) => void; stderr: (text: string) => void },
 ): Promise<number> {
+  // Findings quote the plugins' manifests and code: no control character reaches the terminal.
+  const out = {
+    stdout: (text: string) => print.stdout(terminalSafe(text)),
+    stderr: (text: string) => print.stderr(terminalSafe(text)),
+  };
   let config: ReturnType<typeof loadConfig>["config"];
   try {
     config = loadConfig({ file, ignoreEnv: true }).config;

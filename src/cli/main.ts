@@ -5,6 +5,7 @@ import type { RoseyConfig } from "../core/config/schema.js";
 import { errorMessage, RoseyError } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { type Rosey, startRosey } from "../core/orchestrator.js";
+import { terminalSafe } from "../core/terminal-text.js";
 
 /**
  * The `rosey` command line (design.md §7). The only place that wires signals and exits the process:
@@ -19,10 +20,11 @@ interface StartOptions {
 
 /** Prints a failure: a RoseyError's message only (it is written for people), anything else with its stack. */
 function reportFailure(err: unknown): void {
-  if (err instanceof RoseyError) process.stderr.write(`${err.message}\n`);
-  else if (err instanceof Error)
-    process.stderr.write(`rosey: unexpected error: ${err.stack ?? err.message}\n`);
-  else process.stderr.write(`rosey: unexpected error: ${errorMessage(err)}\n`);
+  // Errors may quote plugins' files (manifests, SQL, code): no control character reaches the terminal.
+  const write = (text: string) => process.stderr.write(terminalSafe(text));
+  if (err instanceof RoseyError) write(`${err.message}\n`);
+  else if (err instanceof Error) write(`rosey: unexpected error: ${err.stack ?? err.message}\n`);
+  else write(`rosey: unexpected error: ${errorMessage(err)}\n`);
 }
 
 function flushLogger(logger: Logger): Promise<void> {

@@ -1,5 +1,6 @@
 import { loadConfig } from "../config/load.js";
 import { platformNatsUrl } from "../nats/runtime-file.js";
+import { terminalSafe } from "../terminal-text.js";
 import { buildAuditReport, formatAuditReport } from "./audit.js";
 import { openAuditLog } from "./audit-log.js";
 
@@ -26,6 +27,7 @@ export async function auditCommand(options: AuditCommandOptions): Promise<number
     openAuditLog: () => openAuditLog(loaded.config, env),
   });
   const write = options.write ?? ((text: string) => process.stdout.write(text));
-  write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatAuditReport(report));
+  // Manifests, load errors and live states are the plugins' text: no control character reaches the terminal.
+  write(terminalSafe(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatAuditReport(report)));
   return options.strict && !report.strict.ok ? 1 : 0;
 }

@@ -7,6 +7,7 @@ import { pluginMigrationSet } from "../db/database-service.js";
 import type { DbReply } from "../db/kv-protocol.js";
 import { isRoseyError, RoseyError } from "../errors.js";
 import { silentLogger } from "../logger.js";
+import { escapeControls, terminalSafe } from "../terminal-text.js";
 import { loadCoreMigrations } from "./files.js";
 import { MigrationRunner, type MigrationStatus, type RunResult } from "./runner.js";
 
@@ -64,10 +65,13 @@ export async function runMigrateCommand(
   const result =
     (await viaBus(config, plugin, action as MigrateAction, request, actor)) ??
     (await direct(config, plugin, action as MigrateAction, request, actor));
-  if (options.json) out.write(`${JSON.stringify(result, null, 2)}\n`);
+  // Issues quote the plugin's SQL: no control character reaches the terminal.
+  if (options.json) out.write(terminalSafe(`${JSON.stringify(result, null, 2)}\n`));
   else
     out.write(
-      `${action === "status" ? formatStatus(result as MigrationStatus) : formatRun(result as RunResult)}\n`,
+      terminalSafe(
+        `${action === "status" ? formatStatus(result as MigrationStatus) : formatRun(result as RunResult)}\n`,
+      ),
     );
   return 0;
 }
@@ -132,7 +136,9 @@ async function direct(
 
 function formatIssues(issues: MigrationStatus["issues"]): string[] {
   return issues.map(
-    (i) => `  ${i.level.padEnd(7)} v${i.version} ${i.section.toUpperCase()} line ${i.line}: ${i.message}`,
+    // One line each: the message may quote the plugin's SQL, control characters and all.
+    (i) =>
+      `  ${i.level.padEnd(7)} v${i.version} ${i.section.toUpperCase()} line ${i.line}: ${escapeControls(i.message)}`,
   );
 }
 

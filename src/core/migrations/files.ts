@@ -4,7 +4,15 @@ import path from "node:path";
 import type { Engine } from "../db/connection.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
+import {
+  isInside,
+  MAX_MIGRATION_BYTES,
+  MAX_MIGRATIONS_TOTAL_BYTES,
+  readPluginFile,
+  realPath,
+} from "../plugins/plugin-files.js";
 import { PLUGIN_NAME } from "../subjects.js";
+import { escapeControls } from "../terminal-text.js";
 import type { Statement } from "./sql.js";
 import { splitSections } from "./sql.js";
 import { tablePrefix, type ValidationIssue, validateMigration } from "./validator.js";
@@ -46,7 +54,11 @@ export function checksumOf(bytes: string | Uint8Array): string {
 
 /**
  * Reads `<pluginDir>/migrations/NNN_description.sql`. A folder without migrations gives an empty set.
- * @throws {RoseyError} VALIDATION_FAILED for a misnamed file or a duplicated version.
+ * The plugin's author wrote these files, and the core reads them: the folder and each file must resolve
+ * (symlinks followed) to inside the plugin's folder, each file must be a regular file of at most
+ * `MAX_MIGRATION_BYTES`, all of them together at most `MAX_MIGRATIONS_TOTAL_BYTES` (plugin-files.ts).
+ * @throws {RoseyError} VALIDATION_FAILED for a misnamed, refused or oversized file, a `migrations` that is
+ *   not a folder inside the plugin's, or a duplicated version.
  */
 export function loadPluginMigrations(plugin: string, pluginDir: string, engine: Engine): MigrationSet {
   if (!PLUGIN_NAME.test(plugin)) {
@@ -59,14 +71,23 @@ export function loadPluginMigrations(plugin: string, pluginDir: string, engine: 
   const prefix = tablePrefix(plugin);
   const set: MigrationSet = { owner: plugin, engine, prefix, migrations: [] };
   if (!existsSync(dir)) return set;
+  const realDir = realPath(dir);
+  const realRoot = realPath(pluginDir);
+  if (!realDir || !realRoot || !isInside(realDir, realRoot) || !statSync(realDir).isDirectory()) {
+    throw new RoseyError(
+      "VALIDATION_FAILED",
+      `Cannot load migrations of '${plugin}' as ${escapeControls(dir)} must be a folder inside the plugin's folder (not a file, nor a symlink out of it)`,
+    );
+  }
   const seen = new Map<number, string>();
+  let total = 0;
   for (const name of readdirSync(dir).sort()) {
     if (!name.endsWith(".sql")) continue;
     const match = FILE_NAME.exec(name);
     if (!match) {
       throw new RoseyError(
         "VALIDATION_FAILED",
-        `Cannot load migrations of '${plugin}' as file names must be NNN_description.sql (lowercase): current value is ${JSON.stringify(name)}`,
+        `Cannot load migrations of '${plugin}' as file names must be NNN_description.sql (lowercase): current value is ${escapeControls(JSON.stringify(name))}`,
       );
     }
     const version = Number(match[1]);
@@ -79,7 +100,20 @@ export function loadPluginMigrations(plugin: string, pluginDir: string, engine: 
     }
     seen.set(version, name);
     const file = path.join(dir, name);
-    const bytes = readOrThrow(file);
+    const bytes = readPluginFile(file, {
+      root: pluginDir,
+      maxBytes: MAX_MIGRATION_BYTES,
+      code: "VALIDATION_FAILED",
+      what: `migration of '${plugin}'`,
+    });
+    total += bytes.length;
+    if (total > MAX_MIGRATIONS_TOTAL_BYTES) {
+      throw new RoseyError(
+        "VALIDATION_FAILED",
+        `Cannot load migrations of '${plugin}' as together they are over the ${MAX_MIGRATIONS_TOTAL_BYTES}-byte limit (reached at ${name})`,
+        { details: { limit: MAX_MIGRATIONS_TOTAL_BYTES } },
+      );
+    }
     const text = bytes.toString("utf8");
     const validation = validateMigration(splitSections(text), { engine, prefix });
     set.migrations.push({

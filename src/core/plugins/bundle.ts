@@ -1,8 +1,10 @@
-import { realpathSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import path from "node:path";
 import { build, stop } from "esbuild";
 import { MAX_FRAME_BYTES } from "../../sandbox/host/framing.js";
 import { errorMessage, RoseyError } from "../errors.js";
+import { escapeControls } from "../terminal-text.js";
+import { isInside } from "./plugin-files.js";
 
 /**
  * Bundles a plugin's entry (.js or .ts, plus any relative modules it imports) into one CommonJS-shaped
@@ -27,6 +29,13 @@ const FORBIDDEN_TEXT = [
  */
 export const MAX_BUNDLE_BYTES = MAX_FRAME_BYTES / 2;
 
+/**
+ * Largest total of the source files one bundle reads, in bytes: checked file by file before esbuild reads
+ * each, so a huge file is never read, nor its bundle handed to the core. Sources shrink when bundled (types,
+ * comments), so this leaves room above `MAX_BUNDLE_BYTES`, which still bounds the result.
+ */
+export const MAX_SOURCE_BYTES = 4 * MAX_BUNDLE_BYTES;
+
 /** Builds in progress; esbuild's service process is stopped when none is. */
 let building = 0;
 
@@ -50,18 +59,9 @@ function realFile(file: string): string {
   }
 }
 
-function isInside(file: string, dir: string): boolean {
-  const relative = path.relative(dir, file);
-  return (
-    relative !== "" &&
-    relative !== ".." &&
-    !relative.startsWith(`..${path.sep}`) &&
-    !path.isAbsolute(relative)
-  );
-}
-
 async function bundle(entryFile: string, pluginDir: string): Promise<string> {
   const realDir = realFile(pluginDir);
+  let sourceBytes = 0;
   let code: string;
   try {
     const result = await build({
@@ -86,20 +86,41 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
               return {
                 errors: [
                   {
-                    text: `cannot import '${args.path}': plugins have no access to modules outside their folder`,
+                    text: `cannot import '${escapeControls(args.path)}': plugins have no access to modules outside their folder`,
                   },
                 ],
               };
             });
             b.onLoad({ filter: /.*/ }, (args) => {
-              if (isInside(realFile(args.path), realDir)) return undefined;
-              return {
-                errors: [
-                  {
-                    text: `cannot import '${path.relative(pluginDir, args.path)}': it is outside the plugin's folder (directly or through a symlink)`,
-                  },
-                ],
-              };
+              const shown = escapeControls(path.relative(pluginDir, args.path));
+              const real = realFile(args.path);
+              if (!isInside(real, realDir))
+                return {
+                  errors: [
+                    {
+                      text: `cannot import '${shown}': it is outside the plugin's folder (directly or through a symlink)`,
+                    },
+                  ],
+                };
+              // esbuild would read a FIFO or device for ever, and a huge file whole: only regular files,
+              // and only up to MAX_SOURCE_BYTES in all. The files are the author's, not changing under us.
+              const stat = statSync(real, { throwIfNoEntry: false });
+              if (!stat?.isFile())
+                return {
+                  errors: [
+                    { text: `cannot import '${shown}': it is not a regular file (a FIFO, socket or device)` },
+                  ],
+                };
+              sourceBytes += stat.size;
+              if (sourceBytes > MAX_SOURCE_BYTES)
+                return {
+                  errors: [
+                    {
+                      text: `cannot import '${shown}' (${stat.size} bytes): the plugin's source files together are over the ${MAX_SOURCE_BYTES}-byte limit`,
+                    },
+                  ],
+                };
+              return undefined;
             });
           },
         },
@@ -115,7 +136,12 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
           .map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text))
           .join("; ")
       : errorMessage(err);
-    throw new RoseyError("PLUGIN_LOAD_FAILED", `Cannot bundle ${entryFile}: ${detail}`, { cause: err });
+    // esbuild quotes import paths and source lines, all the author's: no control character may pass.
+    throw new RoseyError(
+      "PLUGIN_LOAD_FAILED",
+      `Cannot bundle ${escapeControls(entryFile)}: ${escapeControls(detail)}`,
+      { cause: err },
+    );
   }
   const bytes = Buffer.byteLength(code);
   if (bytes > MAX_BUNDLE_BYTES) {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import manifestSchema from "../../../schemas/plugin-manifest.schema.json" with { type: "json" };
@@ -7,6 +7,8 @@ import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import { prefixesOverlap, tablePrefix } from "../migrations/validator.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { PLUGIN_NAME } from "../subjects.js";
+import { escapeControls } from "../terminal-text.js";
+import { MAX_MANIFEST_BYTES, readPluginFile } from "./plugin-files.js";
 
 /** plugin.json, as `schemas/plugin-manifest.schema.json` defines it. */
 export interface PluginManifest {
@@ -58,7 +60,8 @@ function describe(errors: ErrorObject[] | null | undefined): string[] {
       e.keyword === "additionalProperties"
         ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'`
         : "";
-    return `'${where}' ${e.message ?? "is invalid"}${extra}`;
+    // Keys come from the plugin's author: no control character may reach a log line or a terminal.
+    return escapeControls(`'${where}' ${e.message ?? "is invalid"}${extra}`);
   });
 }
 
@@ -68,15 +71,26 @@ function describe(errors: ErrorObject[] | null | undefined): string[] {
  */
 export function readManifest(dir: string): DiscoveredPlugin {
   const file = path.join(dir, "plugin.json");
+  const shown = escapeControls(file);
+  // Only a regular file inside the folder, at most MAX_MANIFEST_BYTES (plugin-files.ts).
+  const bytes = readPluginFile(file, {
+    root: dir,
+    maxBytes: MAX_MANIFEST_BYTES,
+    code: "MANIFEST_INVALID",
+    what: "manifest",
+  });
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
+    raw = JSON.parse(bytes.toString("utf8"));
   } catch (err) {
-    throw new RoseyError("MANIFEST_INVALID", `Cannot read ${file}: ${errorMessage(err)}`, { cause: err });
+    // V8 quotes the text it choked on: escaped, it cannot write to the operator's terminal.
+    throw new RoseyError("MANIFEST_INVALID", `Cannot read ${shown}: ${escapeControls(errorMessage(err))}`, {
+      cause: err,
+    });
   }
   if (!validateManifest(raw)) {
     const problems = describe(validateManifest.errors);
-    throw new RoseyError("MANIFEST_INVALID", `Invalid manifest ${file}:\n  - ${problems.join("\n  - ")}`, {
+    throw new RoseyError("MANIFEST_INVALID", `Invalid manifest ${shown}:\n  - ${problems.join("\n  - ")}`, {
       details: { problems },
     });
   }
@@ -85,14 +99,14 @@ export function readManifest(dir: string): DiscoveredPlugin {
   if (manifest.name !== folder) {
     throw new RoseyError(
       "MANIFEST_INVALID",
-      `Invalid manifest ${file}: 'name' must equal the folder name '${folder}': current value is ${JSON.stringify(manifest.name)}`,
+      `Invalid manifest ${shown}: 'name' must equal the folder name '${escapeControls(folder)}': current value is ${JSON.stringify(manifest.name)}`,
     );
   }
   const entryFile = path.resolve(dir, manifest.entry);
   if (!entryFile.startsWith(dir + path.sep)) {
     throw new RoseyError(
       "MANIFEST_INVALID",
-      `Invalid manifest ${file}: 'entry' must stay inside the plugin folder`,
+      `Invalid manifest ${shown}: 'entry' must stay inside the plugin folder`,
     );
   }
   try {
@@ -100,7 +114,7 @@ export function readManifest(dir: string): DiscoveredPlugin {
   } catch {
     throw new RoseyError(
       "MANIFEST_INVALID",
-      `Invalid manifest ${file}: 'entry' file ${manifest.entry} does not exist`,
+      `Invalid manifest ${shown}: 'entry' file ${manifest.entry} does not exist`,
     );
   }
   return { manifest, dir, entryFile };
