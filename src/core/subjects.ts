@@ -20,6 +20,10 @@ export const commandSubject = (plugin: string): string => `rosey.commands.${plug
 export const pluginNamespace = (plugin: string): string => `rosey.plugins.${plugin}.>`;
 export const platformSubject = (platform: string, event: string): string =>
   `rosey.platform.${platform}.${event}`;
+/** The core's liveness ping of its own database process; `id` is known to that process alone (db/liveness.ts). */
+export const dbPingSubject = (id: string): string => `rosey.db.ping.${id}`;
+/** Where ingestion sets aside an event it cannot write (refused or invalid), under its own subject (db/dead-letter.ts). */
+export const dbDeadLetterSubject = (subject: string): string => `rosey.db.deadletter.${subject}`;
 
 export const SUBJECT_MAX_LENGTH = 256;
 export const SUBJECT_MAX_TOKENS = 16;

@@ -36,6 +36,9 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<v
   const exited = exitOf(child);
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill("SIGTERM");
+  // A stopped process (SIGSTOP, a debugger) holds SIGTERM until it runs again: the grace would be spent
+  // waiting for nothing. SIGCONT lets it take the SIGTERM now; a running process ignores it.
+  child.kill("SIGCONT");
   const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
   await exited;
   clearTimeout(timer);

@@ -15,8 +15,11 @@ export interface DbCommandOptions {
   logger?: Logger;
   /** JetStream ack wait; `ROSEY_DB_ACK_WAIT_MS` overrides for operations and tests. */
   ackWaitMs?: number | undefined;
-  /** A config already resolved by `rosey start` (service-main.ts `--from-core`); `config` is then unused. */
-  resolved?: { config: RoseyConfig; natsUrl: string };
+  /**
+   * A config already resolved by `rosey start` (service-main.ts `--from-core`), `config` then unused; and
+   * the id the core pings this process by (liveness.ts).
+   */
+  resolved?: { config: RoseyConfig; natsUrl: string; pingId?: string };
 }
 
 export async function runDbCommand(options: DbCommandOptions = {}): Promise<DatabaseService> {
@@ -32,5 +35,11 @@ export async function runDbCommand(options: DbCommandOptions = {}): Promise<Data
   }
   const fromEnv = Number(process.env.ROSEY_DB_ACK_WAIT_MS);
   const ackWaitMs = options.ackWaitMs ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined);
-  return startDatabaseService({ natsUrl, config, logger, ...(ackWaitMs ? { ingest: { ackWaitMs } } : {}) });
+  return startDatabaseService({
+    natsUrl,
+    config,
+    logger,
+    pingId: options.resolved?.pingId,
+    ...(ackWaitMs ? { ingest: { ackWaitMs } } : {}),
+  });
 }

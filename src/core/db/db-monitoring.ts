@@ -1,9 +1,10 @@
-import { Gauge } from "prom-client";
+import { Counter, Gauge } from "prom-client";
 import type { Bus } from "../bus.js";
 import type { Logger } from "../logger.js";
 import { HealthResponder } from "../monitoring/health.js";
 import { createRegistry, MetricsPublisher } from "../monitoring/metrics.js";
 import type { Database } from "./connection.js";
+import { DEAD_LETTER_STREAM } from "./dead-letter.js";
 import { CONSUMER_NAME, type Ingestor, STREAM_NAME } from "./ingestion.js";
 
 /**
@@ -40,6 +41,15 @@ export async function startDbMonitoring(options: DbMonitoringOptions): Promise<D
       this.set(ingestor.written);
     },
   });
+  new Counter({
+    name: "rosey_db_events_dead_lettered_total",
+    help: "Events set aside on the ROSEY_DB_DEADLETTER stream since this process started (refused by the database, or invalid)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(ingestor.deadLettered);
+    },
+  });
   new Gauge({
     name: "rosey_db_events_waiting",
     help: "Events in JetStream not yet written (pending plus in hand)",
@@ -62,7 +72,7 @@ export async function startDbMonitoring(options: DbMonitoringOptions): Promise<D
       ingestion: async () => ({
         name: "ingestion",
         status: "ok",
-        detail: `${ingestor.written} events written since start, ${await waiting()} waiting`,
+        detail: `${ingestor.written} events written since start, ${await waiting()} waiting, ${ingestor.deadLettered} set aside (${DEAD_LETTER_STREAM})`,
       }),
     },
   });

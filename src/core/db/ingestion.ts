@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   AckPolicy,
   type ConsumerMessages,
@@ -8,11 +9,13 @@ import {
   StorageType,
 } from "nats";
 import { z } from "zod";
+import { backoffDelay } from "../backoff.js";
 import { decodeEnvelope, type Envelope } from "../envelope.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { describeProblem } from "../validation.js";
 import { type Database, type Engine, SqlBuilder, type Tx } from "./connection.js";
+import { DEAD_LETTER_STREAM, deadLetter, ensureDeadLetterStream } from "./dead-letter.js";
 
 /**
  * Event ingestion: connectors publish on `rosey.db.<event>` (plain NATS publishes are enough) and the
@@ -22,6 +25,16 @@ import { type Database, type Engine, SqlBuilder, type Tx } from "./connection.js
  * service was killed after the commit but before the ack) is skipped: no loss, no duplicates.
  *
  *   connector ──publish──▶ nats (stream ROSEY_DB, file storage) ──pull──▶ batch ──tx──▶ database ──▶ ack
+ *
+ * One bad event must neither block nor be lost with the others. When the database refuses a batch:
+ * - if it refuses every write (a write probe fails: down, read-only, disk full), the batch is nak'ed and
+ *   comes back with backoff, however long that takes: the events are good, the database is not;
+ * - otherwise the batch is halved until the refused events are alone, so every good one commits now. A
+ *   refused event is retried alone with backoff; after `maxDeliveries` deliveries it is set aside on the
+ *   dead-letter stream (dead-letter.ts), logged in full, and terminated. An event that fails validation
+ *   goes there at once.
+ * JetStream's own `max_deliver` is not used: it stops delivering silently, and would also drop good events
+ * during a long database outage.
  */
 
 export const INGEST_SUBJECTS = {
@@ -46,7 +59,19 @@ export interface IngestOptions {
   ackWaitMs?: number;
   /** Stream retention. @default 7 days */
   maxAgeMs?: number;
+  /**
+   * Deliveries of an event the database refuses on its own, while it accepts other writes, before the
+   * event is set aside on the dead-letter stream. @default 5
+   */
+  maxDeliveries?: number;
+  /** First delay before a refused event or batch comes back; doubles per delivery, up to 30 s. @default 1000 */
+  retryDelayMs?: number;
 }
+
+/** With the default delays, a refused event is tried 5 times over ~15 s: transient failures pass by then. */
+const MAX_DELIVERIES = 5;
+const RETRY_DELAY_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
 
 const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds.
 
@@ -182,7 +207,17 @@ type Parsed =
 
 /** Validates one event; throws VALIDATION_FAILED naming the subject and the problem. */
 export function parseEvent(envelope: Envelope): Parsed {
-  const at = (t: number | undefined) => new Date(t ?? envelope.timestamp);
+  const at = (t: number | undefined) => {
+    const epochMs = t ?? envelope.timestamp;
+    const date = new Date(epochMs);
+    // Beyond ±8.64e15 ms a Date is invalid, and the database would refuse the row at every delivery.
+    if (Number.isNaN(date.getTime()))
+      throw new RoseyError(
+        "VALIDATION_FAILED",
+        `Event on '${envelope.subject}' is invalid: timestamp ${epochMs} is past the last date JavaScript can represent (8.64e15 ms)`,
+      );
+    return date;
+  };
   const check = <S extends z.ZodType>(schema: S): z.infer<S> => {
     const r = schema.safeParse(envelope.data);
     if (!r.success) {
@@ -429,8 +464,15 @@ async function raiseHighWater(tx: Tx, kind: string, value: number, at: Date): Pr
 export interface Ingestor {
   /** Events written (new) since start. */
   readonly written: number;
+  /** Events set aside on the dead-letter stream since start (refused by the database, or invalid). */
+  readonly deadLettered: number;
   /** Stops pulling, finishes the batch in hand, resolves when idle. Idempotent. */
   stop(): Promise<void>;
+}
+
+interface Pending {
+  msg: JsMsg;
+  envelope: Envelope;
 }
 
 /** Starts the pull loop on the durable consumer. */
@@ -442,49 +484,123 @@ export async function startIngestor(
 ): Promise<Ingestor> {
   const log = logger.child({ component: "db-ingest" });
   const batchSize = options.batchSize ?? 500;
+  const maxDeliveries = options.maxDeliveries ?? MAX_DELIVERIES;
+  const retryDelay = (msg: JsMsg) =>
+    backoffDelay(msg.info.deliveryCount - 1, options.retryDelayMs ?? RETRY_DELAY_MS, RETRY_MAX_MS);
   await ensureIngestStream(connection, options);
+  await ensureDeadLetterStream(connection);
   const consumer = await connection.jetstream().consumers.get(STREAM_NAME, CONSUMER_NAME);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(batchSize * 2, 100) });
   let buffer: JsMsg[] = [];
   let chain: Promise<void> = Promise.resolve();
   let scheduled = false;
   let written = 0;
+  let deadLettered = 0;
+
+  /** Whether the database commits a write now: tells "it refuses these events" from "it refuses all". */
+  const acceptsWrites = async (): Promise<boolean> => {
+    const id = `rosey-probe:${randomUUID()}`;
+    try {
+      await db.prisma.$transaction(async (tx) => {
+        await tx.ingestedEvent.create({ data: { id, subject: "probe", ingestedAt: new Date() } });
+        await tx.ingestedEvent.delete({ where: { id } });
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  /** On the dead-letter stream, then terminated; if it cannot be stored there, it comes back later. */
+  const setAside = async (msg: JsMsg, reason: string): Promise<void> => {
+    try {
+      await deadLetter(connection, msg, reason);
+    } catch (err) {
+      log.error(
+        { subject: msg.subject, streamSequence: msg.info.streamSequence, err: errorMessage(err) },
+        `cannot store the event on ${DEAD_LETTER_STREAM}; it will be redelivered`,
+      );
+      msg.nak(retryDelay(msg));
+      return;
+    }
+    msg.term();
+    deadLettered++;
+  };
+
+  const refused = async ({ msg, envelope }: Pending, err: unknown): Promise<void> => {
+    const where = {
+      subject: msg.subject,
+      streamSequence: msg.info.streamSequence,
+      eventId: envelope.id,
+      deliveries: msg.info.deliveryCount,
+      maxDeliveries,
+      err: errorMessage(err),
+    };
+    if (msg.info.deliveryCount < maxDeliveries) {
+      log.warn(where, "the database refused an event; it will be retried alone");
+      msg.nak(retryDelay(msg));
+      return;
+    }
+    // In full: the one record of what was refused outside the dead-letter stream.
+    log.error(
+      { ...where, data: msg.string() },
+      `the database refused an event at every delivery; setting it aside on ${DEAD_LETTER_STREAM}`,
+    );
+    await setAside(msg, errorMessage(err));
+  };
+
+  /** Writes `part` in one transaction, or halves it until what the database refuses is alone. */
+  const writeOrSplit = async (part: Pending[]): Promise<void> => {
+    try {
+      written += await db.prisma.$transaction(
+        (tx) =>
+          writeBatch(
+            tx,
+            db.engine,
+            part.map((p) => p.envelope),
+          ),
+        { timeout: 60_000, maxWait: 30_000 },
+      );
+      for (const p of part) p.msg.ack();
+      return;
+    } catch (err) {
+      if (!(await acceptsWrites())) {
+        // Nothing was written and nothing is wrong with the events: all of them come back.
+        log.error(
+          { err: errorMessage(err), size: part.length },
+          "the database takes no writes; events will be redelivered",
+        );
+        for (const p of part) p.msg.nak(retryDelay(p.msg));
+        return;
+      }
+      if (part.length === 1) return refused(part[0]!, err);
+      const half = Math.ceil(part.length / 2);
+      await writeOrSplit(part.slice(0, half));
+      await writeOrSplit(part.slice(half));
+    }
+  };
 
   const flush = async (): Promise<void> => {
     scheduled = false;
     while (buffer.length > 0) {
       const batch = buffer.slice(0, batchSize);
       buffer = buffer.slice(batch.length);
-      const good: Array<{ msg: JsMsg; envelope: Envelope }> = [];
+      const valid: Pending[] = [];
       for (const msg of batch) {
         try {
           const envelope = decodeEnvelope(msg.data, msg.subject);
           parseEvent(envelope);
-          good.push({ msg, envelope });
+          valid.push({ msg, envelope });
         } catch (err) {
-          // One bad event must not block the stream: log it, drop it for good.
-          log.warn({ subject: msg.subject, err: errorMessage(err) }, "dropped invalid event");
-          msg.term();
+          // Invalid now means invalid at every delivery: no retry, but kept where someone can look.
+          log.warn(
+            { subject: msg.subject, streamSequence: msg.info.streamSequence, err: errorMessage(err) },
+            `invalid event set aside on ${DEAD_LETTER_STREAM}`,
+          );
+          await setAside(msg, errorMessage(err));
         }
       }
-      if (good.length === 0) continue;
-      try {
-        const count = await db.prisma.$transaction(
-          (tx) =>
-            writeBatch(
-              tx,
-              db.engine,
-              good.map((g) => g.envelope),
-            ),
-          { timeout: 60_000, maxWait: 30_000 },
-        );
-        written += count;
-        for (const g of good) g.msg.ack();
-      } catch (err) {
-        // The database is unavailable or refused the batch: nothing was written; JetStream redelivers.
-        log.error({ err: errorMessage(err), size: good.length }, "batch write failed; will be redelivered");
-        for (const g of good) g.msg.nak(1_000);
-      }
+      if (valid.length > 0) await writeOrSplit(valid);
     }
   };
 
@@ -507,6 +623,9 @@ export async function startIngestor(
   return {
     get written() {
       return written;
+    },
+    get deadLettered() {
+      return deadLettered;
     },
     stop() {
       stopping ??= (async () => {

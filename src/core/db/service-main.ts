@@ -9,16 +9,23 @@ import { FAILED } from "./service.js";
  * stdout once it serves; stops on SIGINT/SIGTERM.
  *
  * - With `--from-core`, `rosey start` runs it as its child (db/service.ts): the core writes
- *   `{ config, natsUrl }` as JSON on stdin, so the child serves exactly the core's resolved config
- *   (file, env overrides and CLI flags already applied) without secrets in its argv or environment.
+ *   `{ config, natsUrl, pingId }` as JSON on stdin, so the child serves exactly the core's resolved config
+ *   (file, env overrides and CLI flags already applied) without secrets in its argv or environment, and
+ *   answers the core's liveness pings under `pingId` (liveness.ts).
  * - Otherwise config comes from the environment (`ROSEY_CONFIG`, `NATS_URL`, `DATABASE_URL`): what the
  *   ingestion tests start and SIGKILL.
  */
 async function fromCore(): Promise<DatabaseService> {
   let text = "";
   for await (const chunk of process.stdin) text += chunk;
-  const { config: raw, natsUrl } = JSON.parse(text) as { config: unknown; natsUrl: string };
-  return runDbCommand({ resolved: { config: validateConfig(raw, "the core's config (stdin)"), natsUrl } });
+  const {
+    config: raw,
+    natsUrl,
+    pingId,
+  } = JSON.parse(text) as { config: unknown; natsUrl: string; pingId: string };
+  return runDbCommand({
+    resolved: { config: validateConfig(raw, "the core's config (stdin)"), natsUrl, pingId },
+  });
 }
 
 try {
