@@ -138,8 +138,12 @@ export function createCtx(host: CtxHost): object {
     )) as {
       success?: boolean;
       data?: unknown;
+      truncated?: boolean;
       error?: { code?: string; message?: string };
     } | null;
+    // A query cut short to fit one bus message says so on the array it resolves with (docs/plugins.md §4).
+    if (reply?.success === true && reply.truncated === true && Array.isArray(reply.data))
+      return harden(Object.assign([...reply.data], { truncated: true }));
     if (reply && reply.success === true) return reply.data;
     const code = reply?.error?.code ?? "INTERNAL";
     const error = new Error(`storage ${op} failed (${code}): ${reply?.error?.message ?? "no answer"}`);

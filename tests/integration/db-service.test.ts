@@ -67,7 +67,10 @@ describe.each(engines)("database service on %s", (_engine, target) => {
   let bus: Bus;
 
   beforeAll(async () => {
-    const config = configSchema.parse({ dataDir: tmp, plugins: { directory: pluginsDir } });
+    const config = configSchema.parse({
+      dataDir: tmp,
+      plugins: { directory: pluginsDir, entries: { quotes: { grants: ["storage"] } } },
+    });
     service = await startDatabaseService({
       natsUrl: nats.url,
       config,

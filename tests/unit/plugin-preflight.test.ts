@@ -57,6 +57,7 @@ describe("preflightPlugins", () => {
       capabilities: ["chat.send", "events.read", "time.travel"],
       subscribe: ["rosey.events.message", "rosey.security.violation"],
       limits: { memoryMb: 300, publishPerSecond: 5 },
+      storage: { quota: { records: 1e15, bytes: 1000 } },
     });
     const result = await check(
       { entries: { p: { grants: ["events.read"], limits: { publishPerSecond: 50 } } } },
@@ -68,6 +69,7 @@ describe("preflightPlugins", () => {
       "warning DIR/p/plugin.json subscribe: 'rosey.security.violation' is not covered by p's grants (events.read): the subscription will be refused and counted as a violation",
       "warning DIR/p/plugin.json limits.memoryMb: 300 is above sandbox.maxLimits.memoryMb (128): p gets 128",
       "warning plugins.entries.p.limits.publishPerSecond: 50 is above sandbox.maxLimits.publishPerSecond (20): p gets 20",
+      "warning DIR/p/plugin.json storage.quota.records: 1000000000000000 is above database.maxQuota.records (100000): p gets 100000",
     ]);
   });
 

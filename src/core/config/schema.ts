@@ -87,6 +87,21 @@ export const configSchema = z.strictObject({
       url: z.string().min(1).optional(),
       path: z.string().min(1).optional(),
       enabled: z.boolean().default(true),
+      /**
+       * Ceiling on a plugin's storage quota: a manifest's `storage.quota` (and the default, 10,000 records
+       * and 10 MiB) is capped to it, with a warning naming what was asked. Bytes are UTF-8 of keys and values.
+       */
+      maxQuota: z
+        .strictObject({
+          records: z.number().int().min(1).max(100_000_000).default(100_000),
+          bytes: z
+            .number()
+            .int()
+            .min(1)
+            .max(2 ** 40)
+            .default(100 * 1024 * 1024),
+        })
+        .prefault({}),
     })
     .prefault({}),
   plugins: z

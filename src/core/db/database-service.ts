@@ -7,7 +7,9 @@ import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { loadCoreMigrations, loadPluginMigrations, type MigrationSet } from "../migrations/files.js";
 import { MigrationRunner, type RunOptions } from "../migrations/runner.js";
+import { computeGrants } from "../plugins/grants.js";
 import { type DiscoveredPlugin, discoverPlugins, prefixClashOf } from "../plugins/manifest.js";
+import { isPluginEnabled } from "../plugins/preflight.js";
 import { PLUGIN_NAME, SUBJECTS } from "../subjects.js";
 import { describeProblem } from "../validation.js";
 import { type Database, type DatabaseTarget, openDatabase, resolveDatabaseTarget } from "./connection.js";
@@ -23,6 +25,7 @@ import {
   pluginOfSource,
 } from "./kv-protocol.js";
 import { manifestPolicies, PluginStorage, type PolicySource } from "./kv-store.js";
+import { answerPings } from "./liveness.js";
 import { isQueryName, runQuery } from "./queries.js";
 
 /**
@@ -51,6 +54,8 @@ export interface DatabaseServiceOptions {
    * @default true
    */
   autoMigratePlugins?: boolean;
+  /** Answers the core's liveness pings under this id (service.ts runs this process); unset: no pings. */
+  pingId?: string | undefined;
 }
 
 export interface DatabaseService {
@@ -81,13 +86,19 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
     bus = await createBus({ url: options.natsUrl, source: "db", logger: options.logger, name: "rosey-db" });
     const storage = new PluginStorage(
       db,
-      options.policies ?? manifestPolicies(options.config.plugins.directory),
+      options.policies ??
+        manifestPolicies(options.config.plugins.directory, {
+          maxQuota: options.config.database.maxQuota,
+          logger: log,
+        }),
     );
     const handlers = new Handlers(bus, db, storage, options, log);
     const queue = { queue: DB_QUEUE_GROUP };
     bus.subscribe(`${KV_SUBJECT_PREFIX}.*`, (m) => handlers.kv(m), queue);
     bus.subscribe("rosey.db.query.*", (m) => handlers.query(m), queue);
     bus.subscribe("rosey.db.migrate.*.*", (m) => handlers.migrate(m), queue);
+    // Liveness: answered straight from the event loop, so a frozen loop goes unanswered (liveness.ts).
+    if (options.pingId) answerPings(bus, options.pingId);
     await bus.flush();
     ingestor = await startIngestor(bus.connection, db, options.logger, options.ingest);
     monitoring = await startDbMonitoring({
@@ -145,7 +156,7 @@ class Handlers {
   }
 
   async kv(m: BusMessage): Promise<void> {
-    await this.#answer(m, async () => {
+    await this.#reply(m, async (): Promise<Success> => {
       const op = m.subject.slice(KV_SUBJECT_PREFIX.length + 1) as KvOperation;
       if (!(KV_OPERATIONS as readonly string[]).includes(op)) {
         throw new RoseyError(
@@ -190,15 +201,17 @@ class Handlers {
       const req = parsed.data;
       switch (op) {
         case "get":
-          return this.#storage.get(plugin, req as never);
+          return { data: await this.#storage.get(plugin, req as never) };
         case "set":
-          return this.#storage.set(plugin, req as never);
+          return { data: await this.#storage.set(plugin, req as never) };
         case "delete":
-          return this.#storage.delete(plugin, req as never);
-        case "query":
-          return this.#storage.query(plugin, req as never);
+          return { data: await this.#storage.delete(plugin, req as never) };
+        case "query": {
+          const page = await this.#storage.query(plugin, req as never, this.#replyBudget());
+          return page.truncated ? { data: page.records, truncated: true } : { data: page.records };
+        }
         case "count":
-          return this.#storage.count(plugin, req as never);
+          return { data: await this.#storage.count(plugin, req as never) };
       }
     });
   }
@@ -279,9 +292,16 @@ class Handlers {
   }
 
   async #answer(m: BusMessage, work: () => Promise<unknown>): Promise<void> {
+    await this.#reply(m, async () => ({ data: await work() }));
+  }
+
+  async #reply(m: BusMessage, work: () => Promise<Success>): Promise<void> {
     let reply: DbReply<unknown>;
     try {
-      reply = { success: true, data: (await work()) ?? null };
+      const { data, truncated } = await work();
+      reply = truncated
+        ? { success: true, data: data ?? null, truncated }
+        : { success: true, data: data ?? null };
     } catch (err) {
       if (isRoseyError(err)) {
         reply = { success: false, error: { code: err.code, message: err.message } };
@@ -296,9 +316,64 @@ class Handlers {
         };
       }
     }
-    if (m.replyTo) m.respond(reply);
+    this.#send(m, reply);
+  }
+
+  /** Bytes a query's records may take in a reply. */
+  #replyBudget(): number {
+    return Math.max(0, this.#maxPayload() - REPLY_HEADROOM_BYTES);
+  }
+
+  #maxPayload(): number {
+    // The connected server's limit, which an external NATS may set differently from ours.
+    return this.#bus.connection.info?.max_payload ?? NATS_DEFAULT_MAX_PAYLOAD;
+  }
+
+  /**
+   * nats.js refuses a message over the server's `max_payload` by throwing before anything is sent; left
+   * at that, the requester (a plugin's storage call) would wait out its whole timeout for an answer that
+   * never comes. It gets PAYLOAD_TOO_LARGE at once instead.
+   */
+  #send(m: BusMessage, reply: DbReply<unknown>): void {
+    if (!m.replyTo) return;
+    try {
+      m.respond(reply);
+      return;
+    } catch (err) {
+      this.#log.warn(
+        { err: errorMessage(err), subject: m.subject, source: m.envelope.source },
+        "cannot send database reply",
+      );
+      if ((err as { code?: unknown }).code !== "MAX_PAYLOAD_EXCEEDED") return;
+    }
+    try {
+      m.respond({
+        success: false,
+        error: {
+          code: "PAYLOAD_TOO_LARGE",
+          message: `Cannot answer '${m.subject}' as the reply is larger than the bus's message limit (${this.#maxPayload()} bytes): ask for fewer or smaller records`,
+        },
+      } satisfies DbReply<never>);
+    } catch (err) {
+      this.#log.warn({ err: errorMessage(err), subject: m.subject }, "cannot send database error reply");
+    }
   }
 }
+
+/** What a handler answers with: `data`, and for kv `query` whether records were left out to fit. */
+interface Success {
+  data: unknown;
+  truncated?: true;
+}
+
+/** nats-server's own default `max_payload`, for the moment before the server's INFO is known. */
+const NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/**
+ * Room left for the envelope around a query's records: its fields are bounded (id, source and
+ * correlationId at most 128 characters, the inbox subject 256), so a few KiB even if every character is
+ * escaped; the rest of the headroom is margin.
+ */
+const REPLY_HEADROOM_BYTES = 16 * 1024;
 
 async function autoMigrate(db: Database, options: DatabaseServiceOptions, log: Logger): Promise<void> {
   let plugins: DiscoveredPlugin[];
@@ -312,6 +387,18 @@ async function autoMigrate(db: Database, options: DatabaseServiceOptions, log: L
   const runner = new MigrationRunner(db, { actor: "db:auto", lockTimeoutMs: options.lockTimeoutMs });
   for (const { manifest, dir } of plugins) {
     const plugin = manifest.name;
+    // A folder's SQL runs unasked only for a plugin the operator runs with storage: merely installing a
+    // plugin (disabled, or without the grant) must not let its migrations touch the database.
+    // `rosey migrate <plugin> apply` still applies any plugin's, as the operator's explicit choice.
+    if (!isPluginEnabled(options.config, plugin)) continue;
+    if (!computeGrants(manifest, options.config).effective.includes("storage")) {
+      if (existsSync(path.join(dir, "migrations")))
+        log.warn(
+          { plugin },
+          "plugin migrations not applied: the plugin is not granted storage (grant it, or run `rosey migrate` yourself)",
+        );
+      continue;
+    }
     try {
       const set = loadPluginMigrations(plugin, dir, db.engine);
       if (set.migrations.length === 0) continue;

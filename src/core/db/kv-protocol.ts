@@ -12,7 +12,7 @@ import { PLUGIN_NAME } from "../subjects.js";
  * | get | `{collection, key}` | the value, or `null` |
  * | set | `{collection, key, value}` | `{key}` |
  * | delete | `{collection, key}` | `{key, deleted: true}`; NOT_FOUND when absent |
- * | query | `{collection, filter?, limit?, order?}` | `[{key, value}]` |
+ * | query | `{collection, filter?, limit?, order?}` | `[{key, value}]`; the reply has `truncated: true` when records were left out to fit one bus message |
  * | count | `{collection, filter?}` | number |
  */
 
@@ -77,8 +77,13 @@ export interface WireError {
   message: string;
 }
 
-/** Every reply of the database service (kv, query, migrate): `{success: true, data} | {success: false, error}`. */
-export type DbReply<T> = { success: true; data: T } | { success: false; error: WireError };
+/**
+ * Every reply of the database service (kv, query, migrate): `{success: true, data} | {success: false, error}`.
+ * `truncated` (kv `query` only): `data` holds fewer records than matched within `limit`, as the rest would
+ * not fit in one bus message (NATS `max_payload`). A reply that cannot be sent at all is answered
+ * `PAYLOAD_TOO_LARGE` instead.
+ */
+export type DbReply<T> = { success: true; data: T; truncated?: true } | { success: false; error: WireError };
 
 /** Field names a request could use to name another plugin's namespace; any of them is refused. */
 export const NAMESPACE_FIELDS = ["plugin", "namespace", "source", "owner"] as const;

@@ -2,6 +2,7 @@ import path from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormatsImport from "ajv-formats";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
+import type { Logger } from "../logger.js";
 import { tablePrefix } from "../migrations/validator.js";
 import { discoverPlugins, type PluginManifest } from "../plugins/manifest.js";
 import { type Database, SqlBuilder, type Tx } from "./connection.js";
@@ -12,7 +13,9 @@ import { VALUE_MAX_BYTES } from "./kv-protocol.js";
  * Plugin storage: every row is keyed by (plugin, collection, key), where `plugin` is always the caller's
  * verified identity. Records of a collection with a JSON Schema in the manifest are validated with ajv;
  * per-plugin quotas (records, bytes) are checked inside the write's transaction, and writes of one
- * plugin are serialised so two concurrent sets cannot both slip under the quota.
+ * plugin are serialised so two concurrent sets cannot both slip under the quota. A quota's bytes are the
+ * UTF-8 bytes of every record's key and JSON value: keys of up to 256 characters are not free to store.
+ * The manifest asks for a quota; the operator's `database.maxQuota` caps it.
  *
  * Table-backed collections: when a plugin's own migrations created `<prefix><collection>` (e.g.
  * `quotes_quotes`) for a collection its manifest declares, that collection's records live in that table
@@ -21,11 +24,17 @@ import { VALUE_MAX_BYTES } from "./kv-protocol.js";
  * `"updated_at"` BIGINT (epoch ms); extra columns need defaults. See docs/database.md.
  */
 
+export interface Quota {
+  records: number;
+  bytes: number;
+}
+
 /** Defaults when a manifest declares no `storage.quota`. */
-export const DEFAULT_QUOTA = Object.freeze({ records: 10_000, bytes: 10 * 1024 * 1024 });
+export const DEFAULT_QUOTA: Readonly<Quota> = Object.freeze({ records: 10_000, bytes: 10 * 1024 * 1024 });
 
 export interface StoragePolicy {
-  quota: { records: number; bytes: number };
+  /** As enforced: the manifest's ask (else the default), capped by the operator's ceiling. */
+  quota: Quota;
   /** Collection → validator, for collections with a schema. */
   validators: Map<string, ValidateFunction>;
   /** Collection → why its manifest schema does not compile. */
@@ -58,7 +67,15 @@ function regexKeyword(schema: unknown, at: string, names = false): string | unde
   return undefined;
 }
 
-export function policyFromManifest(manifest: Pick<PluginManifest, "storage"> | undefined): StoragePolicy {
+/**
+ * A plugin's storage policy from its manifest.
+ * @param maxQuota the operator's ceiling (`database.maxQuota`); without one, a manifest cannot ask for more
+ * than the defaults.
+ */
+export function policyFromManifest(
+  manifest: Pick<PluginManifest, "storage"> | undefined,
+  maxQuota: Readonly<Quota> = DEFAULT_QUOTA,
+): StoragePolicy {
   const ajv = addFormats(new Ajv({ allErrors: true, strict: false }));
   const validators = new Map<string, ValidateFunction>();
   const brokenSchemas = new Map<string, string>();
@@ -78,15 +95,25 @@ export function policyFromManifest(manifest: Pick<PluginManifest, "storage"> | u
       brokenSchemas.set(name, errorMessage(err));
     }
   }
+  const asked = manifest?.storage?.quota;
   return {
     quota: {
-      records: manifest?.storage?.quota?.records ?? DEFAULT_QUOTA.records,
-      bytes: manifest?.storage?.quota?.bytes ?? DEFAULT_QUOTA.bytes,
+      records: Math.min(maxQuota.records, asked?.records ?? DEFAULT_QUOTA.records),
+      bytes: Math.min(maxQuota.bytes, asked?.bytes ?? DEFAULT_QUOTA.bytes),
     },
     validators,
     brokenSchemas,
     collections: Object.keys(manifest?.storage?.collections ?? {}),
   };
+}
+
+export interface ManifestPoliciesOptions {
+  /** The operator's ceiling on every plugin's quota (`database.maxQuota`). @default DEFAULT_QUOTA */
+  maxQuota?: Readonly<Quota>;
+  /** Where a manifest asking above the ceiling is reported (once per plugin, field and value). */
+  logger?: Logger;
+  /** @default 5000 */
+  ttlMs?: number;
 }
 
 /**
@@ -96,16 +123,36 @@ export function policyFromManifest(manifest: Pick<PluginManifest, "storage"> | u
  * prefix overlapping another's is refused here too: a request in its name must not reach the shared tables
  * even if it was not started by this folder's plugin manager.
  */
-export function manifestPolicies(pluginsDir: string, ttlMs = 5_000): PolicySource {
+export function manifestPolicies(pluginsDir: string, options: ManifestPoliciesOptions = {}): PolicySource {
+  const { maxQuota = DEFAULT_QUOTA, logger, ttlMs = 5_000 } = options;
   let loadedAt = 0;
   let policies = new Map<string, StoragePolicy | RoseyError>();
-  const fallback = policyFromManifest(undefined);
+  const fallback = policyFromManifest(undefined, maxQuota);
+  // Manifests are re-read every few seconds: say each cut once, not at every re-read.
+  const reported = new Set<string>();
+  const reportCuts = (manifest: PluginManifest, policy: StoragePolicy) => {
+    for (const field of ["records", "bytes"] as const) {
+      const asked = manifest.storage?.quota?.[field];
+      const allowed = policy.quota[field];
+      const once = `${manifest.name}.${field}=${asked}>${allowed}`;
+      if (asked === undefined || asked <= allowed || reported.has(once)) continue;
+      reported.add(once);
+      logger?.warn(
+        { plugin: manifest.name, field: `storage.quota.${field}`, asked, allowed },
+        `plugin '${manifest.name}' asks storage.quota.${field} ${asked}, above database.maxQuota.${field} (${maxQuota[field]}): it gets ${allowed}`,
+      );
+    }
+  };
   return (plugin) => {
     if (Date.now() - loadedAt > ttlMs) {
       const next = new Map<string, StoragePolicy | RoseyError>();
       try {
         const discovered = discoverPlugins(pluginsDir);
-        for (const p of discovered.plugins) next.set(p.manifest.name, policyFromManifest(p.manifest));
+        for (const p of discovered.plugins) {
+          const policy = policyFromManifest(p.manifest, maxQuota);
+          reportCuts(p.manifest, policy);
+          next.set(p.manifest.name, policy);
+        }
         for (const r of discovered.rejected)
           if (isRoseyError(r.error, "PLUGIN_PREFIX_CLASH")) next.set(path.basename(r.dir), r.error);
       } catch {
@@ -118,6 +165,12 @@ export function manifestPolicies(pluginsDir: string, ttlMs = 5_000): PolicySourc
     if (policy instanceof RoseyError) throw policy;
     return policy;
   };
+}
+
+/** One `query` answer: `truncated` when records were left out to fit the byte budget (not for `limit`). */
+export interface KvPage {
+  records: KvRecord[];
+  truncated: boolean;
 }
 
 export class PluginStorage {
@@ -171,6 +224,7 @@ export class PluginStorage {
     }
     const json = JSON.stringify(req.value);
     const size = Buffer.byteLength(json, "utf8");
+    const keyBytes = Buffer.byteLength(req.key, "utf8");
     if (size > VALUE_MAX_BYTES) {
       throw new RoseyError(
         "VALIDATION_FAILED",
@@ -195,7 +249,8 @@ export class PluginStorage {
         }
         const totals = await usageOf(tx, this.#db.engine, plugin, tables);
         const records = totals.records + (existing ? 0 : 1);
-        const bytes = totals.bytes - (existing?.size ?? 0) + size;
+        // Replacing a record changes only its value's bytes; a new one adds its key's too.
+        const bytes = totals.bytes + size + (existing ? -existing.size : keyBytes);
         if (records > policy.quota.records) {
           throw new RoseyError(
             "QUOTA_EXCEEDED",
@@ -206,7 +261,7 @@ export class PluginStorage {
         if (bytes > policy.quota.bytes) {
           throw new RoseyError(
             "QUOTA_EXCEEDED",
-            `Cannot store '${req.collection}/${req.key}' (${size} bytes) as plugin '${plugin}' may keep ${policy.quota.bytes} bytes: it would use ${bytes}`,
+            `Cannot store '${req.collection}/${req.key}' (${keyBytes + size} bytes with its key) as plugin '${plugin}' may keep ${policy.quota.bytes} bytes: it would use ${bytes}`,
             { details: { quota: policy.quota, bytes } },
           );
         }
@@ -263,7 +318,12 @@ export class PluginStorage {
     });
   }
 
-  async query(plugin: string, req: KvRequest<"query">): Promise<KvResults["query"]> {
+  /**
+   * Records in order, up to `req.limit` and as many as fit in `maxBytes` (UTF-8 JSON of the records, the
+   * array's commas included): the reply has to fit in one bus message. `truncated` when some were left out
+   * for size alone.
+   */
+  async query(plugin: string, req: KvRequest<"query">, maxBytes = Number.POSITIVE_INFINITY): Promise<KvPage> {
     const table = await this.#table(plugin, req.collection);
     const sql = new SqlBuilder(this.#db.engine);
     const where = this.#where(sql, plugin, req.collection, req.filter, table);
@@ -277,26 +337,58 @@ export class PluginStorage {
           : `json_extract("value", ${sql.param(jsonPath(req.order.field))})`;
       orderBy = `${expr} ${dir}, "key" ASC`;
     }
+    const matched = await this.#db.prisma.$queryRawUnsafe<Array<{ key: string; size: number | bigint }>>(
+      `SELECT "key", "size" FROM "${table ?? "plugin_records"}" WHERE ${where} ORDER BY ${orderBy} LIMIT ${sql.param(req.limit)}`,
+      ...sql.params,
+    );
+    // Values are read only for the records whose stored size fits: a full limit of 256 KiB values would
+    // otherwise load ~250 MiB into the service for a reply that cannot carry them.
+    let room = maxBytes;
+    const keys: string[] = [];
+    for (const r of matched) {
+      room -= Buffer.byteLength(JSON.stringify(r.key), "utf8") + Number(r.size) + RECORD_FRAME_BYTES;
+      if (room < 0) break;
+      keys.push(r.key);
+    }
+    let truncated = keys.length < matched.length;
+    const values = await this.#values(plugin, req.collection, table, keys);
+    // Stored sizes are an estimate: a row a plugin's own migration wrote may understate its value.
+    const records: KvRecord[] = [];
+    room = maxBytes;
+    for (const key of keys) {
+      if (!values.has(key)) continue; // deleted between the two reads
+      const record: KvRecord = { key, value: values.get(key) };
+      room -= Buffer.byteLength(JSON.stringify(record), "utf8") + 1;
+      if (room < 0) {
+        truncated = true;
+        break;
+      }
+      records.push(record);
+    }
+    return { records, truncated };
+  }
+
+  /** Values by key; through the client for `plugin_records`, so JSON decoding is Prisma's on both engines. */
+  async #values(
+    plugin: string,
+    collection: string,
+    table: string | undefined,
+    keys: string[],
+  ): Promise<Map<string, unknown>> {
+    if (keys.length === 0) return new Map();
     if (table) {
-      const text = `SELECT "key", "value" FROM "${table}" WHERE ${where} ORDER BY ${orderBy} LIMIT ${sql.param(req.limit)}`;
+      const sql = new SqlBuilder(this.#db.engine);
       const rows = await this.#db.prisma.$queryRawUnsafe<Array<{ key: string; value: string }>>(
-        text,
+        `SELECT "key", "value" FROM "${table}" WHERE "key" IN (${keys.map((k) => sql.param(k)).join(", ")})`,
         ...sql.params,
       );
-      return rows.map((r) => ({ key: r.key, value: JSON.parse(r.value) as unknown }));
+      return new Map(rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
     }
-    const text = `SELECT "key" FROM "plugin_records" WHERE ${where} ORDER BY ${orderBy} LIMIT ${sql.param(req.limit)}`;
-    const keys = (await this.#db.prisma.$queryRawUnsafe<Array<{ key: string }>>(text, ...sql.params)).map(
-      (r) => r.key,
-    );
-    if (keys.length === 0) return [];
-    // Values through the client, so JSON decoding is Prisma's and identical on both engines.
     const rows = await this.#db.prisma.pluginRecord.findMany({
-      where: { plugin, collection: req.collection, key: { in: keys } },
+      where: { plugin, collection, key: { in: keys } },
       select: { key: true, value: true },
     });
-    const byKey = new Map(rows.map((r) => [r.key, r.value]));
-    return keys.filter((k) => byKey.has(k)).map((k): KvRecord => ({ key: k, value: byKey.get(k) }));
+    return new Map(rows.map((r) => [r.key, r.value]));
   }
 
   async count(plugin: string, req: KvRequest<"count">): Promise<KvResults["count"]> {
@@ -397,6 +489,8 @@ export class PluginStorage {
 }
 
 const TABLE_CACHE_MS = 2_000;
+/** `{"key":` `,"value":` `}` and the comma before the next record. */
+const RECORD_FRAME_BYTES = 18;
 
 async function tableExists(db: Database, name: string): Promise<boolean> {
   const rows =
@@ -412,28 +506,33 @@ async function tableExists(db: Database, name: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-/** Records and bytes over `plugin_records` and the plugin's collection tables. */
+/** Records and bytes (UTF-8 of keys and values) over `plugin_records` and the plugin's collection tables. */
 async function usageOf(
-  client: Pick<Tx, "pluginRecord" | "$queryRawUnsafe">,
+  client: Pick<Tx, "$queryRawUnsafe">,
   engine: Database["engine"],
   plugin: string,
   tables: string[],
 ): Promise<{ records: number; bytes: number }> {
-  const totals = await client.pluginRecord.aggregate({
-    where: { plugin },
-    _count: { _all: true },
-    _sum: { size: true },
-  });
-  let records = totals._count._all;
-  let bytes = totals._sum.size ?? 0;
-  for (const table of tables) {
-    const rows = await client.$queryRawUnsafe<Array<{ n: number | bigint; b: number | bigint | null }>>(
-      `SELECT COUNT(*) AS n, ${engine === "postgresql" ? 'SUM("size")::bigint' : 'SUM("size")'} AS b FROM "${table}"`,
+  // Key bytes are measured in SQL rather than stored in "size", so rows written before keys counted
+  // count them too, and the column keeps its documented meaning for plugins' own tables.
+  const bytes =
+    engine === "postgresql"
+      ? 'SUM("size" + octet_length("key"))::bigint'
+      : 'SUM("size" + length(CAST("key" AS BLOB)))';
+  type Row = { n: number | bigint; b: number | bigint | null };
+  const sql = new SqlBuilder(engine);
+  const rows = await client.$queryRawUnsafe<Row[]>(
+    `SELECT COUNT(*) AS n, ${bytes} AS b FROM "plugin_records" WHERE "plugin" = ${sql.param(plugin)}`,
+    ...sql.params,
+  );
+  for (const table of tables)
+    rows.push(
+      ...(await client.$queryRawUnsafe<Row[]>(`SELECT COUNT(*) AS n, ${bytes} AS b FROM "${table}"`)),
     );
-    records += Number(rows[0]?.n ?? 0);
-    bytes += Number(rows[0]?.b ?? 0);
-  }
-  return { records, bytes };
+  return {
+    records: rows.reduce((sum, r) => sum + Number(r.n), 0),
+    bytes: rows.reduce((sum, r) => sum + Number(r.b ?? 0), 0),
+  };
 }
 
 function jsonPath(field: string): string {

@@ -142,7 +142,31 @@ function grantFindings(
         message: `'${pattern}' is not covered by ${plugin}'s grants (${grants.effective.join(", ") || "none"}): the subscription will be refused and counted as a violation`,
       });
   }
-  findings.push(...limitFindings(config, manifest, manifestFile));
+  findings.push(
+    ...limitFindings(config, manifest, manifestFile),
+    ...quotaFindings(config, manifest, manifestFile),
+  );
+  return findings;
+}
+
+/** A storage quota above `database.maxQuota` is cut by the database service, as limits are by maxLimits. */
+function quotaFindings(
+  config: Readonly<RoseyConfig>,
+  manifest: PluginManifest,
+  manifestFile: string,
+): PluginFinding[] {
+  const max = config.database.maxQuota;
+  const findings: PluginFinding[] = [];
+  for (const key of ["records", "bytes"] as const) {
+    const value = manifest.storage?.quota?.[key];
+    if (value !== undefined && value > max[key])
+      findings.push({
+        level: "warning",
+        where: `${manifestFile} storage.quota.${key}`,
+        plugin: manifest.name,
+        message: `${value} is above database.maxQuota.${key} (${max[key]}): ${manifest.name} gets ${max[key]}`,
+      });
+  }
   return findings;
 }
 
