@@ -1,12 +1,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pino from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { configSchema } from "../../src/core/config/schema.js";
-import type { DatabaseTarget } from "../../src/core/db/connection.js";
 import { startDatabaseService } from "../../src/core/db/database-service.js";
-import { startTestPostgres, type TestPostgres } from "../support/postgres.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { useDatabaseSuite } from "../support/db-engines.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 /**
@@ -17,15 +15,7 @@ import { useTempDir } from "../support/temp-dir.js";
  */
 
 const tmp = useTempDir("rosey-auto-migrate-", "all");
-let nats: Awaited<ReturnType<typeof startPrivateNats>>;
-let pgServer: TestPostgres;
-beforeAll(async () => {
-  [nats, pgServer] = await Promise.all([startPrivateNats(), startTestPostgres()]);
-});
-afterAll(async () => {
-  await nats?.stop();
-  await pgServer?.stop();
-});
+const { nats, engines } = useDatabaseSuite(tmp);
 
 function plugin(dir: string, name: string, up: string): void {
   mkdirSync(path.join(dir, name, "migrations"), { recursive: true });
@@ -36,11 +26,6 @@ function plugin(dir: string, name: string, up: string): void {
   );
   writeFileSync(path.join(dir, name, "migrations", "001_first.sql"), `-- UP\n${up}\n`);
 }
-
-const engines: Array<[string, () => Promise<DatabaseTarget>]> = [
-  ["sqlite", async () => ({ engine: "sqlite", file: path.join(tmp(), `auto-${Date.now()}.sqlite`) })],
-  ["postgresql", async () => ({ engine: "postgresql", url: await pgServer.createDatabase(), poolSize: 4 })],
-];
 
 describe.each(engines)("auto-migrate at start on %s", (engine, target) => {
   it("applies only enabled plugins granted storage, and refuses SQL that reaches other tables", async () => {

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { PassThrough } from "node:stream";
@@ -10,22 +9,9 @@ import { silentLogger } from "../../src/core/logger.js";
 import type { HealthCheck, HealthReport } from "../../src/core/monitoring/health.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
+import { databaseChildren } from "../support/db-children.js";
 import { usePrivateNats } from "../support/private-nats.js";
 import { useTempDir } from "../support/temp-dir.js";
-
-/** Pids of this process's children running the database service. */
-function databaseChildren(): number[] {
-  let out = "";
-  try {
-    out = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  } catch {
-    return []; // ps exits 1 when there is no child at all
-  }
-  return out
-    .split("\n")
-    .filter((line) => line.includes("service-main.js"))
-    .map((line) => Number.parseInt(line.trim(), 10));
-}
 
 const alive = (pid: number): boolean => {
   try {

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -8,21 +7,8 @@ import { type Bus, createBus } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { type Rosey, startRosey } from "../../src/core/orchestrator.js";
+import { databaseChildren } from "../support/db-children.js";
 import { startPrivateNats } from "../support/private-nats.js";
-
-/** Pids of this process's children running the database service. */
-function databaseChildren(): number[] {
-  let out = "";
-  try {
-    out = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
-  } catch {
-    return []; // ps exits 1 when there is no child at all
-  }
-  return out
-    .split("\n")
-    .filter((line) => line.includes("service-main.js"))
-    .map((line) => Number.parseInt(line.trim(), 10));
-}
 
 /** `rosey start` runs the database service as its own process (src/core/db/service.ts). */
 describe("the database service process under rosey start", () => {

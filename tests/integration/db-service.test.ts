@@ -4,14 +4,12 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import { configSchema } from "../../src/core/config/schema.js";
-import type { DatabaseTarget } from "../../src/core/db/connection.js";
 import { type DatabaseService, startDatabaseService } from "../../src/core/db/database-service.js";
 import type { DbReply } from "../../src/core/db/kv-protocol.js";
 import { createEnvelope } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { collect } from "../support/bus.js";
-import { startTestPostgres, type TestPostgres } from "../support/postgres.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { useDatabaseSuite } from "../support/db-engines.js";
 
 /**
  * The database service over a real nats-server, on SQLite and PostgreSQL: plugin storage (both the shared
@@ -46,21 +44,8 @@ writeFileSync(
 );
 cpSync(path.resolve("plugins/quotes"), path.join(pluginsDir, "quotes"), { recursive: true });
 
-let nats: Awaited<ReturnType<typeof startPrivateNats>>;
-let pgServer: TestPostgres;
-beforeAll(async () => {
-  [nats, pgServer] = await Promise.all([startPrivateNats(), startTestPostgres()]);
-});
-afterAll(async () => {
-  await nats?.stop();
-  await pgServer?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-const engines: Array<[string, () => Promise<DatabaseTarget>]> = [
-  ["sqlite", async () => ({ engine: "sqlite", file: path.join(tmp, `svc-${Date.now()}.sqlite`) })],
-  ["postgresql", async () => ({ engine: "postgresql", url: await pgServer.createDatabase(), poolSize: 5 })],
-];
+const { nats, engines } = useDatabaseSuite(() => tmp);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe.each(engines)("database service on %s", (_engine, target) => {
   let service: DatabaseService;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import { configSchema } from "../../src/core/config/schema.js";
-import { type DatabaseTarget, SqlBuilder } from "../../src/core/db/connection.js";
+import { SqlBuilder } from "../../src/core/db/connection.js";
 import { type DatabaseService, startDatabaseService } from "../../src/core/db/database-service.js";
 import { type DbReply, type KvRecord, VALUE_MAX_BYTES } from "../../src/core/db/kv-protocol.js";
 import type { Envelope } from "../../src/core/envelope.js";
@@ -13,8 +13,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
 import { collect } from "../support/bus.js";
 import { command } from "../support/command.js";
-import { startTestPostgres, type TestPostgres } from "../support/postgres.js";
-import { startPrivateNats } from "../support/private-nats.js";
+import { useDatabaseSuite } from "../support/db-engines.js";
 
 /**
  * Storage limits over a real nats-server (max_payload 1 MiB) on SQLite and PostgreSQL: the operator's
@@ -82,21 +81,8 @@ const config = () =>
     database: { maxQuota: MAX_QUOTA },
   });
 
-let nats: Awaited<ReturnType<typeof startPrivateNats>>;
-let pgServer: TestPostgres;
-beforeAll(async () => {
-  [nats, pgServer] = await Promise.all([startPrivateNats(), startTestPostgres()]);
-});
-afterAll(async () => {
-  await nats?.stop();
-  await pgServer?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
-
-const engines: Array<[string, () => Promise<DatabaseTarget>]> = [
-  ["sqlite", async () => ({ engine: "sqlite", file: path.join(tmp, `limits-${Date.now()}.sqlite`) })],
-  ["postgresql", async () => ({ engine: "postgresql", url: await pgServer.createDatabase(), poolSize: 5 })],
-];
+const { nats, engines } = useDatabaseSuite(() => tmp);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe.each(engines)("storage limits on %s", (_engine, target) => {
   let service: DatabaseService;
