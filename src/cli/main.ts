@@ -210,11 +210,12 @@ export function buildProgram(): Command {
     .command("migrate")
     .description("per-plugin database migrations (docs/database.md)")
     .argument("<plugin>", "plugin name")
-    .argument("<action>", "status | apply | rollback")
+    .argument("<action>", "status | apply | rollback | purge")
     .option("-c, --config <file>", "config file (JSON or YAML)")
     .option("--to <n>", "apply up to / roll back down to version N")
     .option("--count <n>", "at most N migrations")
     .option("--dry-run", "run inside a transaction that is rolled back; changes nothing")
+    .option("--yes", "purge: drop the tables and delete the rows it lists (without it, purge only lists)")
     .option("--json", "print the result as JSON")
     .action(async (plugin: string, action: string, options: Record<string, string | boolean | undefined>) => {
       const { runMigrateCommand } = await import("../core/migrations/cli.js");
@@ -223,6 +224,7 @@ export function buildProgram(): Command {
         to: options.to as string | undefined,
         count: options.count as string | undefined,
         dryRun: options.dryRun === true,
+        yes: options.yes === true,
         json: options.json === true,
       });
     });

@@ -9,7 +9,9 @@ export const ERROR_CODES = {
   MANIFEST_INVALID: "A plugin's plugin.json does not match schemas/plugin-manifest.schema.json",
   PLUGIN_LOAD_FAILED: "A plugin's code could not be loaded into its sandbox",
   PLUGIN_PREFIX_CLASH:
-    "Two plugins' table prefixes overlap (one starts with the other), so each could reach the other's tables; both are refused until one is renamed",
+    "A plugin's table prefix overlaps (one starts with the other) that of another plugin, installed or with tables still in the database, so each could reach the other's tables; refused until one is renamed or the other's data is purged",
+  PLUGIN_ENABLED:
+    "The operation needs the plugin disabled or removed: its data cannot be purged while it is installed and enabled",
   PLUGIN_NOT_RUNNING: "The plugin is not in a state where it can take work",
   PLUGIN_ERROR: "A plugin's handler threw or rejected",
   PERMISSION_DENIED: "The gate refused an operation the plugin has no grant for",

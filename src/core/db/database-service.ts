@@ -6,6 +6,8 @@ import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { loadCoreMigrations, loadPluginMigrations, type MigrationSet } from "../migrations/files.js";
+import { LedgerOwners } from "../migrations/owner-clash.js";
+import { purgePlugin } from "../migrations/purge.js";
 import { MigrationRunner, type RunOptions } from "../migrations/runner.js";
 import { computeGrants } from "../plugins/grants.js";
 import { type DiscoveredPlugin, discoverPlugins, prefixClashOf } from "../plugins/manifest.js";
@@ -32,7 +34,7 @@ import { isQueryName, runQuery } from "./queries.js";
  * The database service: the only holder of database credentials. On the bus it answers
  *   rosey.db.kv.<get|set|delete|query|count>        plugin storage (namespace = verified source)
  *   rosey.db.query.<name>                            queries (see queries.ts)
- *   rosey.db.migrate.<plugin>.<apply|rollback|status> per-plugin migrations
+ *   rosey.db.migrate.<plugin>.<apply|rollback|status|purge> per-plugin migrations; purge (purge.ts)
  * and ingests the `rosey.db.*` events from JetStream (ingestion.ts). Requests are served by a queue group,
  * so several instances can share the load.
  */
@@ -64,13 +66,16 @@ export interface DatabaseService {
 }
 
 export const DB_QUEUE_GROUP = "rosey-db";
-const MIGRATE_ACTIONS = ["apply", "rollback", "status"] as const;
+const MIGRATE_ACTIONS = ["apply", "rollback", "status", "purge"] as const;
 
 const migrateRequest = z.strictObject({
   to_version: z.number().int().nonnegative().optional(),
   count: z.number().int().positive().optional(),
   dry_run: z.boolean().optional(),
 });
+
+/** Without `yes`, a purge only lists what it would remove. */
+const purgeRequest = z.strictObject({ yes: z.boolean().optional() });
 
 export async function startDatabaseService(options: DatabaseServiceOptions): Promise<DatabaseService> {
   const log = options.logger.child({ component: "db" });
@@ -92,7 +97,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
           logger: log,
         }),
     );
-    const handlers = new Handlers(bus, db, storage, options, log);
+    const handlers = new Handlers(bus, db, storage, new LedgerOwners(db), options, log);
     const queue = { queue: DB_QUEUE_GROUP };
     bus.subscribe(`${KV_SUBJECT_PREFIX}.*`, (m) => handlers.kv(m), queue);
     bus.subscribe("rosey.db.query.*", (m) => handlers.query(m), queue);
@@ -144,13 +149,22 @@ class Handlers {
   readonly #bus: Bus;
   readonly #db: Database;
   readonly #storage: PluginStorage;
+  readonly #owners: LedgerOwners;
   readonly #options: DatabaseServiceOptions;
   readonly #log: Logger;
 
-  constructor(bus: Bus, db: Database, storage: PluginStorage, options: DatabaseServiceOptions, log: Logger) {
+  constructor(
+    bus: Bus,
+    db: Database,
+    storage: PluginStorage,
+    owners: LedgerOwners,
+    options: DatabaseServiceOptions,
+    log: Logger,
+  ) {
     this.#bus = bus;
     this.#db = db;
     this.#storage = storage;
+    this.#owners = owners;
     this.#options = options;
     this.#log = log;
   }
@@ -199,6 +213,9 @@ class Handlers {
         );
       }
       const req = parsed.data;
+      // Another owner's tables left under an overlapping prefix (its folder removed): refused like a pair
+      // of installed folders, whose refusal comes from the policy source.
+      await this.#owners.refuse(plugin);
       switch (op) {
         case "get":
           return { data: await this.#storage.get(plugin, req as never) };
@@ -235,6 +252,7 @@ class Handlers {
           `Unknown migrate action '${action}': one of ${MIGRATE_ACTIONS.join(", ")}`,
         );
       }
+      if (action === "purge") return this.#purge(m, plugin);
       const parsed = migrateRequest.safeParse(m.envelope.data ?? {});
       if (!parsed.success) {
         throw new RoseyError(
@@ -255,6 +273,7 @@ class Handlers {
       if (action === "status") return runner.status(set);
       const result = action === "apply" ? await runner.apply(set, run) : await runner.rollback(set, run);
       this.#storage.invalidateTables();
+      this.#owners.invalidate();
       if (!result.dryRun && result.versions.length) {
         this.#log.info(
           { plugin, action, versions: result.versions, by: m.envelope.source },
@@ -263,6 +282,35 @@ class Handlers {
       }
       return result;
     });
+  }
+
+  /** Needs no plugin folder (it is for plugins whose folder is gone), and no clash check: it is the way out. */
+  async #purge(m: BusMessage, plugin: string): Promise<unknown> {
+    const parsed = purgeRequest.safeParse(m.envelope.data ?? {});
+    if (!parsed.success) {
+      throw new RoseyError("VALIDATION_FAILED", `Invalid purge request: ${describeProblem(parsed.error)}`);
+    }
+    const result = await purgePlugin(this.#db, plugin, {
+      config: this.#options.config,
+      actor: m.envelope.source,
+      yes: parsed.data.yes,
+      lockTimeoutMs: this.#options.lockTimeoutMs,
+    });
+    if (!result.dryRun) {
+      this.#storage.invalidateTables();
+      this.#owners.invalidate();
+      this.#log.info(
+        {
+          plugin,
+          tables: result.tables,
+          records: result.records,
+          migrations: result.migrations,
+          by: m.envelope.source,
+        },
+        "plugin data purged",
+      );
+    }
+    return result;
   }
 
   #refusePlugins(m: BusMessage): void {
@@ -378,7 +426,8 @@ const REPLY_HEADROOM_BYTES = 16 * 1024;
 async function autoMigrate(db: Database, options: DatabaseServiceOptions, log: Logger): Promise<void> {
   let plugins: DiscoveredPlugin[];
   try {
-    // Only accepted plugins: discovery has already refused those whose table prefixes overlap.
+    // Only accepted plugins: discovery has already refused those whose table prefixes overlap. One that
+    // overlaps the tables of a removed plugin is refused by the runner (logged below).
     plugins = discoverPlugins(options.config.plugins.directory).plugins;
   } catch (err) {
     log.warn({ err: errorMessage(err) }, "cannot list plugins for their migrations");

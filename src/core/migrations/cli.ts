@@ -8,17 +8,19 @@ import type { DbReply } from "../db/kv-protocol.js";
 import { isRoseyError, RoseyError } from "../errors.js";
 import { silentLogger } from "../logger.js";
 import { escapeControls, terminalSafe } from "../terminal-text.js";
-import { loadCoreMigrations } from "./files.js";
+import { CORE_OWNER, loadCoreMigrations } from "./files.js";
+import { type PurgeResult, purgePlugin } from "./purge.js";
 import { MigrationRunner, type MigrationStatus, type RunResult } from "./runner.js";
 
 /**
- * `rosey migrate <plugin> status|apply|rollback [--to N] [--count N] [--dry-run]`.
+ * `rosey migrate <plugin> status|apply|rollback [--to N] [--count N] [--dry-run]` and
+ * `rosey migrate <plugin> purge [--yes]`.
  * With a NATS URL configured and a database service answering, the request goes over the bus
  * (`rosey.db.migrate.<plugin>.<action>`); otherwise the CLI opens the database itself (the runner's lock
  * keeps it safe beside a running service). Prints a report and returns the exit code.
  */
 
-export const MIGRATE_ACTIONS = ["status", "apply", "rollback"] as const;
+export const MIGRATE_ACTIONS = ["status", "apply", "rollback", "purge"] as const;
 export type MigrateAction = (typeof MIGRATE_ACTIONS)[number];
 
 export interface MigrateCommandOptions {
@@ -26,6 +28,8 @@ export interface MigrateCommandOptions {
   to?: string | number | undefined;
   count?: string | number | undefined;
   dryRun?: boolean | undefined;
+  /** purge: drop and delete (without it, purge only lists). */
+  yes?: boolean | undefined;
   json?: boolean | undefined;
   /** Where the report goes. @default process.stdout */
   out?: NodeJS.WritableStream;
@@ -55,11 +59,7 @@ export async function runMigrateCommand(
       `Unknown migrate action '${action}': one of ${MIGRATE_ACTIONS.join(", ")}`,
     );
   }
-  const request = {
-    to_version: intOption("to", options.to, 0),
-    count: intOption("count", options.count, 1),
-    dry_run: options.dryRun || undefined,
-  };
+  const request = requestOf(action as MigrateAction, options);
   const { config } = loadConfig({ file: options.config });
   const actor = `cli:${safeUser()}`;
   const result =
@@ -67,13 +67,48 @@ export async function runMigrateCommand(
     (await direct(config, plugin, action as MigrateAction, request, actor));
   // Issues quote the plugin's SQL: no control character reaches the terminal.
   if (options.json) out.write(terminalSafe(`${JSON.stringify(result, null, 2)}\n`));
-  else
-    out.write(
-      terminalSafe(
-        `${action === "status" ? formatStatus(result as MigrationStatus) : formatRun(result as RunResult)}\n`,
-      ),
-    );
+  else out.write(terminalSafe(`${format(action as MigrateAction, result)}\n`));
   return 0;
+}
+
+/** The bus request's data; an option that does not apply to the action is an error, not ignored. */
+function requestOf(action: MigrateAction, options: MigrateCommandOptions): MigrateRequest {
+  const misplaced = (
+    action === "purge"
+      ? ([
+          ["to", options.to !== undefined],
+          ["count", options.count !== undefined],
+          ["dry-run", !!options.dryRun],
+        ] as const)
+      : ([["yes", !!options.yes]] as const)
+  ).find(([, given]) => given);
+  if (misplaced) {
+    const why =
+      action === "purge" ? "purge without --yes is already a dry run" : "only purge asks for confirmation";
+    throw new RoseyError(
+      "VALIDATION_FAILED",
+      `Cannot ${action} as '--${misplaced[0]}' does not apply to ${action}: ${why}`,
+    );
+  }
+  if (action === "purge") return { yes: options.yes || undefined };
+  return {
+    to_version: intOption("to", options.to, 0),
+    count: intOption("count", options.count, 1),
+    dry_run: options.dryRun || undefined,
+  };
+}
+
+interface MigrateRequest {
+  to_version?: number | undefined;
+  count?: number | undefined;
+  dry_run?: boolean | undefined;
+  yes?: boolean | undefined;
+}
+
+function format(action: MigrateAction, result: unknown): string {
+  if (action === "status") return formatStatus(result as MigrationStatus);
+  if (action === "purge") return formatPurge(result as PurgeResult);
+  return formatRun(result as RunResult);
 }
 
 function safeUser(): string {
@@ -88,7 +123,7 @@ async function viaBus(
   config: Readonly<RoseyConfig>,
   plugin: string,
   action: MigrateAction,
-  request: object,
+  request: MigrateRequest,
   actor: string,
 ): Promise<unknown | undefined> {
   if (!config.nats.url) return undefined;
@@ -118,13 +153,14 @@ async function direct(
   config: Readonly<RoseyConfig>,
   plugin: string,
   action: MigrateAction,
-  request: { to_version?: number | undefined; count?: number | undefined; dry_run?: boolean | undefined },
+  request: MigrateRequest,
   actor: string,
 ): Promise<unknown> {
   const db = await openDatabase(resolveDatabaseTarget(config));
   try {
     const runner = new MigrationRunner(db, { actor });
     await runner.applyCore(loadCoreMigrations(db.engine));
+    if (action === "purge") return await purgePlugin(db, plugin, { config, actor, yes: request.yes });
     const set = pluginMigrationSet(config.plugins.directory, plugin, db);
     const run = { toVersion: request.to_version, count: request.count, dryRun: request.dry_run };
     if (action === "status") return await runner.status(set);
@@ -167,4 +203,24 @@ export function formatRun(r: RunResult): string {
     : `${r.plugin}: nothing to ${r.action === "apply" ? "apply" : "roll back"}; at version ${r.currentVersion}`;
   const section = r.action === "apply" ? "up" : "down";
   return [head, ...formatIssues(r.issues.filter((i) => i.section === section))].join("\n");
+}
+
+export function formatPurge(r: PurgeResult): string {
+  const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+  const tables = count(r.tables.length, "table");
+  const rows = `${count(r.records, "record")} and ${count(r.migrations, "migration row")}`;
+  const lines = [
+    r.dryRun
+      ? `[dry-run] Would purge ${r.plugin} (prefix ${r.prefix}): drop ${tables}; delete ${rows}`
+      : `Purged ${r.plugin} (prefix ${r.prefix}): dropped ${tables}; deleted ${rows}`,
+  ];
+  // Table names come from the database: a plugin's migration chose them.
+  for (const t of r.tables) lines.push(`  ${r.dryRun ? "drop" : "dropped"}  ${escapeControls(t)}`);
+  for (const k of r.kept)
+    lines.push(
+      `  kept  ${escapeControls(k.table)}  (${k.owner === CORE_OWNER ? "Rosey's own table" : `under the prefix of '${k.owner}'`})`,
+    );
+  if (r.dryRun && (r.tables.length || r.records || r.migrations))
+    lines.push(`Nothing was changed. Run \`rosey migrate ${r.plugin} purge --yes\` to drop and delete them.`);
+  return lines.join("\n");
 }

@@ -1,5 +1,6 @@
 import { loadModule, parseSync } from "libpg-query";
 import { errorMessage } from "../errors.js";
+import { CORE_TABLES } from "./validator.js";
 
 /**
  * Confines a plugin's PostgreSQL migration statement to the plugin's own tables by reading the parse tree
@@ -367,7 +368,7 @@ class Walker {
       this.#problems.add(
         `schema-qualified name '${name.join(".")}' is not allowed: a plugin's tables live in the default schema`,
       );
-    } else if (!name[0]!.startsWith(this.#prefix)) {
+    } else if (!name[0]!.startsWith(this.#prefix) || CORE_TABLES.includes(name[0]!)) {
       this.#problems.add(
         `'${name[0]}' does not carry the plugin's table prefix '${this.#prefix}': a plugin's migrations may only touch its own tables (name WITH queries with the prefix too)`,
       );

@@ -1,17 +1,19 @@
-import { randomUUID } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Database, Tx } from "../db/connection.js";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import { confine } from "./confinement.js";
 import { CORE_OWNER, type MigrationFile, type MigrationSet } from "./files.js";
 import { type Catalog, hasCoreHistory, refuseForeignSchema } from "./foreign-schema.js";
+import { LOCK_DEFAULTS, withMigrationLock } from "./lock.js";
+import { refuseOwnerClash } from "./owner-clash.js";
 import type { ValidationIssue } from "./validator.js";
 
 /**
  * Applies and rolls back migrations, recording each in `plugin_schema_migrations`.
  *
  * - Every run holds the owner's row in `migration_locks` (a second runner waits, then fails with
- *   LOCK_TIMEOUT); a lock older than its TTL belongs to a crashed runner and is taken over.
+ *   LOCK_TIMEOUT); a lock older than its TTL belongs to a crashed runner and is taken over (lock.ts).
+ * - A plugin whose table prefix overlaps that of another owner with applied migrations is refused
+ *   (PLUGIN_PREFIX_CLASH, owner-clash.ts): that owner's tables are still in the database.
  * - Before anything, every applied migration's file is checked against its recorded SHA-256
  *   (CHECKSUM_MISMATCH blocks status, apply and rollback alike).
  * - Validation ERRORs block (VALIDATION_FAILED); each migration runs in its own transaction, and a failing
@@ -89,8 +91,8 @@ export class MigrationRunner {
   constructor(db: Database, options: RunnerOptions) {
     this.#db = db;
     this.#actor = options.actor;
-    this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
-    this.#lockTtlMs = options.lockTtlMs ?? 300_000;
+    this.#lockTimeoutMs = options.lockTimeoutMs ?? LOCK_DEFAULTS.timeoutMs;
+    this.#lockTtlMs = options.lockTtlMs ?? LOCK_DEFAULTS.ttlMs;
   }
 
   /**
@@ -120,6 +122,7 @@ export class MigrationRunner {
   }
 
   async status(set: MigrationSet): Promise<MigrationStatus> {
+    await this.#refuseOwnerClash(set);
     const rows = await this.#ledger(set.owner);
     this.#verifyChecksums(set, rows);
     const status = this.#describe(set, rows);
@@ -173,6 +176,7 @@ export class MigrationRunner {
 
   async apply(set: MigrationSet, options: RunOptions): Promise<RunResult> {
     return this.#locked(set.owner, async () => {
+      await this.#refuseOwnerClash(set);
       const rows = await this.#ledger(set.owner);
       this.#verifyChecksums(set, rows);
       const applied = new Set(rows.filter((r) => r.status === "applied").map((r) => r.version));
@@ -218,6 +222,7 @@ export class MigrationRunner {
 
   async rollback(set: MigrationSet, options: RunOptions): Promise<RunResult> {
     return this.#locked(set.owner, async () => {
+      await this.#refuseOwnerClash(set);
       const rows = await this.#ledger(set.owner);
       this.#verifyChecksums(set, rows);
       const applied = rows
@@ -431,42 +436,22 @@ export class MigrationRunner {
     };
   }
 
+  /**
+   * A plugin's SQL may name any table under its prefix, so it must not run while another owner's tables
+   * under an overlapping prefix are in the database (owner-clash.ts). The core schema has no prefix.
+   */
+  async #refuseOwnerClash(set: MigrationSet): Promise<void> {
+    if (set.prefix !== undefined) await refuseOwnerClash(this.#db.prisma, set.owner);
+  }
+
   /** Runs `work` holding the owner's migration lock. */
-  async #locked<T>(owner: string, work: () => Promise<T>): Promise<T> {
-    const holder = `${this.#actor}#${randomUUID()}`;
-    const deadline = Date.now() + this.#lockTimeoutMs;
-    const locks = this.#db.prisma.migrationLock;
-    for (;;) {
-      const now = new Date();
-      await locks.deleteMany({ where: { pluginName: owner, expiresAt: { lt: now } } });
-      try {
-        await locks.create({
-          data: {
-            pluginName: owner,
-            holder,
-            acquiredAt: now,
-            expiresAt: new Date(now.getTime() + this.#lockTtlMs),
-          },
-        });
-        break;
-      } catch (err) {
-        if ((err as { code?: string }).code !== "P2002") throw err;
-      }
-      if (Date.now() >= deadline) {
-        const current = await locks.findUnique({ where: { pluginName: owner } });
-        throw new RoseyError(
-          "LOCK_TIMEOUT",
-          `Cannot migrate '${owner}' as another runner holds its lock${current ? ` (${current.holder} since ${current.acquiredAt.toISOString()})` : ""}: waited ${this.#lockTimeoutMs} ms`,
-          { details: { plugin: owner, holder: current?.holder } },
-        );
-      }
-      await sleep(100);
-    }
-    try {
-      return await work();
-    } finally {
-      await locks.deleteMany({ where: { pluginName: owner, holder } }).catch(() => {});
-    }
+  #locked<T>(owner: string, work: () => Promise<T>): Promise<T> {
+    return withMigrationLock(
+      this.#db,
+      owner,
+      { actor: this.#actor, timeoutMs: this.#lockTimeoutMs, ttlMs: this.#lockTtlMs },
+      work,
+    );
   }
 }
 
@@ -491,7 +476,8 @@ function blockOnErrors(owner: string, issues: Issue[]): void {
   );
 }
 
-function dbMessage(err: unknown): string {
+/** The database's own message for a failed statement, as the driver adapter passed it on. */
+export function dbMessage(err: unknown): string {
   const e = err as {
     meta?: { driverAdapterError?: { cause?: { originalMessage?: string; message?: string } } };
   };

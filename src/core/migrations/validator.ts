@@ -47,6 +47,31 @@ export function prefixesOverlap(pluginA: string, pluginB: string): boolean {
   return a.startsWith(b) || b.startsWith(a);
 }
 
+/**
+ * The tables the core schema's migrations create (the same on both engines; a unit test holds this list to
+ * the migrations). A plugin whose prefix covers one of them (`plugin` → `plugin_records`) could reach it
+ * through storage and its migrations like one of its own tables, so such a name is refused.
+ */
+export const CORE_TABLES: readonly string[] = Object.freeze([
+  "audit_log",
+  "bot_status",
+  "chat_log",
+  "high_water_marks",
+  "ingested_events",
+  "migration_locks",
+  "outbound_messages",
+  "plugin_records",
+  "plugin_schema_migrations",
+  "user_count_stats",
+  "users",
+]);
+
+/** The core tables under `plugin`'s table prefix. */
+export function coreTablesUnder(plugin: string): string[] {
+  const prefix = tablePrefix(plugin);
+  return CORE_TABLES.filter((table) => table.startsWith(prefix));
+}
+
 const IDENT = String.raw`(?:"[^"]+"|\x60[^\x60]+\x60|[A-Za-z_][A-Za-z0-9_$]*)`;
 const QUALIFIED = String.raw`${IDENT}(?:\s*\.\s*${IDENT})?`;
 

@@ -4,7 +4,7 @@ import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import manifestSchema from "../../../schemas/plugin-manifest.schema.json" with { type: "json" };
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
-import { prefixesOverlap, tablePrefix } from "../migrations/validator.js";
+import { coreTablesUnder, prefixesOverlap, tablePrefix } from "../migrations/validator.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { PLUGIN_NAME } from "../subjects.js";
 import { escapeControls } from "../terminal-text.js";
@@ -187,14 +187,26 @@ export function discoverPlugins(pluginsDir: string): {
 /**
  * For each plugin whose table prefix overlaps another's (`prefixesOverlap`), the `PLUGIN_PREFIX_CLASH`
  * refusal naming both. Both sides are refused, so which one loads never depends on order; the operator
- * renames one.
+ * renames one. A plugin whose prefix covers one of Rosey's own tables (`CORE_TABLES`) is refused alone.
  */
 export function prefixClashes(names: readonly string[]): Map<string, RoseyError> {
   const out = new Map<string, RoseyError>();
   for (const name of names) {
+    const prefix = tablePrefix(name);
+    const core = coreTablesUnder(name);
+    if (core.length > 0) {
+      out.set(
+        name,
+        new RoseyError(
+          "PLUGIN_PREFIX_CLASH",
+          `Plugin '${name}' is refused as its table prefix '${prefix}' covers Rosey's own table${core.length === 1 ? "" : "s"} ${core.join(", ")}: it could read and write ${core.length === 1 ? "it" : "them"} as its own. Rename it (folder and manifest 'name')`,
+          { details: { plugin: name, prefix, coreTables: core } },
+        ),
+      );
+      continue;
+    }
     const others = names.filter((other) => other !== name && prefixesOverlap(name, other));
     if (others.length === 0) continue;
-    const prefix = tablePrefix(name);
     const listed = others.map((o) => `'${o}' (prefix '${tablePrefix(o)}')`).join(", ");
     out.set(
       name,
