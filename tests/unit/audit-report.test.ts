@@ -1,16 +1,23 @@
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildAuditReport, formatAuditReport } from "../../src/core/audit/audit.js";
+import { type AuditReport, buildAuditReport, formatAuditReport } from "../../src/core/audit/audit.js";
+import { openAuditLog } from "../../src/core/audit/audit-log.js";
 import { auditCommand } from "../../src/core/audit/cli.js";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
+import { openDatabase } from "../../src/core/db/connection.js";
+import { policyFromManifest } from "../../src/core/db/kv-store.js";
 import { silentLogger } from "../../src/core/logger.js";
+import { loadCoreMigrations, loadPluginMigrations } from "../../src/core/migrations/files.js";
+import { MigrationRunner } from "../../src/core/migrations/runner.js";
 import { bundlePlugin } from "../../src/core/plugins/bundle.js";
 import { resolveLimits } from "../../src/core/plugins/limits.js";
-import { sha256 } from "../../src/core/plugins/manifest.js";
+import { readManifest, sha256 } from "../../src/core/plugins/manifest.js";
 import { redactUrl } from "../../src/core/redact-url.js";
 import { expectValidAuditReport as expectValid } from "../support/audit-schema.js";
 import { usePrivateNats } from "../support/private-nats.js";
+import { useTempDir } from "../support/temp-dir.js";
 
 const FIXTURES = path.resolve(import.meta.dirname, "../fixtures/sandbox-plugins");
 
@@ -148,5 +155,262 @@ describe("rosey audit (platform running)", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(report.platform.reachable).toBe(false);
     expect(report.plugins.every((p) => p.state === "not running" || p.state === "disabled")).toBe(true);
+  });
+});
+
+describe("rosey audit: storage and migrations", () => {
+  const tmp = useTempDir("rosey-audit-data-", "all");
+  const ESC = "\u001b";
+  let config: ReturnType<typeof validateConfig>;
+  let pluginsDir: string;
+
+  function plugin(name: string, manifest: Record<string, unknown>, migrations: Record<string, string> = {}) {
+    const dir = path.join(pluginsDir, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      path.join(dir, "plugin.json"),
+      JSON.stringify({ name, version: "1.0.0", entry: "index.js", ...manifest }),
+    );
+    writeFileSync(path.join(dir, "index.js"), "export default {};");
+    if (Object.keys(migrations).length) mkdirSync(path.join(dir, "migrations"));
+    for (const [file, sql] of Object.entries(migrations))
+      writeFileSync(path.join(dir, "migrations", file), sql);
+    return dir;
+  }
+
+  const table = (name: string) =>
+    `-- UP\nCREATE TABLE ${name} ("key" TEXT PRIMARY KEY);\n-- DOWN\nDROP TABLE ${name};\n`;
+
+  beforeAll(async () => {
+    const root = tmp();
+    pluginsDir = path.join(root, "plugins");
+    // Asks for far more records than the operator allows, declares two collections (one with a schema);
+    // v1 is applied below, v2 is clean, v3 names a table outside its prefix (the text validator's ERROR).
+    const hoardDir = plugin(
+      "hoard",
+      {
+        capabilities: ["storage"],
+        storage: {
+          collections: { items: { schema: { type: "object" } }, notes: {} },
+          quota: { records: 1_000_000_000 },
+        },
+      },
+      {
+        "001_items.sql": table("hoard_items"),
+        "002_more.sql": table("hoard_more"),
+        "003_outside.sql": table("plugin_things"),
+      },
+    );
+    // Passes the text validator (it sees only the first name after FROM); SQLite's rehearsal refuses it.
+    plugin(
+      "sneaky",
+      { capabilities: ["storage"] },
+      {
+        "001_copy.sql": `-- UP\nCREATE TABLE sneaky_x ("key" TEXT);\nINSERT INTO sneaky_x SELECT "key" FROM sneaky_x, plugin_records;\n-- DOWN\nDROP TABLE sneaky_x;\n`,
+      },
+    );
+    // Not granted storage: its migrations (one with an ERROR, quoting a name full of escapes) never run unasked.
+    plugin(
+      "stowaway",
+      { capabilities: ["chat.send"] },
+      { "001_x.sql": table(`"evil${ESC}]0;pwned${ESC}\\\u202e"`) },
+    );
+    plugin("dormant", { capabilities: ["storage"] }, { "001_x.sql": table("dormant_x") });
+    plugin("plain", { capabilities: ["chat.send"] });
+    // ajv quotes an unresolvable $ref verbatim in the reason the schema is refused: a forged report line.
+    plugin("forger", { storage: { collections: { c: { schema: { $ref: "#/x\n! forged" } } } } });
+    plugin("misnamed", { capabilities: ["storage"] }, { "1_x.sql": table("misnamed_x") });
+
+    config = validateConfig(
+      {
+        dataDir: root,
+        database: { maxQuota: { records: 1_000 } },
+        plugins: {
+          directory: pluginsDir,
+          entries: {
+            hoard: { grants: ["storage"] },
+            sneaky: { grants: ["storage"] },
+            stowaway: { grants: ["chat.send"] },
+            dormant: { enabled: false, grants: ["storage"] },
+            plain: { grants: ["chat.send"] },
+            misnamed: { grants: ["storage"] },
+          },
+        },
+      },
+      "audit-data-test",
+    );
+    const db = await openDatabase({ engine: "sqlite", file: path.join(root, "rosey.sqlite") });
+    const runner = new MigrationRunner(db, { actor: "test" });
+    await runner.applyCore(loadCoreMigrations(db.engine));
+    await runner.apply(loadPluginMigrations("hoard", hoardDir, db.engine), { toVersion: 1 });
+    await db.close();
+  });
+
+  const byName = (report: AuditReport, name: string) => report.plugins.find((p) => p.name === name)!;
+  const withDatabase = () => buildAuditReport({ config, openAuditLog: () => openAuditLog(config, {}) });
+
+  it("storage: effective, declared collections with their schemas, the quota as the database service caps it", async () => {
+    const report = await buildAuditReport({ config });
+    expectValid(report);
+    const hoard = byName(report, "hoard");
+    const { manifest } = readManifest(path.join(pluginsDir, "hoard"));
+    expect(hoard.storage).toEqual({
+      effective: true,
+      collections: [
+        { name: "items", schema: true, schemaError: null },
+        { name: "notes", schema: false, schemaError: null },
+      ],
+      quota: {
+        requested: { records: 1_000_000_000, bytes: null },
+        effective: policyFromManifest(manifest, config.database.maxQuota).quota,
+        capped: true,
+      },
+    });
+    expect(hoard.storage.quota.effective.records).toBe(1_000);
+    expect(byName(report, "plain").storage).toMatchObject({
+      effective: false,
+      collections: [],
+      quota: { requested: { records: null, bytes: null }, capped: false },
+    });
+    expect(byName(report, "dormant").storage.effective).toBe(true);
+
+    const text = formatAuditReport(report);
+    expect(text).toMatch(
+      /hoard 1\.0\.0\n[\s\S]*?\n {2}storage: {5}effective; collections: items \(schema\), notes; quota 1000 records, 10485760 bytes {2}! capped by database\.maxQuota \(asked 1000000000 records\)\n/,
+    );
+    expect(text).toMatch(/plain 1\.0\.0\n[\s\S]*?\n {2}storage: {5}not requested; collections: —;/);
+    expect(text).toContain(
+      "! hoard asks storage.quota.records 1000000000, above database.maxQuota.records: it gets 1000",
+    );
+  });
+
+  it("migrations without a database: files, load errors, text-validator ERRORs of every file, who applies them", async () => {
+    const report = await buildAuditReport({ config });
+    const hoard = byName(report, "hoard");
+    expect(hoard.migrations).toMatchObject({
+      files: 3,
+      loadError: null,
+      notAutoApplied: [],
+      appliedVersion: null,
+      pending: null,
+      databaseError: null,
+      engineChecked: false,
+    });
+    expect(hoard.migrations.errors).toEqual([
+      expect.objectContaining({
+        version: 3,
+        section: "up",
+        line: 2,
+        message: expect.stringMatching(/'plugin_things'/),
+      }),
+      expect.objectContaining({ version: 3, section: "down" }),
+    ]);
+    // Only the engine's check catches this one, and it needs the database.
+    expect(byName(report, "sneaky").migrations).toMatchObject({ files: 1, errors: [], engineChecked: false });
+    expect(byName(report, "stowaway").migrations.notAutoApplied).toEqual(["not granted storage"]);
+    expect(byName(report, "dormant").migrations.notAutoApplied).toEqual(["disabled"]);
+    expect(byName(report, "plain").migrations).toMatchObject({ files: 0, errors: [] });
+    expect(byName(report, "misnamed").migrations).toMatchObject({
+      files: null,
+      loadError: expect.stringMatching(/file names must be NNN_description\.sql/),
+    });
+
+    const text = formatAuditReport(report);
+    expect(text).toMatch(
+      /\n {2}migrations: {2}3 files, ledger not read \(no database\), 2 ERRORs \(text check only\)\n {15}ERROR v3 UP line 2: 'plugin_things'/,
+    );
+    expect(text).toMatch(
+      /\n {2}migrations: {2}1 file, ledger not read \(no database\), no ERRORs \(text check only\)\n/,
+    );
+    expect(text).toMatch(/\n {2}migrations: {2}1 file, .*; not auto-applied: disabled\n/);
+    expect(text).toMatch(/\n {2}migrations: {2}none\n/);
+    expect(text).toMatch(/\n {2}migrations: {2}cannot load: Cannot load migrations of 'misnamed'/);
+  });
+
+  it("migrations with the database: applied version and pending from the ledger, the engine's check, read-only", async () => {
+    const ledgerRows = async () => {
+      const db = await openDatabase({ engine: "sqlite", file: path.join(config.dataDir, "rosey.sqlite") });
+      try {
+        return [await db.prisma.pluginSchemaMigration.count(), await db.prisma.migrationLock.count()];
+      } finally {
+        await db.close();
+      }
+    };
+    const before = await ledgerRows();
+    const report = await withDatabase();
+    expectValid(report);
+    expect(await ledgerRows()).toEqual(before);
+
+    // The text validator's ERRORs come first; as in `rosey migrate status`, the engine waits for them.
+    expect(byName(report, "hoard").migrations).toMatchObject({
+      files: 3,
+      appliedVersion: 1,
+      pending: 2,
+      databaseError: null,
+      engineChecked: false,
+      errors: [expect.objectContaining({ version: 3 }), expect.objectContaining({ version: 3 })],
+    });
+    expect(byName(report, "sneaky").migrations).toMatchObject({
+      appliedVersion: 0,
+      pending: 1,
+      engineChecked: true,
+      errors: [
+        {
+          version: 1,
+          section: "up",
+          line: 3,
+          message: expect.stringMatching(/^Not allowed in a plugin migration: .*plugin_records/),
+        },
+      ],
+    });
+
+    const text = formatAuditReport(report);
+    expect(text).toMatch(
+      /\n {2}migrations: {2}3 files, applied v1, 2 pending, 2 ERRORs \(text check only\)\n/,
+    );
+    expect(text).toMatch(
+      /\n {2}migrations: {2}1 file, none applied, 1 pending, 1 ERROR\n {15}ERROR v1 UP line 3: Not allowed in a plugin migration: /,
+    );
+  });
+
+  it("findings: capped quota, migrations without storage, ERRORs pending; --strict fails only for what would be auto-applied", async () => {
+    const report = await withDatabase();
+    const text = formatAuditReport(report);
+    const findings = text.split("\n").filter((l) => l.startsWith("! "));
+    expect(findings).toEqual([
+      "! hoard asks storage.quota.records 1000000000, above database.maxQuota.records: it gets 1000",
+      "! hoard has ERRORs in migrations not yet applied (v3): `rosey migrate` and the database service refuse to apply them",
+      expect.stringMatching(
+        /^! misnamed's migrations cannot be loaded: Cannot load migrations of 'misnamed'/,
+      ),
+      "! sneaky has ERRORs in migrations not yet applied (v1): `rosey migrate` and the database service refuse to apply them",
+      "! stowaway has migrations but is not granted storage: the database service does not apply them (`rosey migrate stowaway apply` would)",
+      "! stowaway has ERRORs in migrations not yet applied (v1): `rosey migrate` and the database service refuse to apply them",
+    ]);
+    // The database service would apply hoard's, sneaky's and misnamed's at start, and cannot.
+    expect(report.strict).toEqual({
+      ok: false,
+      problems: [findings[1]!.slice(2), findings[2]!.slice(2), findings[3]!.slice(2)],
+    });
+  });
+
+  it("plugin-controlled text in the new fields is escaped, in the text and the JSON", async () => {
+    let text = "";
+    let json = "";
+    const configFile = path.join(config.dataDir, "rosey.json");
+    writeFileSync(configFile, JSON.stringify(config));
+    await auditCommand({ config: configFile, env: {}, write: (t) => (text += t) });
+    await auditCommand({ config: configFile, env: {}, json: true, write: (t) => (json += t) });
+    for (const out of [text, json]) {
+      expect(out).not.toContain(ESC);
+      expect(out).not.toContain("\u202e");
+      expect(out).not.toMatch(/^! forged/m);
+    }
+    expect(text).toContain(
+      "collections: c (schema refused: can't resolve reference #/x\\u000a! forged from id #)",
+    );
+    expect(text).toContain("ERROR v1 UP line 2: 'evil\\u001b]0;pwned\\u001b\\\\u202e' does not carry");
+    const stowaway = (JSON.parse(json) as AuditReport).plugins.find((p) => p.name === "stowaway")!;
+    expect(stowaway.migrations.errors[0]?.message).toContain("evil\\u001b]0;pwned");
   });
 });

@@ -1,11 +1,13 @@
 import { existsSync } from "node:fs";
 import type { RoseyConfig } from "../config/schema.js";
+import type { Engine } from "../db/connection.js";
 import type { AuditLogReader, AuditLogRow } from "./audit.js";
 
 /**
  * The audit log as the database service persists it (`audit_log`: every `rosey.security.violation` and
- * `rosey.security.audit` event), read through the service's own `audit` query. Read-only: an audit never
- * creates a database file, and a database that is not there means "no audit log", not an error.
+ * `rosey.security.audit` event), read through the service's own `audit` query, and the migration ledger
+ * (`plugin_schema_migrations`) over the same connection. Read-only: an audit never creates a database
+ * file, and a database that is not there means "no audit log", not an error.
  */
 export async function openAuditLog(
   config: Readonly<RoseyConfig>,
@@ -35,6 +37,36 @@ export async function openAuditLog(
         createdAt: r.createdAt,
       }));
     },
+    ledger: {
+      engine: db.engine,
+      catalog: {
+        engine: db.engine,
+        query: (sql, params) => db.prisma.$queryRawUnsafe<Array<Record<string, unknown>>>(sql, ...params),
+      },
+      async applied(plugin: string): Promise<number[]> {
+        const rows = await db.prisma.pluginSchemaMigration.findMany({
+          where: { pluginName: plugin, status: "applied" },
+          select: { version: true },
+        });
+        return rows.map((r) => r.version);
+      },
+    },
     close: () => db.close(),
   };
+}
+
+/**
+ * The engine the config points at, for validating migrations when no database can be opened. A target
+ * that cannot be resolved (a bad `database.url`) is the audit log's error to report: SQLite's rules here.
+ */
+export async function configuredEngine(
+  config: Readonly<RoseyConfig>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Engine> {
+  const { resolveDatabaseTarget } = await import("../db/connection.js");
+  try {
+    return resolveDatabaseTarget(config, env).engine;
+  } catch {
+    return "sqlite";
+  }
 }

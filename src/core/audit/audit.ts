@@ -1,4 +1,5 @@
 import type { RoseyConfig } from "../config/schema.js";
+import type { Engine } from "../db/connection.js";
 import { errorMessage } from "../errors.js";
 import { silentLogger } from "../logger.js";
 import { bundlePlugin } from "../plugins/bundle.js";
@@ -7,16 +8,28 @@ import { type ResolvedLimits, resolveLimits } from "../plugins/limits.js";
 import { discoverPlugins, sha256 } from "../plugins/manifest.js";
 import { redactUrl } from "../redact-url.js";
 import { SUBJECTS } from "../subjects.js";
+import {
+  formatMigrations,
+  formatStorage,
+  type MigrationLedger,
+  type MigrationsAudit,
+  migrationsAudit,
+  notAutoApplied,
+  type StorageAudit,
+  storageAudit,
+} from "./data-access.js";
+import { pluginFindings } from "./findings.js";
 
 /**
  * `rosey audit`: for every plugin in the plugins directory, what it asks for, what the operator granted
- * and through which config entry, what it can therefore reach on the bus, its limits, and — when they can
- * be read — its live state and its history of violations and suspensions. Works offline from the config
- * and the plugins directory; the running platform (over NATS) and the database's audit log are optional.
+ * and through which config entry, what it can therefore reach on the bus, its limits, its storage and
+ * migrations (data-access.ts), and — when they can be read — its live state, its history of violations and
+ * suspensions, and how far its migrations are applied. Works offline from the config and the plugins
+ * directory; the running platform (over NATS) and the database (audit log, migration ledger) are optional.
  * The JSON form is `AuditReport`, documented by `schemas/audit-report.schema.json`.
  */
 
-export const AUDIT_REPORT_VERSION = 1;
+export const AUDIT_REPORT_VERSION = 2;
 
 export type AuditLimits = ResolvedLimits;
 
@@ -49,6 +62,8 @@ export interface PluginAudit {
   unknown: string[];
   subjects: { publish: string[]; subscribe: string[]; request: string[] };
   limits: AuditLimits;
+  storage: StorageAudit;
+  migrations: MigrationsAudit;
   /** Live state from `rosey.monitoring.plugins`, or "not running". */
   state: string;
   /** Live figures when the platform answered. */
@@ -67,7 +82,7 @@ export interface AuditReport {
   auditLog: { available: boolean; source: string | null; error: string | null };
   plugins: PluginAudit[];
   rejected: Array<{ directory: string; error: string }>;
-  /** What `--strict` checks: enabled plugins requesting capabilities nobody granted (or that do not exist). */
+  /** What `--strict` checks (findings.ts): the strict findings' messages. */
   strict: { ok: boolean; problems: string[] };
 }
 
@@ -84,6 +99,8 @@ export interface AuditLogRow {
 export interface AuditLogReader {
   readonly source: string;
   rows(plugin: string, limit: number): Promise<AuditLogRow[]>;
+  /** The same database's migration ledger. */
+  readonly ledger: MigrationLedger;
   close(): Promise<void>;
 }
 
@@ -105,6 +122,8 @@ export interface AuditOptions {
   timeoutMs?: number;
   /** Opens the audit log; undefined, or a reader that fails, means "no audit log". */
   openAuditLog?: () => Promise<AuditLogReader | undefined>;
+  /** Engine whose rules migrations are validated by when no database is open. @default "sqlite" */
+  engine?: Engine;
   now?: () => Date;
 }
 
@@ -194,6 +213,7 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
         loadError = errorMessage(err);
       }
       const status = live?.get(manifest.name);
+      const storage = storageAudit(manifest, grants.effective, config.database.maxQuota);
       let violations: AuditHistory | null = null;
       let suspensions: AuditHistory | null = null;
       if (reader && auditLog.available) {
@@ -233,6 +253,14 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
           request: [...grants.request],
         },
         limits: resolveLimits(config, manifest),
+        storage,
+        migrations: await migrationsAudit({
+          plugin: manifest.name,
+          dir: discovered.dir,
+          engine: options.engine ?? "sqlite",
+          ledger: reader?.ledger,
+          notAutoApplied: notAutoApplied(enabled, storage.effective),
+        }),
         state: status ? status.state : enabled ? "not running" : "disabled",
         live: status
           ? {
@@ -250,14 +278,10 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
     await reader?.close().catch(() => {});
   }
 
-  const problems: string[] = [];
-  for (const p of out) {
-    // A disabled plugin never runs, so it cannot run without a grant: --strict gates what would start.
-    if (!p.enabled) continue;
-    if (p.missing.length)
-      problems.push(`${p.name} requests capabilities the config does not grant: ${p.missing.join(", ")}`);
-    if (p.unknown.length) problems.push(`${p.name} requests unknown capabilities: ${p.unknown.join(", ")}`);
-  }
+  const problems = out
+    .flatMap(pluginFindings)
+    .filter((f) => f.strict)
+    .map((f) => f.message);
   return {
     version: AUDIT_REPORT_VERSION,
     generatedAt: (options.now?.() ?? new Date()).toISOString(),
@@ -324,6 +348,9 @@ export function formatAuditReport(report: AuditReport): string {
     lines.push(
       `  limits:      memory ${p.limits.memoryMb} MB, handler ${p.limits.handlerTimeoutMs} ms, publish ${p.limits.publishPerSecond}/s`,
     );
+    lines.push(`  storage:     ${formatStorage(p.storage, p.requested.includes("storage"))}`);
+    const [migrations, ...errors] = formatMigrations(p.migrations, " ".repeat(15));
+    lines.push(`  migrations:  ${migrations}`, ...errors);
     if (p.violations?.count)
       lines.push(
         `  violations:  ${p.violations.count}, last ${p.violations.lastAt}: ${p.violations.lastReason}`,
@@ -336,6 +363,6 @@ export function formatAuditReport(report: AuditReport): string {
     lines.push("");
   }
   for (const r of report.rejected) lines.push(`REJECTED ${r.directory}: ${r.error}`);
-  if (!report.strict.ok) lines.push(...report.strict.problems.map((p) => `! ${p}`));
+  lines.push(...report.plugins.flatMap(pluginFindings).map((f) => `! ${f.message}`));
   return `${lines.join("\n").trimEnd()}\n`;
 }

@@ -2,7 +2,7 @@ import { loadConfig } from "../config/load.js";
 import { platformNatsUrl } from "../nats/runtime-file.js";
 import { terminalSafe } from "../terminal-text.js";
 import { buildAuditReport, formatAuditReport } from "./audit.js";
-import { openAuditLog } from "./audit-log.js";
+import { configuredEngine, openAuditLog } from "./audit-log.js";
 
 export interface AuditCommandOptions {
   config?: string | undefined;
@@ -14,8 +14,10 @@ export interface AuditCommandOptions {
 
 /**
  * `rosey audit [--json] [--strict] [--config FILE]`. Prints the report (human table, or the JSON of
- * `schemas/audit-report.schema.json`) and returns the exit code: 1 under `--strict` when any plugin requests
- * a capability the config does not grant (or one that does not exist), else 0.
+ * `schemas/audit-report.schema.json`) and returns the exit code: 1 under `--strict` when an enabled plugin
+ * requests a capability the config does not grant (or one that does not exist), or has migrations the
+ * database service would apply at start but cannot (not loadable, or ERRORs in those not yet applied);
+ * else 0.
  */
 export async function auditCommand(options: AuditCommandOptions): Promise<number> {
   const env = options.env ?? process.env;
@@ -25,6 +27,7 @@ export async function auditCommand(options: AuditCommandOptions): Promise<number
     configFile: loaded.file,
     natsUrl: platformNatsUrl(loaded.config, env),
     openAuditLog: () => openAuditLog(loaded.config, env),
+    engine: await configuredEngine(loaded.config, env),
   });
   const write = options.write ?? ((text: string) => process.stdout.write(text));
   // Manifests, load errors and live states are the plugins' text: no control character reaches the terminal.
