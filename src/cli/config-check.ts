@@ -2,7 +2,7 @@ import { loadConfig } from "../core/config/load.js";
 import { databaseFindings } from "../core/db/db-preflight.js";
 import { RoseyError } from "../core/errors.js";
 import { preflightPlugins } from "../core/plugins/preflight.js";
-import { terminalSafe } from "../core/terminal-text.js";
+import { terminalSafe } from "../sandbox/escape-text.js";
 
 /**
  * `rosey config check FILE`: the file against the config schema, then what `rosey start` would meet: an

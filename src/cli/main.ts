@@ -5,7 +5,7 @@ import type { RoseyConfig } from "../core/config/schema.js";
 import { errorMessage, RoseyError } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { type Rosey, startRosey } from "../core/orchestrator.js";
-import { terminalSafe } from "../core/terminal-text.js";
+import { terminalSafe } from "../sandbox/escape-text.js";
 
 /**
  * The `rosey` command line (design.md §7). The only place that wires signals and exits the process:

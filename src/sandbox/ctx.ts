@@ -1,3 +1,4 @@
+import { escapeControls } from "./escape-text.js";
 import type { PluginTimers } from "./timers.js";
 import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
 
@@ -63,9 +64,7 @@ export function sanitizeLogText(value: unknown): string {
   const text = typeof value === "string" ? value : String(value);
   // Escape first, then cut: escaping grows the text (one control character → 6), and the protocol
   // refuses log lines over MAX_LOG_CHARS as malformed, which would suspend the plugin.
-  const escaped = text
-    .slice(0, MAX_LOG_CHARS)
-    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const escaped = escapeControls(text.slice(0, MAX_LOG_CHARS));
   return escaped.length > MAX_LOG_CHARS ? `${escaped.slice(0, MAX_LOG_CHARS - 3)}...` : escaped;
 }
 

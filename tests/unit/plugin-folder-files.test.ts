@@ -14,7 +14,7 @@ import {
   MAX_MIGRATION_BYTES,
   MAX_MIGRATIONS_TOTAL_BYTES,
 } from "../../src/core/plugins/plugin-files.js";
-import { escapeControls, terminalSafe } from "../../src/core/terminal-text.js";
+import { escapeControls, terminalSafe } from "../../src/sandbox/escape-text.js";
 import { thrownRoseyError } from "../support/rosey-error.js";
 import { useTempDir } from "../support/temp-dir.js";
 

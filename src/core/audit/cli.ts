@@ -1,6 +1,6 @@
+import { terminalSafe } from "../../sandbox/escape-text.js";
 import { loadConfig } from "../config/load.js";
 import { platformNatsUrl } from "../nats/runtime-file.js";
-import { terminalSafe } from "../terminal-text.js";
 import { buildAuditReport, formatAuditReport } from "./audit.js";
 import { configuredEngine, openAuditLog } from "./audit-log.js";
 

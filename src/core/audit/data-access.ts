@@ -1,10 +1,10 @@
+import { escapeControls } from "../../sandbox/escape-text.js";
 import type { Engine } from "../db/connection.js";
 import { policyFromManifest, type Quota } from "../db/kv-store.js";
 import { errorMessage } from "../errors.js";
 import { loadPluginMigrations, type MigrationFile, type MigrationSet } from "../migrations/files.js";
 import type { Catalog } from "../migrations/foreign-schema.js";
 import type { PluginManifest } from "../plugins/manifest.js";
-import { escapeControls } from "../terminal-text.js";
 
 /**
  * The data side of `rosey audit`: what a plugin may keep (`storage`, its collections and quota) and what its

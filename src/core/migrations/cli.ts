@@ -1,4 +1,5 @@
 import os from "node:os";
+import { escapeControls, terminalSafe } from "../../sandbox/escape-text.js";
 import { createBus } from "../bus.js";
 import { loadConfig } from "../config/load.js";
 import type { RoseyConfig } from "../config/schema.js";
@@ -7,7 +8,6 @@ import { pluginMigrationSet } from "../db/database-service.js";
 import type { DbReply } from "../db/kv-protocol.js";
 import { isRoseyError, RoseyError } from "../errors.js";
 import { silentLogger } from "../logger.js";
-import { escapeControls, terminalSafe } from "../terminal-text.js";
 import { CORE_OWNER, loadCoreMigrations } from "./files.js";
 import { type PurgeResult, purgePlugin } from "./purge.js";
 import { MigrationRunner, type MigrationStatus, type RunResult } from "./runner.js";

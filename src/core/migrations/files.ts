@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { escapeControls } from "../../sandbox/escape-text.js";
 import type { Engine } from "../db/connection.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
@@ -12,7 +13,6 @@ import {
   realPath,
 } from "../plugins/plugin-files.js";
 import { PLUGIN_NAME } from "../subjects.js";
-import { escapeControls } from "../terminal-text.js";
 import type { Statement } from "./sql.js";
 import { splitSections } from "./sql.js";
 import { tablePrefix, type ValidationIssue, validateMigration } from "./validator.js";

@@ -1,9 +1,9 @@
 import { realpathSync, statSync } from "node:fs";
 import path from "node:path";
 import { build, stop } from "esbuild";
+import { escapeControls } from "../../sandbox/escape-text.js";
 import { MAX_FRAME_BYTES } from "../../sandbox/host/framing.js";
 import { errorMessage, RoseyError } from "../errors.js";
-import { escapeControls } from "../terminal-text.js";
 import { isInside } from "./plugin-files.js";
 
 /**

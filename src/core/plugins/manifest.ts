@@ -3,11 +3,11 @@ import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import manifestSchema from "../../../schemas/plugin-manifest.schema.json" with { type: "json" };
+import { escapeControls } from "../../sandbox/escape-text.js";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import { coreTablesUnder, prefixesOverlap, tablePrefix } from "../migrations/validator.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { PLUGIN_NAME } from "../subjects.js";
-import { escapeControls } from "../terminal-text.js";
 import { MAX_MANIFEST_BYTES, readPluginFile } from "./plugin-files.js";
 
 /** plugin.json, as `schemas/plugin-manifest.schema.json` defines it. */

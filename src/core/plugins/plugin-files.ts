@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from "node:fs";
 import path from "node:path";
+import { escapeControls } from "../../sandbox/escape-text.js";
 import { type ErrorCode, errorMessage, RoseyError } from "../errors.js";
-import { escapeControls } from "../terminal-text.js";
 
 /**
  * Reading files a plugin's author wrote (plugin.json, migrations) in the core, which can read the operator's

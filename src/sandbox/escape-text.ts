@@ -1,4 +1,8 @@
 /**
+ * One escaping rule for text a plugin controls. It lives beside the sandbox because the worker escapes a
+ * plugin's log lines with it (`sanitizeLogText`) and loads nothing from the core; the core and the CLI use
+ * it for everything else.
+ *
  * Text from a plugin's folder (manifest keys, file names, import specifiers, SQL, parse errors quoting any of
  * these) ends up in errors, logs and the CLI's output. Printed raw, its control characters would reach the
  * operator's terminal: ANSI/OSC sequences rewrite the screen, the title or the clipboard, CR/LF forge lines
