@@ -167,6 +167,16 @@ describe.each(engines)("storage limits on %s", (_engine, target) => {
       expect(records.length).toBeGreaterThanOrEqual(15);
       expect(records.every((r) => r.value === "x".repeat(60_000))).toBe(true);
       expect(Buffer.byteLength(JSON.stringify(reply))).toBeLessThan(1024 * 1024);
+      // The rest, page by page with `offset`: every record once, in order.
+      const pages = [...records.map((r) => r.key)];
+      for (let offset = records.length; ; ) {
+        const page = await kv<KvRecord[]>("big", "query", { collection, limit: 100, offset });
+        const got = page.success ? page.data.map((r) => r.key) : [];
+        pages.push(...got);
+        offset += got.length;
+        if (!(page.success && page.truncated)) break;
+      }
+      expect(pages).toEqual(keys);
       // Within the size, no flag.
       const few = await kv<KvRecord[]>("big", "query", { collection, limit: 5 });
       expect(few).toEqual({ success: true, data: expect.any(Array) });

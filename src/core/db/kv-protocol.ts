@@ -12,7 +12,7 @@ import { PLUGIN_NAME } from "../subjects.js";
  * | get | `{collection, key}` | the value, or `null` |
  * | set | `{collection, key, value}` | `{key}` |
  * | delete | `{collection, key}` | `{key, deleted: true}`; NOT_FOUND when absent |
- * | query | `{collection, filter?, limit?, order?}` | `[{key, value}]`; the reply has `truncated: true` when records were left out to fit one bus message |
+ * | query | `{collection, filter?, limit?, offset?, order?}` | `[{key, value}]`; the reply has `truncated: true` when records were left out to fit one bus message (ask again with `offset` + the records received) |
  * | count | `{collection, filter?}` | number |
  */
 
@@ -28,6 +28,8 @@ export const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 export const KEY_MAX_LENGTH = 256;
 export const QUERY_MAX_LIMIT = 1000;
 export const QUERY_DEFAULT_LIMIT = 100;
+/** As many records as `database.maxQuota.records` may allow: an offset past it can match nothing. */
+export const QUERY_MAX_OFFSET = 100_000_000;
 /** Largest single value, as UTF-8 JSON. */
 export const VALUE_MAX_BYTES = 256 * 1024;
 
@@ -52,6 +54,8 @@ export const kvRequestSchemas = {
     collection,
     filter: filter.optional(),
     limit: z.number().int().min(1).max(QUERY_MAX_LIMIT).default(QUERY_DEFAULT_LIMIT),
+    /** Records of the ordering to skip: the next page of a long or `truncated` answer. */
+    offset: z.number().int().min(0).max(QUERY_MAX_OFFSET).default(0),
     order: order.optional(),
   }),
   count: z.strictObject({ collection, filter: filter.optional() }),

@@ -338,7 +338,7 @@ export class PluginStorage {
       orderBy = `${expr} ${dir}, "key" ASC`;
     }
     const matched = await this.#db.prisma.$queryRawUnsafe<Array<{ key: string; size: number | bigint }>>(
-      `SELECT "key", "size" FROM "${table ?? "plugin_records"}" WHERE ${where} ORDER BY ${orderBy} LIMIT ${sql.param(req.limit)}`,
+      `SELECT "key", "size" FROM "${table ?? "plugin_records"}" WHERE ${where} ORDER BY ${orderBy} LIMIT ${sql.param(req.limit)} OFFSET ${sql.param(req.offset)}`,
       ...sql.params,
     );
     // Values are read only for the records whose stored size fits: a full limit of 256 KiB values would
