@@ -71,7 +71,9 @@ describe("storage protocol schemas", () => {
     expect(kvRequestSchemas.query.parse({ collection: "quotes" })).toEqual({
       collection: "quotes",
       limit: 100,
+      offset: 0,
     });
+    expect(kvRequestSchemas.query.safeParse({ collection: "q", offset: -1 }).success).toBe(false);
     expect(kvRequestSchemas.query.parse({ collection: "q", order: { field: "n" } }).order).toEqual({
       field: "n",
       direction: "asc",
