@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuditReport, buildAuditReport, formatAuditReport } from "../../src/core/audit/audit.js";
@@ -371,6 +371,60 @@ describe("rosey audit: storage and migrations", () => {
     expect(text).toMatch(
       /\n {2}migrations: {2}1 file, none applied, 1 pending, 1 ERROR\n {15}ERROR v1 UP line 3: Not allowed in a plugin migration: /,
     );
+  });
+
+  it("migrations the ledger makes refused outright: a changed applied file, another owner's tables under an overlapping prefix", async () => {
+    const root = path.join(tmp(), "refusals");
+    const dir = path.join(root, "plugins");
+    const write = (name: string, sql: string) => {
+      mkdirSync(path.join(dir, name, "migrations"), { recursive: true });
+      writeFileSync(
+        path.join(dir, name, "plugin.json"),
+        JSON.stringify({ name, version: "1.0.0", entry: "index.js", capabilities: ["storage"] }),
+      );
+      writeFileSync(path.join(dir, name, "index.js"), "export default {};");
+      writeFileSync(path.join(dir, name, "migrations", "001_x.sql"), sql);
+      return path.join(dir, name);
+    };
+    const edited = write("edited", table("edited_x"));
+    const removed = write("vault-keys", table("vault_keys_secrets"));
+    const refusals = validateConfig(
+      {
+        dataDir: root,
+        plugins: {
+          directory: dir,
+          entries: { edited: { grants: ["storage"] }, vault: { grants: ["storage"] } },
+        },
+      },
+      "audit-refusals-test",
+    );
+    const db = await openDatabase({ engine: "sqlite", file: path.join(root, "rosey.sqlite") });
+    const runner = new MigrationRunner(db, { actor: "test" });
+    await runner.applyCore(loadCoreMigrations(db.engine));
+    await runner.apply(loadPluginMigrations("edited", edited, db.engine), {});
+    await runner.apply(loadPluginMigrations("vault-keys", removed, db.engine), {});
+    await db.close();
+    // After it was applied, edited's migration changes; vault-keys' folder goes, and vault is installed.
+    writeFileSync(path.join(edited, "migrations", "001_x.sql"), table("edited_y"));
+    rmSync(removed, { recursive: true });
+    write("vault", table("vault_notes"));
+
+    const report = await buildAuditReport({
+      config: refusals,
+      openAuditLog: () => openAuditLog(refusals, {}),
+    });
+    expectValid(report);
+    expect(byName(report, "edited").migrations.refusal).toMatch(
+      /^CHECKSUM_MISMATCH: .*changed after it was applied/,
+    );
+    expect(byName(report, "vault").migrations.refusal).toMatch(
+      /^PLUGIN_PREFIX_CLASH: .*'vault-keys'.*whose tables are still in the database/,
+    );
+    const text = formatAuditReport(report);
+    expect(text).toContain("! edited's migrations are refused: CHECKSUM_MISMATCH: ");
+    expect(text).toContain("! vault's migrations are refused: PLUGIN_PREFIX_CLASH: ");
+    expect(text).toMatch(/\n {2}migrations: {2}1 file, applied v1, 0 pending, REFUSED \(below\)\n/);
+    expect(report.strict.ok).toBe(false);
   });
 
   it("findings: capped quota, migrations without storage, ERRORs pending; --strict fails only for what would be auto-applied", async () => {

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { RoseyConfig } from "../config/schema.js";
 import type { Engine } from "../db/connection.js";
+import { ownersWithTables } from "../migrations/owner-clash.js";
 import type { AuditLogReader, AuditLogRow } from "./audit.js";
 
 /**
@@ -43,13 +44,12 @@ export async function openAuditLog(
         engine: db.engine,
         query: (sql, params) => db.prisma.$queryRawUnsafe<Array<Record<string, unknown>>>(sql, ...params),
       },
-      async applied(plugin: string): Promise<number[]> {
-        const rows = await db.prisma.pluginSchemaMigration.findMany({
+      applied: (plugin: string) =>
+        db.prisma.pluginSchemaMigration.findMany({
           where: { pluginName: plugin, status: "applied" },
-          select: { version: true },
-        });
-        return rows.map((r) => r.version);
-      },
+          select: { version: true, description: true, checksum: true, status: true },
+        }),
+      owners: () => ownersWithTables(db.prisma),
     },
     close: () => db.close(),
   };

@@ -2,8 +2,14 @@ import { escapeControls } from "../../sandbox/escape-text.js";
 import type { Engine } from "../db/connection.js";
 import { policyFromManifest, type Quota } from "../db/kv-store.js";
 import { errorMessage } from "../errors.js";
-import { loadPluginMigrations, type MigrationFile, type MigrationSet } from "../migrations/files.js";
+import {
+  checksumMismatch,
+  loadPluginMigrations,
+  type MigrationFile,
+  type MigrationSet,
+} from "../migrations/files.js";
 import type { Catalog } from "../migrations/foreign-schema.js";
+import { ownerClash } from "../migrations/owner-clash.js";
 import type { PluginManifest } from "../plugins/manifest.js";
 
 /**
@@ -50,6 +56,12 @@ export interface MigrationsAudit {
   pending: number | null;
   /** Why the ledger was not read, or the engine check did not run; null also when no database was open. */
   databaseError: string | null;
+  /**
+   * What the ledger makes `rosey migrate` and the database service refuse outright, before any migration
+   * is looked at: an applied migration whose file changed (CHECKSUM_MISMATCH), or another owner's tables
+   * under an overlapping prefix (PLUGIN_PREFIX_CLASH). Null when none, or the ledger was not read.
+   */
+  refusal: string | null;
   /** ERRORs in the migrations not recorded as applied: all of them when the ledger was not read. */
   errors: MigrationError[];
   /**
@@ -64,8 +76,12 @@ export interface MigrationLedger {
   readonly engine: Engine;
   /** Catalog queries for the confinement check. */
   readonly catalog: Catalog;
-  /** Versions the ledger records as applied for `plugin`. */
-  applied(plugin: string): Promise<number[]>;
+  /** The ledger's rows of migrations applied for `plugin`. */
+  applied(
+    plugin: string,
+  ): Promise<Array<{ version: number; description: string; checksum: string; status: string }>>;
+  /** Plugins with applied migrations: whose tables the database holds. */
+  owners(): Promise<string[]>;
 }
 
 export function storageAudit(
@@ -120,6 +136,7 @@ export async function migrationsAudit(input: {
     appliedVersion: null,
     pending: null,
     databaseError: null,
+    refusal: null,
     errors: [],
     engineChecked: false,
   };
@@ -134,7 +151,10 @@ export async function migrationsAudit(input: {
   let unapplied = set.migrations;
   if (input.ledger) {
     try {
-      const applied = new Set(await input.ledger.applied(input.plugin));
+      const rows = await input.ledger.applied(input.plugin);
+      const refusal = checksumMismatch(set, rows) ?? ownerClash(input.plugin, await input.ledger.owners());
+      audit.refusal = refusal ? escapeControls(`${refusal.code}: ${refusal.message}`) : null;
+      const applied = new Set(rows.map((r) => r.version));
       audit.appliedVersion = Math.max(0, ...applied);
       unapplied = set.migrations.filter((m) => !applied.has(m.version));
       audit.pending = unapplied.length;
@@ -223,6 +243,7 @@ export function formatMigrations(m: MigrationsAudit, indent: string): string[] {
     parts.push(`${m.errors.length ? plural(m.errors.length, "ERROR") : "no ERRORs"}${scope}`);
   }
   if (m.appliedVersion !== null && m.databaseError) parts.push(`engine check failed: ${m.databaseError}`);
+  if (m.refusal) parts.push("REFUSED (below)");
   const line =
     parts.join(", ") + (m.notAutoApplied.length ? `; not auto-applied: ${m.notAutoApplied.join(", ")}` : "");
   return [

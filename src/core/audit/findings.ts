@@ -47,6 +47,8 @@ export function pluginFindings(p: PluginAudit): Finding[] {
       strict: autoApplied,
       message: `${p.name}'s migrations cannot be loaded: ${m.loadError}`,
     });
+  if (m.refusal !== null)
+    findings.push({ strict: autoApplied, message: `${p.name}'s migrations are refused: ${m.refusal}` });
   if (m.errors.length) {
     const versions = [...new Set(m.errors.map((e) => `v${e.version}`))].join(", ");
     findings.push({

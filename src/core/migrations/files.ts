@@ -53,6 +53,33 @@ export function checksumOf(bytes: string | Uint8Array): string {
 }
 
 /**
+ * CHECKSUM_MISMATCH when a migration the ledger records as applied changed or disappeared since: it blocks
+ * status, apply and rollback alike (also reported by `rosey audit`).
+ */
+export function checksumMismatch(
+  set: MigrationSet,
+  rows: ReadonlyArray<{ version: number; description: string; checksum: string; status: string }>,
+): RoseyError | undefined {
+  const problems: string[] = [];
+  for (const row of rows) {
+    if (row.status !== "applied") continue;
+    const file = set.migrations.find((m) => m.version === row.version);
+    if (!file) problems.push(`version ${row.version} (${row.description}) is applied but its file is gone`);
+    else if (file.checksum !== row.checksum) {
+      problems.push(
+        `version ${row.version} (${file.file}) changed after it was applied: sha256 ${file.checksum.slice(0, 12)}… is not the recorded ${row.checksum.slice(0, 12)}…`,
+      );
+    }
+  }
+  if (problems.length === 0) return undefined;
+  return new RoseyError(
+    "CHECKSUM_MISMATCH",
+    `Cannot migrate '${set.owner}': ${problems.join("; ")}. Restore the original file(s) or roll back with the original files first`,
+    { details: { plugin: set.owner, problems } },
+  );
+}
+
+/**
  * Reads `<pluginDir>/migrations/NNN_description.sql`. A folder without migrations gives an empty set.
  * The plugin's author wrote these files, and the core reads them: the folder and each file must resolve
  * (symlinks followed) to inside the plugin's folder, each file must be a regular file of at most

@@ -1,7 +1,7 @@
 import type { Database, Tx } from "../db/connection.js";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import { confine } from "./confinement.js";
-import { CORE_OWNER, type MigrationFile, type MigrationSet } from "./files.js";
+import { CORE_OWNER, checksumMismatch, type MigrationFile, type MigrationSet } from "./files.js";
 import { type Catalog, hasCoreHistory, refuseForeignSchema } from "./foreign-schema.js";
 import { LOCK_DEFAULTS, withMigrationLock } from "./lock.js";
 import { refuseOwnerClash } from "./owner-clash.js";
@@ -389,24 +389,8 @@ export class MigrationRunner {
   }
 
   #verifyChecksums(set: MigrationSet, rows: LedgerRow[]): void {
-    const problems: string[] = [];
-    for (const row of rows) {
-      if (row.status !== "applied") continue;
-      const file = set.migrations.find((m) => m.version === row.version);
-      if (!file) problems.push(`version ${row.version} (${row.description}) is applied but its file is gone`);
-      else if (file.checksum !== row.checksum) {
-        problems.push(
-          `version ${row.version} (${file.file}) changed after it was applied: sha256 ${file.checksum.slice(0, 12)}… is not the recorded ${row.checksum.slice(0, 12)}…`,
-        );
-      }
-    }
-    if (problems.length > 0) {
-      throw new RoseyError(
-        "CHECKSUM_MISMATCH",
-        `Cannot migrate '${set.owner}': ${problems.join("; ")}. Restore the original file(s) or roll back with the original files first`,
-        { details: { plugin: set.owner, problems } },
-      );
-    }
+    const mismatch = checksumMismatch(set, rows);
+    if (mismatch) throw mismatch;
   }
 
   #describe(set: MigrationSet, rows: LedgerRow[]): MigrationStatus {
