@@ -102,7 +102,9 @@ export function buildProgram(): Command {
   const program = new Command("rosey")
     .description("Rosey: a chat-bot plugin platform with sandboxed plugins over NATS")
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Needed for `rosey db`'s positional options; the program has no options of its own to lose.
+    .enablePositionalOptions();
 
   program
     .command("start")
@@ -197,14 +199,17 @@ export function buildProgram(): Command {
       },
     );
 
-  program
+  const db = program
     .command("db")
     .description("run the database service alone, joining an existing NATS (NATS_URL or nats.url)")
     .option("-c, --config <file>", "config file (JSON or YAML)")
     .option("--nats <url>", "NATS server to join")
+    // Its own options end at a subcommand's name, so each subcommand parses the rest as its own.
+    .enablePositionalOptions()
     .action(async (options: { config?: string; nats?: string }) => {
       process.exitCode = await runDb(options);
     });
+  addDeadLetterCommands(db);
 
   program
     .command("migrate")
@@ -272,6 +277,67 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+interface NatsToolOptions {
+  config?: string;
+  nats?: string;
+  json?: boolean;
+}
+
+/** The options of a tool that reaches the running platform's NATS (as `rosey health` does). */
+function natsToolOptions(command: Command): Command {
+  return command
+    .option("-c, --config <file>", "config file (JSON or YAML), for nats.url or the embedded server")
+    .option("--nats <url>", "NATS server of the running platform (default NATS_URL, then nats.url)")
+    .option("--json", "print the result as JSON");
+}
+
+/**
+ * A subcommand's options over those given to its parents before its name (`rosey db -c FILE dead-letters`):
+ * commander's `optsWithGlobals` lets the parents' win instead.
+ */
+function optionsWithParents<T>(command: Command): T {
+  const chain: Command[] = [];
+  for (let c: Command | null = command; c; c = c.parent) chain.unshift(c);
+  return Object.assign({}, ...chain.map((c) => c.opts())) as T;
+}
+
+/** `rosey db dead-letters [replay|drop]`. */
+function addDeadLetterCommands(db: Command): void {
+  const deadLetters = natsToolOptions(
+    db
+      .command("dead-letters")
+      .description(
+        "list the events the database service set aside (ROSEY_DB_DEADLETTER), newest last; replay or drop them",
+      ),
+  )
+    .option("--limit <n>", "show the newest N", "50")
+    .enablePositionalOptions()
+    .action(async (_options: unknown, command: Command) => {
+      const options = optionsWithParents<NatsToolOptions & { limit: string }>(command);
+      const { deadLetterListCommand } = await import("../core/db/dead-letter-cli.js");
+      process.exitCode = await deadLetterListCommand({
+        ...options,
+        limit: wholeNumber("--limit", options.limit, 1, 100_000),
+      });
+    });
+  const actions = {
+    replay:
+      "publish them again on their subjects (the ingest stream takes them), then remove them; a dry run without --yes",
+    drop: "delete them from the dead-letter stream; a dry run without --yes",
+  } as const;
+  for (const [action, description] of Object.entries(actions) as Array<[keyof typeof actions, string]>) {
+    natsToolOptions(deadLetters.command(action).description(description))
+      .argument("[seq...]", "their sequences in the dead-letter stream (as listed)")
+      .option("--all", "every dead letter stored when it starts")
+      .option("--yes", `${action} them (without it, only say what would be done)`)
+      .action(async (seqs: string[], _options: unknown, command: Command) => {
+        const options = optionsWithParents<NatsToolOptions & { all?: boolean; yes?: boolean }>(command);
+        const { deadLetterActionCommand } = await import("../core/db/dead-letter-cli.js");
+        process.exitCode = await deadLetterActionCommand(action, { ...options, seqs });
+      });
+  }
 }
 
 /** An option that must be a whole number within bounds; anything else is refused naming the option. */

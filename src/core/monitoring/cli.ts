@@ -1,6 +1,5 @@
-import { loadConfig } from "../config/load.js";
-import { errorMessage, RoseyError } from "../errors.js";
-import { platformNatsUrl } from "../nats/runtime-file.js";
+import { errorMessage } from "../errors.js";
+import { runningPlatformUrl } from "../nats/platform-url.js";
 import { redactUrl } from "../redact-url.js";
 import { SUBJECTS } from "../subjects.js";
 import { byService, gatherAnswers } from "./gather.js";
@@ -81,7 +80,7 @@ export function formatHealth(g: HealthGathering): string {
  */
 export async function healthCommand(options: HealthCommandOptions): Promise<number> {
   const env = options.env ?? process.env;
-  const url = runningPlatform("health", options, env);
+  const url = runningPlatformUrl("health", options, env);
   const timeoutMs = options.timeoutMs ?? 1_500;
   let gathered: HealthGathering;
   try {
@@ -92,21 +91,6 @@ export async function healthCommand(options: HealthCommandOptions): Promise<numb
   const write = options.write ?? ((text: string) => process.stdout.write(text));
   write(options.json ? `${JSON.stringify(gathered, null, 2)}\n` : formatHealth(gathered));
   return gathered.status === "ok" ? 0 : 1;
-}
-
-/** Where the running platform's NATS is: `--nats`, else `NATS_URL`, `nats.url`, or its embedded server. */
-function runningPlatform(
-  command: string,
-  options: { nats?: string | undefined; config?: string | undefined },
-  env: NodeJS.ProcessEnv,
-): string {
-  const url = options.nats ?? platformNatsUrl(loadConfig({ file: options.config, env }).config, env);
-  if (url) return url;
-  throw new RoseyError(
-    "CONFIG_INVALID",
-    `rosey ${command} found no running platform: no --nats URL, NATS_URL or nats.url, and no embedded ` +
-      "nats-server running for this config's dataDir (run it from where `rosey start` runs, or with its --config)",
-  );
 }
 
 export interface MetricsCommandOptions {
@@ -131,7 +115,7 @@ export interface MetricsCommandOptions {
  */
 export async function metricsCommand(options: MetricsCommandOptions): Promise<number> {
   const env = options.env ?? process.env;
-  const natsUrl = runningPlatform("metrics", options, env);
+  const natsUrl = runningPlatformUrl("metrics", options, env);
   const windowMs = options.windowMs ?? 1_000;
   const write = options.write ?? ((text: string) => process.stdout.write(text));
   if (options.serve === undefined) {
