@@ -18,7 +18,7 @@ export const ERROR_CODES = {
   INVALID_SUBJECT: "A subject does not match the gate's subject grammar",
   PAYLOAD_TOO_LARGE: "A message is larger than the allowed size",
   RATE_LIMITED: "The plugin exceeded its publish rate",
-  BUSY: "The plugin has too many commands waiting; new ones are refused until it catches up",
+  BUSY: "The plugin has too many commands, or storage requests at the database service, waiting; new ones are refused until it catches up",
   TIMEOUT: "An operation did not finish within its deadline",
   NO_RESPONDERS: "A request found no service listening on its subject",
   NATS_SERVER_MISSING: "nats-server is not installed or not on PATH",

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { type Bus, type BusMessage, createBus } from "../bus.js";
 import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
+import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
 import { loadCoreMigrations, loadPluginMigrations, type MigrationSet } from "../migrations/files.js";
 import { LedgerOwners } from "../migrations/owner-clash.js";
@@ -16,6 +17,7 @@ import { PLUGIN_NAME, SUBJECTS } from "../subjects.js";
 import { describeProblem } from "../validation.js";
 import { type Database, type DatabaseTarget, openDatabase, resolveDatabaseTarget } from "./connection.js";
 import { type DbMonitoring, startDbMonitoring } from "./db-monitoring.js";
+import { FairScheduler, type FairSchedulerOptions } from "./fair-scheduler.js";
 import { type IngestOptions, type Ingestor, startIngestor } from "./ingestion.js";
 import {
   type DbReply,
@@ -36,7 +38,8 @@ import { isQueryName, runQuery } from "./queries.js";
  *   rosey.db.query.<name>                            queries (see queries.ts)
  *   rosey.db.migrate.<plugin>.<apply|rollback|status|purge> per-plugin migrations; purge (purge.ts)
  * and ingests the `rosey.db.*` events from JetStream (ingestion.ts). Requests are served by a queue group,
- * so several instances can share the load.
+ * so several instances can share the load. Storage requests take turns per plugin (fair-scheduler.ts), so
+ * one plugin's flood of full-scan queries cannot starve the others' storage or the ingestion.
  */
 
 export interface DatabaseServiceOptions {
@@ -58,6 +61,12 @@ export interface DatabaseServiceOptions {
   autoMigratePlugins?: boolean;
   /** Answers the core's liveness pings under this id (service.ts runs this process); unset: no pings. */
   pingId?: string | undefined;
+  /**
+   * How plugins' storage requests share the database. @default on SQLite one at a time (its statements run
+   * one by one on this thread anyway); on PostgreSQL one less than the pool's connections, keeping one for
+   * the ingestion and the core's requests; 2 at once per plugin, 32 more waiting per plugin, then `BUSY`.
+   */
+  storageScheduling?: Omit<FairSchedulerOptions, "name">;
 }
 
 export interface DatabaseService {
@@ -84,6 +93,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
   let bus: Bus | undefined;
   let ingestor: Ingestor | undefined;
   let monitoring: DbMonitoring | undefined;
+  let scheduler: FairScheduler | undefined;
   try {
     const core = await new MigrationRunner(db, { actor: "db" }).applyCore(loadCoreMigrations(db.engine));
     if (core.versions.length) log.info({ versions: core.versions }, "applied core migrations");
@@ -97,7 +107,12 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
           logger: log,
         }),
     );
-    const handlers = new Handlers(bus, db, storage, new LedgerOwners(db), options, log);
+    scheduler = new FairScheduler({
+      concurrency: target.engine === "sqlite" ? 1 : Math.max(1, target.poolSize - 1),
+      ...options.storageScheduling,
+      name: "storage request",
+    });
+    const handlers = new Handlers(bus, db, storage, new LedgerOwners(db), scheduler, options, log);
     const queue = { queue: DB_QUEUE_GROUP };
     bus.subscribe(`${KV_SUBJECT_PREFIX}.*`, (m) => handlers.kv(m), queue);
     bus.subscribe("rosey.db.query.*", (m) => handlers.query(m), queue);
@@ -117,20 +132,23 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
   } catch (err) {
     monitoring?.stop();
     await ingestor?.stop().catch(() => {});
+    await scheduler?.close();
     await bus?.close().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }
-  const started = { bus, ingestor, monitoring };
+  const started = { bus, ingestor, monitoring, scheduler };
   let stopping: Promise<void> | undefined;
   return {
     database: db,
     stop() {
       stopping ??= (async () => {
-        // Reverse order: stop taking events, finish the batch in hand, drain requests, then close the pool.
+        // Reverse order: stop taking events, finish the batch in hand, finish the storage requests running
+        // (those waiting are answered BUS_CLOSED), drain requests, then close the pool.
         const errors: unknown[] = [];
         started.monitoring.stop();
         await started.ingestor.stop().catch((e: unknown) => errors.push(e));
+        await started.scheduler.close();
         await started.bus.close().catch((e: unknown) => errors.push(e));
         await db.close().catch((e: unknown) => errors.push(e));
         log.info("database service stopped");
@@ -150,14 +168,18 @@ class Handlers {
   readonly #db: Database;
   readonly #storage: PluginStorage;
   readonly #owners: LedgerOwners;
+  readonly #scheduler: FairScheduler;
   readonly #options: DatabaseServiceOptions;
   readonly #log: Logger;
+  /** A plugin kept over its storage backlog is refused on every request: a few lines say so. */
+  readonly #busyLog = new LogBudget(1, 10_000);
 
   constructor(
     bus: Bus,
     db: Database,
     storage: PluginStorage,
     owners: LedgerOwners,
+    scheduler: FairScheduler,
     options: DatabaseServiceOptions,
     log: Logger,
   ) {
@@ -165,6 +187,7 @@ class Handlers {
     this.#db = db;
     this.#storage = storage;
     this.#owners = owners;
+    this.#scheduler = scheduler;
     this.#options = options;
     this.#log = log;
   }
@@ -212,25 +235,34 @@ class Handlers {
           `Invalid storage ${op} request: ${describeProblem(parsed.error)}`,
         );
       }
-      const req = parsed.data;
-      // Another owner's tables left under an overlapping prefix (its folder removed): refused like a pair
-      // of installed folders, whose refusal comes from the policy source.
-      await this.#owners.refuse(plugin);
-      switch (op) {
-        case "get":
-          return { data: await this.#storage.get(plugin, req as never) };
-        case "set":
-          return { data: await this.#storage.set(plugin, req as never) };
-        case "delete":
-          return { data: await this.#storage.delete(plugin, req as never) };
-        case "query": {
-          const page = await this.#storage.query(plugin, req as never, this.#replyBudget());
-          return page.truncated ? { data: page.records, truncated: true } : { data: page.records };
-        }
-        case "count":
-          return { data: await this.#storage.count(plugin, req as never) };
+      try {
+        return await this.#scheduler.run(plugin, () => this.#kv(plugin, op, parsed.data));
+      } catch (err) {
+        if (isRoseyError(err, "BUSY") && this.#busyLog.admit(this.#log, "storage refusal"))
+          this.#log.warn({ plugin, ...err.details }, "storage request refused: the plugin's backlog is full");
+        throw err;
       }
     });
+  }
+
+  async #kv(plugin: string, op: KvOperation, req: unknown): Promise<Success> {
+    // Another owner's tables left under an overlapping prefix (its folder removed): refused like a pair
+    // of installed folders, whose refusal comes from the policy source.
+    await this.#owners.refuse(plugin);
+    switch (op) {
+      case "get":
+        return { data: await this.#storage.get(plugin, req as never) };
+      case "set":
+        return { data: await this.#storage.set(plugin, req as never) };
+      case "delete":
+        return { data: await this.#storage.delete(plugin, req as never) };
+      case "query": {
+        const page = await this.#storage.query(plugin, req as never, this.#replyBudget());
+        return page.truncated ? { data: page.records, truncated: true } : { data: page.records };
+      }
+      case "count":
+        return { data: await this.#storage.count(plugin, req as never) };
+    }
   }
 
   async query(m: BusMessage): Promise<void> {
