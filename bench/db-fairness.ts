@@ -32,6 +32,7 @@ import { loadCoreMigrations } from "../src/core/migrations/files.js";
 import { MigrationRunner } from "../src/core/migrations/runner.js";
 import { startEmbeddedNats } from "../src/core/nats/embedded-server.js";
 import { startTestPostgres, type TestPostgres } from "../tests/support/postgres.js";
+import { fillScanRecords } from "./scan-records.js";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -214,29 +215,7 @@ async function measure(engine: string, target: DatabaseTarget, tmp: string): Pro
   // Fill directly: through the service it would take minutes.
   const db = await openDatabase(target);
   await new MigrationRunner(db, { actor: "bench" }).applyCore(loadCoreMigrations(db.engine));
-  const now = new Date();
-  for (let from = 0; from < records; from += 1_000) {
-    await db.prisma.pluginRecord.createMany({
-      data: Array.from({ length: Math.min(1_000, records - from) }, (_, j) => {
-        const i = from + j;
-        const value = {
-          kind: i % 2 === 0 ? "a" : "b",
-          score: (i * 7919) % 10_007,
-          name: `user${i}`,
-          text: "lorem ipsum dolor sit amet ".repeat(3),
-        };
-        return {
-          plugin: "hog",
-          collection: "items",
-          key: `k${String(i).padStart(7, "0")}`,
-          value,
-          size: Buffer.byteLength(JSON.stringify(value)),
-          createdAt: now,
-          updatedAt: now,
-        };
-      }),
-    });
-  }
+  await fillScanRecords(db, { plugin: "hog", collection: "items", count: records });
   await db.prisma.pluginRecord.create({
     data: {
       plugin: "meek",
@@ -244,8 +223,8 @@ async function measure(engine: string, target: DatabaseTarget, tmp: string): Pro
       key: "hello",
       value: "world",
       size: 7,
-      createdAt: now,
-      updatedAt: now,
+      createdAt: new Date(),
+      updatedAt: new Date(),
     },
   });
   const natsDir = path.join(tmp, "nats");

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fillScanRecords } from "../../bench/scan-records.js";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import { configSchema } from "../../src/core/config/schema.js";
 import { type DatabaseService, startDatabaseService } from "../../src/core/db/database-service.js";
@@ -33,7 +34,6 @@ for (const name of ["hog", "meek"]) {
 }
 
 const RECORDS = 10_000;
-const text = "lorem ipsum dolor sit amet ".repeat(3);
 const TIMEOUT_MS = 5_000;
 
 const { nats, engines } = useDatabaseSuite(() => tmp);
@@ -59,24 +59,7 @@ describe.each(engines)("storage fairness on %s", (_engine, target) => {
       bus("plugin:meek"),
       bus("connector:test"),
     ]);
-    const now = new Date();
-    // In chunks: a statement may bind at most 65,535 parameters on PostgreSQL.
-    for (let from = 0; from < RECORDS; from += 1_000)
-      await service.database.prisma.pluginRecord.createMany({
-        data: Array.from({ length: 1_000 }, (_, j) => {
-          const i = from + j;
-          const value = { kind: i % 2 ? "a" : "b", score: (i * 7919) % 10_007, name: `user${i}`, text };
-          return {
-            plugin: "hog",
-            collection: "items",
-            key: `k${String(i).padStart(5, "0")}`,
-            value,
-            size: Buffer.byteLength(JSON.stringify(value)),
-            createdAt: now,
-            updatedAt: now,
-          };
-        }),
-      });
+    await fillScanRecords(service.database, { plugin: "hog", collection: "items", count: RECORDS });
   }, 60_000);
   afterAll(async () => {
     await Promise.all([hog, meek, connector].map((bus) => bus?.close()));
