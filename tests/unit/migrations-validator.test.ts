@@ -110,6 +110,26 @@ describe("migration validator levels", () => {
     );
   });
 
+  it("reads the FROM of EXTRACT, SUBSTRING, TRIM, OVERLAY and IS DISTINCT FROM as a column, not a table", () => {
+    const info = "INFO: Data change on quotes_a runs inside the migration's transaction";
+    for (const engine of ["sqlite", "postgresql"] as const) {
+      expect(
+        levels(
+          "UPDATE quotes_a SET y = EXTRACT(YEAR FROM created_at), s = substring(body FROM 2 FOR 3), t = trim(BOTH ' ' FROM body), o = overlay(body PLACING 'x' FROM 1) WHERE a IS NOT DISTINCT FROM b AND c IS DISTINCT FROM d;",
+          engine,
+        ),
+      ).toEqual([info]);
+    }
+    expect(levels("CREATE INDEX quotes_i ON quotes_a (extract (epoch from at));", "postgresql")).toEqual([]);
+    // A table after FROM is still read as one, inside those calls too.
+    expect(
+      levels("UPDATE quotes_a SET y = EXTRACT(YEAR FROM (SELECT at FROM users LIMIT 1)) WHERE true;"),
+    ).toContainEqual(expect.stringMatching(/'users' does not carry/));
+    expect(levels("INSERT INTO quotes_a SELECT * FROM users WHERE x IS DISTINCT FROM y;")).toContainEqual(
+      expect.stringMatching(/'users' does not carry/),
+    );
+  });
+
   it("ignores keywords inside string literals", () => {
     expect(levels("INSERT INTO quotes_a (t) VALUES ('DROP TABLE users; FROM users (');")).toEqual([
       "INFO: Data change on quotes_a runs inside the migration's transaction",

@@ -111,6 +111,34 @@ const PATTERNS: Array<[RegExp, Classified["kind"]]> = [
 /** Every table a statement reads or references besides the ones it names first. */
 const REFERENCES = new RegExp(String.raw`\b(?:REFERENCES|FROM|JOIN|INTO|RENAME\s+TO)\s+(${QUALIFIED})`, "gi");
 
+/**
+ * SQL spells some function arguments and one comparison with FROM: `EXTRACT(YEAR FROM at)`,
+ * `SUBSTRING(s FROM 2)`, `TRIM(BOTH ' ' FROM s)`, `OVERLAY(s PLACING t FROM 2)`, `a IS DISTINCT FROM b`.
+ * The name after such a FROM is a column, not a table. Skipping it here loosens nothing: the engine's own
+ * check (confinement.ts) still resolves every table the statement touches.
+ */
+const FROM_ARGUMENT_FUNCTION = /\b(?:EXTRACT|SUBSTRING|TRIM|OVERLAY)\s*$/i;
+const DISTINCT_BEFORE = /\bIS\s+(?:NOT\s+)?DISTINCT\s+$/i;
+
+function isColumnFrom(masked: string, at: number, openParens: Int32Array): boolean {
+  if (DISTINCT_BEFORE.test(masked.slice(Math.max(0, at - 24), at))) return true;
+  const paren = openParens[at]!;
+  return paren >= 0 && FROM_ARGUMENT_FUNCTION.test(masked.slice(Math.max(0, paren - 16), paren));
+}
+
+/** For each position of `masked`, where the innermost parenthesis around it opens (-1: none). */
+function innermostOpenParens(masked: string): Int32Array {
+  const result = new Int32Array(masked.length);
+  const stack: number[] = [];
+  for (let i = 0; i < masked.length; i++) {
+    const c = masked[i];
+    if (c === ")") stack.pop();
+    result[i] = stack.length > 0 ? stack[stack.length - 1]! : -1;
+    if (c === "(") stack.push(i);
+  }
+  return result;
+}
+
 function unquote(name: string): string {
   return name.replace(/\s+/g, "").replace(/["\x60]/g, "");
 }
@@ -199,7 +227,14 @@ export function validateSection(
     }
     if (options.prefix !== undefined) {
       const names = new Set(what.names);
-      for (const m of masked.matchAll(REFERENCES)) names.add(unquote(m[1]!));
+      let openParens: Int32Array | undefined;
+      for (const m of masked.matchAll(REFERENCES)) {
+        if (/^FROM/i.test(m[0])) {
+          openParens ??= innermostOpenParens(masked);
+          if (isColumnFrom(masked, m.index, openParens)) continue;
+        }
+        names.add(unquote(m[1]!));
+      }
       for (const name of names) {
         if (name.includes(".")) {
           add(
