@@ -15,11 +15,16 @@ import type { SaturationOutcome, SaturationSettings } from "./saturation.js";
  * 2: the core runs as a `rosey start` child; resources split into `core` (from /proc) and `bench`.
  * 3: the raw relay runs in a process of its own (a `relay` child), no longer in the bench process.
  * 4: a saturation step that breaks is run again (`settings.saturation.retries`); steps carry `attempt`.
+ * 5: `machine.cores` is what the run could use (CPU affinity, e.g. under `taskset`); `machineCores` is the
+ *    machine's count, which `cores` used to be.
  */
-export const REPORT_VERSION = 4;
+export const REPORT_VERSION = 5;
 
 export interface Machine {
+  /** Cores this run could use: its CPU affinity, which every child inherits. The CPU totals are out of these. */
   cores: number;
+  /** Cores of the machine, whether or not the run could use them. */
+  machineCores: number;
   cpuModel: string;
   totalMemoryMb: number;
   node: string;
@@ -164,7 +169,8 @@ export interface BenchReport {
 export function machine(): Machine {
   const cpus = os.cpus();
   return {
-    cores: cpus.length,
+    cores: os.availableParallelism(),
+    machineCores: cpus.length,
     cpuModel: cpus[0]?.model.trim() ?? "unknown",
     totalMemoryMb: Math.round(os.totalmem() / 1024 / 1024),
     node: process.version,
@@ -285,7 +291,7 @@ export function renderReport(report: BenchReport): string {
   const out: string[] = [];
   const m = report.machine;
   out.push(
-    `Rosey bench — ${m.cores} cores, ${m.cpuModel}, Node ${m.node}, isolation ${report.settings.isolation}`,
+    `Rosey bench — ${m.cores === m.machineCores ? m.cores : `${m.cores} of ${m.machineCores}`} cores, ${m.cpuModel}, Node ${m.node}, isolation ${report.settings.isolation}`,
   );
   out.push(`platform startup ${report.startupMs} ms; load average at start ${m.loadAverage.join(" ")}`);
   if (report.core) {

@@ -84,6 +84,7 @@ describe("bench report", () => {
   it("describes the machine", () => {
     const m = machine();
     expect(m.cores).toBeGreaterThan(0);
+    expect(m.cores).toBeLessThanOrEqual(m.machineCores);
     expect(m.node).toBe(process.version);
     expect(typeof m.cpuModel).toBe("string");
   });
