@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   RATE_LIMITED: "The plugin exceeded its publish rate",
   BUSY: "The plugin has too many commands, or storage requests at the database service, waiting; new ones are refused until it catches up",
   TIMEOUT: "An operation did not finish within its deadline",
+  QUERY_TIMEOUT:
+    "The database cancelled a statement that ran past 'database.statementTimeoutMs' (PostgreSQL); nothing it would have written was kept",
   NO_RESPONDERS: "A request found no service listening on its subject",
   NATS_SERVER_MISSING: "nats-server is not installed or not on PATH",
   NATS_START_FAILED: "The embedded nats-server did not start",

@@ -17,8 +17,11 @@ describe("database liveness options", () => {
     });
     expect(thrownRoseyError(() => livenessOptions({ intervalMs: 1_000, timeoutMs: 1_500 }))).toMatchObject({
       code: "VALIDATION_FAILED",
-      message: expect.stringMatching(/'timeoutMs' must not exceed 'intervalMs'.*"timeoutMs":1500/),
+      message: expect.stringMatching(/'timeoutMs' must be less than 'intervalMs'.*"timeoutMs":1500/),
     });
+    expect(thrownRoseyError(() => livenessOptions({ intervalMs: 1_000, timeoutMs: 1_000 })).code).toBe(
+      "VALIDATION_FAILED",
+    );
   });
 
   it("are checked when the factory is built, not when the service starts", () => {

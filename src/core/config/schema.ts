@@ -102,6 +102,28 @@ export const configSchema = z.strictObject({
             .default(100 * 1024 * 1024),
         })
         .prefault({}),
+      /**
+       * On PostgreSQL, how long one statement of the database service's storage requests, queries and
+       * ingestion may run (waiting for locks included) before the server cancels it; the plugin is answered
+       * QUERY_TIMEOUT. Migrations run without it. SQLite cannot interrupt a statement: no effect there.
+       */
+      statementTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
+      /** How the core checks that its database child still serves (db/liveness.ts). */
+      liveness: z
+        .strictObject({
+          /** Time between the starts of two pings. */
+          intervalMs: z.number().int().min(1_000).max(600_000).default(5_000),
+          /** How long a ping waits for its answer; less than `intervalMs`. */
+          timeoutMs: z.number().int().min(100).max(300_000).default(2_000),
+          /** Missed pings in a row after which the child is killed and restarted. */
+          misses: z.number().int().min(1).max(100).default(3),
+        })
+        .refine((l) => l.timeoutMs < l.intervalMs, {
+          path: ["timeoutMs"],
+          message:
+            "must be less than 'database.liveness.intervalMs' (a ping would still be waiting when the next one is due)",
+        })
+        .prefault({}),
     })
     .prefault({}),
   plugins: z

@@ -39,7 +39,18 @@ export interface Database {
   readonly prisma: Prisma;
   /** Where it points, with any password removed: for logs. */
   readonly description: string;
+  /** The server cancels a statement past this (PostgreSQL, when asked); undefined: no limit. */
+  readonly statementTimeoutMs: number | undefined;
   close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /**
+   * PostgreSQL: every connection of the pool starts with `statement_timeout` set to this, so the server
+   * cancels a statement (waiting for locks included) that runs longer; `isStatementTimeout` tells that
+   * error. Ignored on SQLite, whose statements cannot be interrupted. @default no limit
+   */
+  statementTimeoutMs?: number | undefined;
 }
 
 export const DEFAULT_SQLITE_FILE = "rosey.sqlite";
@@ -92,7 +103,10 @@ export function sqliteCatalog(db: BetterSqlite3.Database): Catalog {
 }
 
 /** Opens the database; the schema is not touched (the migration runner does that). */
-export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+export async function openDatabase(
+  target: DatabaseTarget,
+  options: OpenDatabaseOptions = {},
+): Promise<Database> {
   if (target.engine === "sqlite") {
     mkdirSync(path.dirname(target.file), { recursive: true });
     // WAL is a property of the file: set it once with a plain connection before the adapter opens it.
@@ -122,10 +136,19 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       engine: "sqlite",
       prisma,
       description: `sqlite:${target.file}`,
+      statementTimeoutMs: undefined,
       close: once(() => prisma.$disconnect()),
     };
   }
-  const adapter = new PrismaPg({ connectionString: target.url, max: target.poolSize });
+  const statementTimeoutMs = options.statementTimeoutMs;
+  // A startup parameter of each connection (node-postgres sends `statement_timeout` in the startup
+  // message), so it holds from the first statement without a round trip, and a transaction can lift it
+  // for itself with `SET LOCAL` (the migration runner does).
+  const adapter = new PrismaPg({
+    connectionString: target.url,
+    max: target.poolSize,
+    ...(statementTimeoutMs ? { statement_timeout: statementTimeoutMs } : {}),
+  });
   const prisma = new PgPrismaClient({ adapter }) as unknown as Prisma;
   try {
     await prisma.$connect();
@@ -142,8 +165,39 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     engine: "postgresql",
     prisma,
     description: redactUrl(target.url),
+    statementTimeoutMs,
     close: once(() => prisma.$disconnect()),
   };
+}
+
+/**
+ * The database service's pool cuts statements at `database.statementTimeoutMs` (a few seconds, sized for
+ * plugins' storage); an operator's migration or purge may rightly take far longer (an index on a big
+ * table, waiting for a long reader's lock), bounded only by its transaction's own timeout. `SET LOCAL`
+ * lifts the limit for that transaction alone: the connection goes back to the pool with the limit in force.
+ */
+export async function liftStatementTimeout(db: Database, tx: Tx): Promise<void> {
+  if (db.engine === "postgresql" && db.statementTimeoutMs !== undefined)
+    await tx.$executeRawUnsafe("SET LOCAL statement_timeout = 0");
+}
+
+/** PostgreSQL's `query_canceled`: what a statement cut by `statement_timeout` fails with. */
+const QUERY_CANCELED = "57014";
+
+/**
+ * Whether `err` is PostgreSQL cancelling a statement (`statement_timeout`), as Prisma passes it on from the
+ * pg adapter (`meta.driverAdapterError.cause.originalCode`), itself or as the `cause` of a wrapping error.
+ * An operator's `pg_cancel_backend` raises the same code and reads the same here: either way the statement
+ * did not finish and nothing it wrote was kept.
+ */
+export function isStatementTimeout(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
+    const cause = (e as { meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } }).meta
+      ?.driverAdapterError?.cause;
+    if (cause?.originalCode === QUERY_CANCELED) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {

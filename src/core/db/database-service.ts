@@ -15,7 +15,13 @@ import { type DiscoveredPlugin, discoverPlugins, prefixClashOf } from "../plugin
 import { isPluginEnabled } from "../plugins/preflight.js";
 import { PLUGIN_NAME, SUBJECTS } from "../subjects.js";
 import { describeProblem } from "../validation.js";
-import { type Database, type DatabaseTarget, openDatabase, resolveDatabaseTarget } from "./connection.js";
+import {
+  type Database,
+  type DatabaseTarget,
+  isStatementTimeout,
+  openDatabase,
+  resolveDatabaseTarget,
+} from "./connection.js";
 import { type DbMonitoring, startDbMonitoring } from "./db-monitoring.js";
 import { FairScheduler, type FairSchedulerOptions } from "./fair-scheduler.js";
 import { type IngestOptions, type Ingestor, startIngestor } from "./ingestion.js";
@@ -31,6 +37,7 @@ import {
 import { manifestPolicies, PluginStorage, type PolicySource } from "./kv-store.js";
 import { answerPings } from "./liveness.js";
 import { isQueryName, runQuery } from "./queries.js";
+import { StorageMetrics, type StorageOutcome } from "./storage-metrics.js";
 
 /**
  * The database service: the only holder of database credentials. On the bus it answers
@@ -89,7 +96,10 @@ const purgeRequest = z.strictObject({ yes: z.boolean().optional() });
 export async function startDatabaseService(options: DatabaseServiceOptions): Promise<DatabaseService> {
   const log = options.logger.child({ component: "db" });
   const target = options.target ?? resolveDatabaseTarget(options.config);
-  const db = await openDatabase(target);
+  // Only the service's own pool: `rosey migrate` opening the database itself runs without a limit.
+  const db = await openDatabase(target, {
+    statementTimeoutMs: options.config.database.statementTimeoutMs,
+  });
   let bus: Bus | undefined;
   let ingestor: Ingestor | undefined;
   let monitoring: DbMonitoring | undefined;
@@ -112,7 +122,17 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
       ...options.storageScheduling,
       name: "storage request",
     });
-    const handlers = new Handlers(bus, db, storage, new LedgerOwners(db), scheduler, options, log);
+    const storageMetrics = new StorageMetrics();
+    const handlers = new Handlers(
+      bus,
+      db,
+      storage,
+      new LedgerOwners(db),
+      scheduler,
+      storageMetrics,
+      options,
+      log,
+    );
     const queue = { queue: DB_QUEUE_GROUP };
     bus.subscribe(`${KV_SUBJECT_PREFIX}.*`, (m) => handlers.kv(m), queue);
     bus.subscribe("rosey.db.query.*", (m) => handlers.query(m), queue);
@@ -125,6 +145,7 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
       bus,
       db,
       ingestor,
+      storage: storageMetrics,
       logger: options.logger,
       metricsIntervalMs: options.config.monitoring.metricsIntervalMs,
     });
@@ -169,10 +190,13 @@ class Handlers {
   readonly #storage: PluginStorage;
   readonly #owners: LedgerOwners;
   readonly #scheduler: FairScheduler;
+  readonly #metrics: StorageMetrics;
   readonly #options: DatabaseServiceOptions;
   readonly #log: Logger;
   /** A plugin kept over its storage backlog is refused on every request: a few lines say so. */
   readonly #busyLog = new LogBudget(1, 10_000);
+  /** A lock held elsewhere can have every request of a collection cut: a few lines say so. */
+  readonly #timeoutLog = new LogBudget(1, 10_000);
 
   constructor(
     bus: Bus,
@@ -180,6 +204,7 @@ class Handlers {
     storage: PluginStorage,
     owners: LedgerOwners,
     scheduler: FairScheduler,
+    metrics: StorageMetrics,
     options: DatabaseServiceOptions,
     log: Logger,
   ) {
@@ -188,20 +213,24 @@ class Handlers {
     this.#storage = storage;
     this.#owners = owners;
     this.#scheduler = scheduler;
+    this.#metrics = metrics;
     this.#options = options;
     this.#log = log;
   }
 
   async kv(m: BusMessage): Promise<void> {
-    await this.#reply(m, async (): Promise<Success> => {
-      const op = m.subject.slice(KV_SUBJECT_PREFIX.length + 1) as KvOperation;
+    const started = performance.now();
+    const op = m.subject.slice(KV_SUBJECT_PREFIX.length + 1) as KvOperation;
+    const plugin = pluginOfSource(m.envelope.source);
+    // Timed once the scheduler takes it: refusals on arrival (and BUSY) cost nothing and are only counted.
+    let scheduled = false;
+    const outcome = await this.#reply(m, async (): Promise<Success> => {
       if (!(KV_OPERATIONS as readonly string[]).includes(op)) {
         throw new RoseyError(
           "VALIDATION_FAILED",
           `Unknown storage operation '${op}': one of ${KV_OPERATIONS.join(", ")}`,
         );
       }
-      const plugin = pluginOfSource(m.envelope.source);
       if (!plugin) {
         this.#violation(
           m,
@@ -235,17 +264,44 @@ class Handlers {
           `Invalid storage ${op} request: ${describeProblem(parsed.error)}`,
         );
       }
+      scheduled = true;
       try {
         return await this.#scheduler.run(plugin, () => this.#kv(plugin, op, parsed.data));
       } catch (err) {
-        if (isRoseyError(err, "BUSY") && this.#busyLog.admit(this.#log, "storage refusal"))
-          this.#log.warn({ plugin, ...err.details }, "storage request refused: the plugin's backlog is full");
+        if (isRoseyError(err, "BUSY")) {
+          scheduled = false;
+          if (this.#busyLog.admit(this.#log, "storage refusal"))
+            this.#log.warn(
+              { plugin, ...err.details },
+              "storage request refused: the plugin's backlog is full",
+            );
+        }
         throw err;
       }
     });
+    this.#metrics.record(plugin, op, outcome, scheduled ? (performance.now() - started) / 1000 : undefined);
   }
 
-  async #kv(plugin: string, op: KvOperation, req: unknown): Promise<Success> {
+  async #kv(plugin: string, op: KvOperation, req: { collection: string }): Promise<Success> {
+    try {
+      return await this.#kvWork(plugin, op, req);
+    } catch (err) {
+      if (!isStatementTimeout(err)) throw err;
+      const limit = this.#db.statementTimeoutMs;
+      if (this.#timeoutLog.admit(this.#log, "storage timeout"))
+        this.#log.warn(
+          { plugin, op, collection: req.collection, statementTimeoutMs: limit },
+          "storage request cut by the statement timeout",
+        );
+      throw new RoseyError(
+        "QUERY_TIMEOUT",
+        `Cannot run storage ${op} on collection '${req.collection}' of plugin '${plugin}' as a storage statement may run for at most ${limit} ms ('database.statementTimeoutMs'): the database cancelled it`,
+        { cause: err, details: { collection: req.collection, statementTimeoutMs: limit } },
+      );
+    }
+  }
+
+  async #kvWork(plugin: string, op: KvOperation, req: unknown): Promise<Success> {
     // Another owner's tables left under an overlapping prefix (its folder removed): refused like a pair
     // of installed folders, whose refusal comes from the policy source.
     await this.#owners.refuse(plugin);
@@ -375,7 +431,8 @@ class Handlers {
     await this.#reply(m, async () => ({ data: await work() }));
   }
 
-  async #reply(m: BusMessage, work: () => Promise<Success>): Promise<void> {
+  /** Answers `m` with what `work` gives or throws; resolves with what the answer says. */
+  async #reply(m: BusMessage, work: () => Promise<Success>): Promise<StorageOutcome> {
     let reply: DbReply<unknown>;
     try {
       const { data, truncated } = await work();
@@ -385,6 +442,14 @@ class Handlers {
     } catch (err) {
       if (isRoseyError(err)) {
         reply = { success: false, error: { code: err.code, message: err.message } };
+      } else if (isStatementTimeout(err)) {
+        reply = {
+          success: false,
+          error: {
+            code: "QUERY_TIMEOUT",
+            message: `Cannot answer '${m.subject}' as a statement may run for at most ${this.#db.statementTimeoutMs} ms ('database.statementTimeoutMs'): the database cancelled it`,
+          },
+        };
       } else {
         this.#log.error({ err, subject: m.subject }, "database request failed");
         reply = {
@@ -396,7 +461,7 @@ class Handlers {
         };
       }
     }
-    this.#send(m, reply);
+    return this.#send(m, reply);
   }
 
   /** Bytes a query's records may take in a reply. */
@@ -414,17 +479,18 @@ class Handlers {
    * at that, the requester (a plugin's storage call) would wait out its whole timeout for an answer that
    * never comes. It gets PAYLOAD_TOO_LARGE at once instead.
    */
-  #send(m: BusMessage, reply: DbReply<unknown>): void {
-    if (!m.replyTo) return;
+  #send(m: BusMessage, reply: DbReply<unknown>): StorageOutcome {
+    const outcome = reply.success ? "ok" : reply.error.code;
+    if (!m.replyTo) return outcome;
     try {
       m.respond(reply);
-      return;
+      return outcome;
     } catch (err) {
       this.#log.warn(
         { err: errorMessage(err), subject: m.subject, source: m.envelope.source },
         "cannot send database reply",
       );
-      if ((err as { code?: unknown }).code !== "MAX_PAYLOAD_EXCEEDED") return;
+      if ((err as { code?: unknown }).code !== "MAX_PAYLOAD_EXCEEDED") return outcome;
     }
     try {
       m.respond({
@@ -437,6 +503,7 @@ class Handlers {
     } catch (err) {
       this.#log.warn({ err: errorMessage(err), subject: m.subject }, "cannot send database error reply");
     }
+    return "PAYLOAD_TOO_LARGE";
   }
 }
 

@@ -6,6 +6,7 @@ import { createRegistry, MetricsPublisher } from "../monitoring/metrics.js";
 import type { Database } from "./connection.js";
 import { DEAD_LETTER_STREAM } from "./dead-letter.js";
 import { CONSUMER_NAME, type Ingestor, STREAM_NAME } from "./ingestion.js";
+import type { StorageMetrics } from "./storage-metrics.js";
 
 /**
  * The database service's answer to `rosey.monitoring.health` and its metrics. Health is a real round trip
@@ -17,6 +18,8 @@ export interface DbMonitoringOptions {
   bus: Bus;
   db: Database;
   ingestor: Ingestor;
+  /** Plugins' storage requests, counted by the request handlers. */
+  storage: StorageMetrics;
   logger: Logger;
   metricsIntervalMs: number;
 }
@@ -33,6 +36,7 @@ export async function startDbMonitoring(options: DbMonitoringOptions): Promise<D
     return info.num_pending + info.num_ack_pending;
   };
   const registry = createRegistry("database");
+  options.storage.register(registry);
   new Gauge({
     name: "rosey_db_events_written",
     help: "Events the ingestion wrote to the database since this process started",

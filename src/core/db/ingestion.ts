@@ -14,7 +14,7 @@ import { decodeEnvelope, type Envelope } from "../envelope.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { describeProblem } from "../validation.js";
-import { type Database, type Engine, SqlBuilder, type Tx } from "./connection.js";
+import { type Database, type Engine, isStatementTimeout, SqlBuilder, type Tx } from "./connection.js";
 import { DEAD_LETTER_STREAM, deadLetter, ensureDeadLetterStream } from "./dead-letter.js";
 
 /**
@@ -27,8 +27,9 @@ import { DEAD_LETTER_STREAM, deadLetter, ensureDeadLetterStream } from "./dead-l
  *   connector ──publish──▶ nats (stream ROSEY_DB, file storage) ──pull──▶ batch ──tx──▶ database ──▶ ack
  *
  * One bad event must neither block nor be lost with the others. When the database refuses a batch:
- * - if it refuses every write (a write probe fails: down, read-only, disk full), the batch is nak'ed and
- *   comes back with backoff, however long that takes: the events are good, the database is not;
+ * - if it refuses every write (a write probe fails: down, read-only, disk full), or cuts the batch at its
+ *   statement timeout (PostgreSQL, `database.statementTimeoutMs`), the batch is nak'ed and comes back with
+ *   backoff, however long that takes: the events are good, the database is not;
  * - otherwise the batch is halved until the refused events are alone, so every good one commits now. A
  *   refused event is retried alone with backoff; after `maxDeliveries` deliveries it is set aside on the
  *   dead-letter stream (dead-letter.ts), logged in full, and terminated. An event that fails validation
@@ -564,11 +565,16 @@ export async function startIngestor(
       for (const p of part) p.msg.ack();
       return;
     } catch (err) {
-      if (!(await acceptsWrites())) {
+      // Cut at `database.statementTimeoutMs` (PostgreSQL): a lock held elsewhere or a stalled server, not
+      // these events. Halving would wait out the timeout again for every half, then set good events aside.
+      const timedOut = isStatementTimeout(err);
+      if (timedOut || !(await acceptsWrites())) {
         // Nothing was written and nothing is wrong with the events: all of them come back.
         log.error(
           { err: errorMessage(err), size: part.length },
-          "the database takes no writes; events will be redelivered",
+          timedOut
+            ? "the database cut the batch at its statement timeout; events will be redelivered"
+            : "the database takes no writes; events will be redelivered",
         );
         for (const p of part) p.msg.nak(retryDelay(p.msg));
         return;

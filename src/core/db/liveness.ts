@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Bus, BusSubscription } from "../bus.js";
+import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { dbPingSubject } from "../subjects.js";
@@ -19,13 +20,16 @@ import { describeProblem } from "../validation.js";
 export interface LivenessOptions {
   /** Time between the starts of two pings. @default 5000 */
   intervalMs?: number;
-  /** How long a ping waits for its answer; at most `intervalMs`. @default 2000 */
+  /** How long a ping waits for its answer; less than `intervalMs`. @default 2000 */
   timeoutMs?: number;
   /** Missed pings in a row after which the process is killed and restarted. @default 3 */
   maxMissed?: number;
 }
 
-/** ~15 s from a freeze to the kill: longer than any statement the service runs in normal operation. */
+/**
+ * ~15 s from a freeze to the kill: longer than any statement the service runs in normal operation. The
+ * same as the config's `database.liveness` defaults (a unit test holds them equal).
+ */
 export const LIVENESS_DEFAULTS: Readonly<Required<LivenessOptions>> = Object.freeze({
   intervalMs: 5_000,
   timeoutMs: 2_000,
@@ -38,9 +42,9 @@ const livenessSchema = z
     timeoutMs: z.number().int().positive(),
     maxMissed: z.number().int().positive(),
   })
-  .refine((o) => o.timeoutMs <= o.intervalMs, {
+  .refine((o) => o.timeoutMs < o.intervalMs, {
     path: ["timeoutMs"],
-    message: "must not exceed 'intervalMs' (a ping would still be waiting when the next one is due)",
+    message: "must be less than 'intervalMs' (a ping would still be waiting when the next one is due)",
   });
 
 /**
@@ -57,6 +61,14 @@ export function livenessOptions(options: LivenessOptions = {}): Readonly<Require
     );
   }
   return Object.freeze(parsed.data);
+}
+
+/** The operator's `database.liveness` (bounded by the config schema) as options. */
+export function configuredLiveness(
+  config: Pick<Readonly<RoseyConfig>, "database">,
+): Readonly<Required<LivenessOptions>> {
+  const { intervalMs, timeoutMs, misses } = config.database.liveness;
+  return livenessOptions({ intervalMs, timeoutMs, maxMissed: misses });
 }
 
 /** The child's side: answers its pings. Released with the bus. */

@@ -6,7 +6,13 @@ import { ERROR_CODES, type ErrorCode, RoseyError } from "../errors.js";
 import type { Service, ServiceDeps, ServiceFactory } from "../orchestrator.js";
 import { runtimeFile } from "../paths.js";
 import { spawnTied, stopChild } from "../tied-child.js";
-import { type LivenessOptions, type LivenessWatch, livenessOptions, watchLiveness } from "./liveness.js";
+import {
+  configuredLiveness,
+  type LivenessOptions,
+  type LivenessWatch,
+  livenessOptions,
+  watchLiveness,
+} from "./liveness.js";
 
 /**
  * The database service as an orchestrator service (`rosey start`), unless `database.enabled === false`.
@@ -35,17 +41,21 @@ const RESTART_MAX_MS = 30_000;
 const STABLE_RUN_MS = 60_000;
 
 export interface DatabaseProcessOptions {
-  /** How the core checks that the process still serves, beyond being alive. */
+  /**
+   * How the core checks that the process still serves, beyond being alive; replaces the config's
+   * `database.liveness`, whose bounds keep operators off intervals below 1 s (tests use shorter ones).
+   * @default config `database.liveness`
+   */
   liveness?: LivenessOptions;
 }
 
 /**
- * The database service's factory with its own options (tests shorten the liveness intervals).
+ * The database service's factory with its own options.
  * @throws {RoseyError} VALIDATION_FAILED for invalid options, at once rather than at start.
  */
 export function databaseService(options: DatabaseProcessOptions = {}): ServiceFactory {
-  const liveness = livenessOptions(options.liveness);
-  return (deps) => databaseProcess(deps, liveness);
+  const liveness = options.liveness && livenessOptions(options.liveness);
+  return (deps) => databaseProcess(deps, liveness ?? configuredLiveness(deps.config));
 }
 
 export const databaseServiceFactory: ServiceFactory = databaseService();

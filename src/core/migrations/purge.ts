@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { RoseyConfig } from "../config/schema.js";
-import type { Database, Tx } from "../db/connection.js";
+import { type Database, liftStatementTimeout, type Tx } from "../db/connection.js";
 import { isRoseyError, RoseyError } from "../errors.js";
 import { discoverPlugins } from "../plugins/manifest.js";
 import { isPluginEnabled } from "../plugins/preflight.js";
@@ -89,6 +89,7 @@ export async function purgePlugin(db: Database, plugin: string, options: PurgeOp
     return await withMigrationLock(db, plugin, lock, () =>
       db.prisma.$transaction(
         async (tx) => {
+          await liftStatementTimeout(db, tx);
           const plan = await planPurge(db, tx, plugin, installed);
           if (dryRun) return plan;
           await dropTables(db, tx, plan.tables);

@@ -1,4 +1,4 @@
-import type { Database, Tx } from "../db/connection.js";
+import { type Database, liftStatementTimeout, type Tx } from "../db/connection.js";
 import { errorMessage, isRoseyError, RoseyError } from "../errors.js";
 import { confine } from "./confinement.js";
 import { CORE_OWNER, checksumMismatch, type MigrationFile, type MigrationSet } from "./files.js";
@@ -281,6 +281,7 @@ export class MigrationRunner {
       try {
         await this.#db.prisma.$transaction(
           async (tx) => {
+            await liftStatementTimeout(this.#db, tx);
             for (const migration of batch) {
               await this.#runStatements(tx, owner, migration, direction);
               await record(tx, migration);
@@ -307,6 +308,7 @@ export class MigrationRunner {
     try {
       return await this.#db.prisma.$transaction(
         async (tx) => {
+          await liftStatementTimeout(this.#db, tx);
           // Two services starting on one empty PostgreSQL database: the first takes this transaction-scoped
           // advisory lock, the second waits for it and then finds the ledger there. (SQLite: one writer.)
           if (this.#db.engine === "postgresql")
