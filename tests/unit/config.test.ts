@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/core/config/load.js";
@@ -8,6 +8,17 @@ import { useTempDir } from "../support/temp-dir.js";
 
 describe("loadConfig", () => {
   const dir = useTempDir("rosey-config-");
+
+  it("accepts every YAML example of the README as written", () => {
+    const readme = readFileSync(path.join(PACKAGE_ROOT, "README.md"), "utf8");
+    const examples = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(examples.length).toBeGreaterThan(0);
+    for (const [i, example] of examples.entries()) {
+      const text = example.includes("version:") ? example : `version: 2\n${example}`;
+      const file = write(`readme-${i}.yaml`, text);
+      expect(() => loadConfig({ file, env: {} }), example).not.toThrow();
+    }
+  });
 
   const write = (name: string, text: string): string => {
     const file = path.join(dir(), name);
