@@ -1,18 +1,19 @@
 import { loadConfig } from "../core/config/load.js";
-import { databaseFindings } from "../core/db/db-preflight.js";
+import { type DatabaseFindingsOptions, databaseFindings } from "../core/db/db-preflight.js";
 import { RoseyError } from "../core/errors.js";
 import { preflightPlugins } from "../core/plugins/preflight.js";
 import { terminalSafe } from "../sandbox/escape-text.js";
 
 /**
- * `rosey config check FILE`: the file against the config schema, then what `rosey start` would meet: an
- * existing SQLite database it would refuse, and the plugins (manifests, grants, the enabled list, each
+ * `rosey config check FILE [--connect]`: the file against the config schema, then what `rosey start` would
+ * meet: an existing SQLite database it would refuse (a PostgreSQL one with `--connect`), and the plugins (manifests, grants, the enabled list, each
  * plugin's config block and code). Exit 1 when something would not work as written; warnings alone still
  * exit 0. Env overrides are ignored: the file is checked as written.
  */
 export async function configCheck(
   file: string,
   print: { stdout: (text: string) => void; stderr: (text: string) => void },
+  options: DatabaseFindingsOptions = {},
 ): Promise<number> {
   // Findings quote the plugins' manifests and code: no control character reaches the terminal.
   const out = {
@@ -30,7 +31,7 @@ export async function configCheck(
     throw err;
   }
   const preflight = await preflightPlugins(config);
-  const findings = [...(await databaseFindings(config)), ...preflight.findings];
+  const findings = [...(await databaseFindings(config, options)), ...preflight.findings];
   const errors = findings.filter((f) => f.level === "error");
   const warnings = findings.filter((f) => f.level === "warning");
   const lines = [...errors, ...warnings].map((f) => `  ${f.level.toUpperCase()} ${f.where}: ${f.message}\n`);

@@ -120,12 +120,20 @@ export function buildProgram(): Command {
     .command("check")
     .description("validate a config file and its plugins as rosey start would meet them; print every problem")
     .argument("<file>", "config file (JSON or YAML)")
-    .action(async (file: string) => {
+    .option(
+      "--connect",
+      "also connect to the PostgreSQL database.url names (read only) and check it as rosey start would",
+    )
+    .action(async (file: string, options: { connect?: boolean }) => {
       const { configCheck } = await import("./config-check.js");
-      process.exitCode = await configCheck(file, {
-        stdout: (text) => process.stdout.write(text),
-        stderr: (text) => process.stderr.write(text),
-      });
+      process.exitCode = await configCheck(
+        file,
+        {
+          stdout: (text) => process.stdout.write(text),
+          stderr: (text) => process.stderr.write(text),
+        },
+        { connect: options.connect === true },
+      );
     });
   config
     .command("migrate")

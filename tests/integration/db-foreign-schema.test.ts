@@ -12,6 +12,7 @@ import { databaseFindings } from "../../src/core/db/db-preflight.js";
 import { isRoseyError, type RoseyError } from "../../src/core/errors.js";
 import { loadCoreMigrations } from "../../src/core/migrations/files.js";
 import { MigrationRunner, type RunResult } from "../../src/core/migrations/runner.js";
+import { freePort } from "../../src/core/nats/embedded-server.js";
 import { startTestPostgres, type TestPostgres } from "../support/postgres.js";
 import { usePrivateNats } from "../support/private-nats.js";
 import { startTestRosey } from "../support/test-rosey.js";
@@ -203,6 +204,30 @@ describe("what the operator sees (the compiled CLI: npm run build first)", () =>
     return { code: r.status, out: r.stdout, err: r.stderr };
   }
 
+  it("rosey config check contacts PostgreSQL only with --connect, and says what it found there", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "rosey-config-check-pg-"));
+    try {
+      const url = new URL(pgServer.url);
+      url.password = "s3cret-pw";
+      url.pathname = "/no_such_database";
+      mkdirSync(path.join(dir, "plugins"));
+      writeFileSync(
+        path.join(dir, "rosey.json"),
+        JSON.stringify({ database: { url: url.toString() }, plugins: { directory: "plugins" } }),
+      );
+      const offline = rosey(dir, "config", "check", "rosey.json");
+      expect(offline.code, offline.err).toBe(0);
+      const checked = rosey(dir, "config", "check", "rosey.json", "--connect");
+      expect(checked.code).toBe(1);
+      expect(checked.err).toContain(
+        `ERROR database.url: Cannot check the PostgreSQL database postgresql://postgres:***@${url.host}/no_such_database: database "no_such_database" does not exist`,
+      );
+      expect(checked.out + checked.err).not.toContain("s3cret-pw");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("rosey start and rosey migrate on Rosey-Robot's old file: the message once, exit code 1, the file untouched", () => {
     const file = sqliteFile(PYTHON_BOT_SQL);
     const dir = path.dirname(file);
@@ -286,6 +311,66 @@ describe("rosey config check on the database the config names", () => {
     expect(await databaseFindings(config(file))).toEqual([]);
     await withSqlite(file, applyCore);
     expect(await databaseFindings(config(file))).toEqual([]);
+  });
+});
+
+describe("rosey config check --connect on the PostgreSQL database the config names", () => {
+  const config = (url: string) => validateConfig({ database: { url } }, "test");
+  const withPassword = (url: string) => {
+    const u = new URL(url);
+    u.password = "s3cret-pw";
+    return u.toString();
+  };
+
+  it("reports Rosey-Robot's tables as start would refuse them, in a read-only session, without the password", async () => {
+    const url = withPassword(await pgServer.createDatabase());
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query("CREATE TABLE outbound_messages (id SERIAL PRIMARY KEY, message TEXT)");
+      expect(await databaseFindings(config(url))).toEqual([]); // not contacted unless asked
+      const findings = await databaseFindings(config(url), { connect: true });
+      expect(findings).toEqual([
+        {
+          level: "error",
+          where: "database.url",
+          message: expect.stringContaining(
+            "already has a table that Rosey's schema would create: outbound_messages.",
+          ),
+        },
+      ]);
+      expect(findings[0]!.message).not.toContain("s3cret-pw");
+      const { rows } = await client.query(
+        "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = current_schema()",
+      );
+      expect(rows[0].n).toBe(1);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("finds nothing on an empty database, nor on Rosey's own", async () => {
+    const url = await pgServer.createDatabase();
+    expect(await databaseFindings(config(url), { connect: true })).toEqual([]);
+    await withDatabase({ engine: "postgresql", url, poolSize: 2 }, applyCore);
+    expect(await databaseFindings(config(url), { connect: true })).toEqual([]);
+  });
+
+  it("names a database that does not exist, or a server that is not there, with the URL's password hidden", async () => {
+    const missing = new URL(withPassword(pgServer.url));
+    missing.pathname = "/no_such_database";
+    expect(await databaseFindings(config(missing.toString()), { connect: true })).toEqual([
+      {
+        level: "error",
+        where: "database.url",
+        message: `Cannot check the PostgreSQL database ${missing.protocol}//${missing.username}:***@${missing.host}/no_such_database: database "no_such_database" does not exist`,
+      },
+    ]);
+    const nobody = new URL(missing);
+    nobody.port = String(await freePort());
+    const [finding] = await databaseFindings(config(nobody.toString()), { connect: true });
+    expect(finding?.message).toMatch(/^Cannot check the PostgreSQL database .*:\*\*\*@.*: .*ECONNREFUSED/);
+    expect(finding?.message).not.toContain("s3cret-pw");
   });
 });
 
