@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../../src/core/config/schema.js";
 import { startDatabaseService } from "../../src/core/db/database-service.js";
 import { useDatabaseSuite } from "../support/db-engines.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 /**
@@ -17,14 +17,12 @@ import { useTempDir } from "../support/temp-dir.js";
 const tmp = useTempDir("rosey-auto-migrate-", "all");
 const { nats, engines } = useDatabaseSuite(tmp);
 
+/** A plugin asking storage, with one migration whose UP is `up`. */
 function plugin(dir: string, name: string, up: string): void {
-  mkdirSync(path.join(dir, name, "migrations"), { recursive: true });
-  writeFileSync(path.join(dir, name, "index.js"), "export default {};\n");
-  writeFileSync(
-    path.join(dir, name, "plugin.json"),
-    JSON.stringify({ name, version: "1.0.0", entry: "index.js", capabilities: ["storage"] }),
-  );
-  writeFileSync(path.join(dir, name, "migrations", "001_first.sql"), `-- UP\n${up}\n`);
+  writePluginFolder(dir, name, {
+    manifest: { capabilities: ["storage"] },
+    migrations: { "001_first.sql": `-- UP\n${up}\n` },
+  });
 }
 
 describe.each(engines)("auto-migrate at start on %s", (engine, target) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ import { type DatabaseService, startDatabaseService } from "../../src/core/db/da
 import type { DbReply } from "../../src/core/db/kv-protocol.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { useDatabaseSuite } from "../support/db-engines.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 /**
@@ -27,23 +28,12 @@ const TABLE = `CREATE TABLE vault_keys_secrets (
   "created_at" BIGINT NOT NULL, "updated_at" BIGINT NOT NULL
 );`;
 
+/** A plugin declaring `collection`, whose one migration creates the table vault_keys_secrets. */
 function plugin(dir: string, name: string, collection: string): void {
-  mkdirSync(path.join(dir, name, "migrations"), { recursive: true });
-  writeFileSync(path.join(dir, name, "index.js"), "export default {};\n");
-  writeFileSync(
-    path.join(dir, name, "plugin.json"),
-    JSON.stringify({
-      name,
-      version: "1.0.0",
-      entry: "index.js",
-      capabilities: ["storage"],
-      storage: { collections: { [collection]: {} } },
-    }),
-  );
-  writeFileSync(
-    path.join(dir, name, "migrations", "001_secrets.sql"),
-    `-- UP\n${TABLE}\n-- DOWN\nDROP TABLE vault_keys_secrets;\n`,
-  );
+  writePluginFolder(dir, name, {
+    manifest: { capabilities: ["storage"], storage: { collections: { [collection]: {} } } },
+    migrations: { "001_secrets.sql": `-- UP\n${TABLE}\n-- DOWN\nDROP TABLE vault_keys_secrets;\n` },
+  });
 }
 
 describe.each(engines)("a removed plugin's tables on %s", (engine, makeTarget) => {

@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,7 @@ import { createEnvelope } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { collect } from "../support/bus.js";
 import { useDatabaseSuite } from "../support/db-engines.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 
 /**
  * The database service over a real nats-server, on SQLite and PostgreSQL: plugin storage (both the shared
@@ -19,14 +20,8 @@ import { useDatabaseSuite } from "../support/db-engines.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "rosey-db-service-"));
 const pluginsDir = path.join(tmp, "plugins");
-mkdirSync(path.join(pluginsDir, "notes"), { recursive: true });
-writeFileSync(path.join(pluginsDir, "notes", "index.js"), "export default {};\n");
-writeFileSync(
-  path.join(pluginsDir, "notes", "plugin.json"),
-  JSON.stringify({
-    name: "notes",
-    version: "1.0.0",
-    entry: "index.js",
+writePluginFolder(pluginsDir, "notes", {
+  manifest: {
     capabilities: ["storage"],
     storage: {
       collections: {
@@ -40,8 +35,8 @@ writeFileSync(
       },
       quota: { records: 8, bytes: 2000 },
     },
-  }),
-);
+  },
+});
 cpSync(path.resolve("plugins/quotes"), path.join(pluginsDir, "quotes"), { recursive: true });
 
 const { nats, engines } = useDatabaseSuite(() => tmp);

@@ -12,6 +12,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { useDatabaseSuite } from "../support/db-engines.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 
 /**
  * `database.statementTimeoutMs` on a real PostgreSQL, behind a real nats-server. A statement made slow the
@@ -25,23 +26,16 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), "rosey-db-statement-timeout-"));
 const pluginsDir = path.join(tmp, "plugins");
 const LIMIT_MS = 250;
 
-function writePlugin(name: string, manifest: object) {
-  const dir = path.join(pluginsDir, name);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, "index.js"), "export default {};\n");
-  writeFileSync(
-    path.join(dir, "plugin.json"),
-    JSON.stringify({ name, version: "1.0.0", entry: "index.js", capabilities: ["storage"], ...manifest }),
-  );
-}
-
+/** Adds a migration to `slow`'s folder. */
 const migration = (version: string, up: string, down: string) => {
   const dir = path.join(pluginsDir, "slow", "migrations");
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, `${version}.sql`), `-- UP\n${up}\n-- DOWN\n${down}\n`);
 };
 
-writePlugin("slow", { storage: { collections: { items: {} } } });
+writePluginFolder(pluginsDir, "slow", {
+  manifest: { capabilities: ["storage"], storage: { collections: { items: {} } } },
+});
 migration(
   "001_items",
   `CREATE TABLE slow_items (
@@ -50,7 +44,7 @@ migration(
 );`,
   "DROP TABLE slow_items;",
 );
-writePlugin("calm", {});
+writePluginFolder(pluginsDir, "calm", { manifest: { capabilities: ["storage"] } });
 
 const { nats, engines } = useDatabaseSuite(() => tmp);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

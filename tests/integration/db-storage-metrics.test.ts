@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { MetricValue } from "prom-client";
@@ -12,6 +12,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { useDatabaseSuite } from "../support/db-engines.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 
 /**
  * `rosey_db_storage_requests_total` and `rosey_db_storage_request_duration_seconds` as the database
@@ -22,18 +23,9 @@ import { useDatabaseSuite } from "../support/db-engines.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "rosey-db-storage-metrics-"));
 const pluginsDir = path.join(tmp, "plugins");
-mkdirSync(path.join(pluginsDir, "tiny"), { recursive: true });
-writeFileSync(path.join(pluginsDir, "tiny", "index.js"), "export default {};\n");
-writeFileSync(
-  path.join(pluginsDir, "tiny", "plugin.json"),
-  JSON.stringify({
-    name: "tiny",
-    version: "1.0.0",
-    entry: "index.js",
-    capabilities: ["storage"],
-    storage: { quota: { records: 2, bytes: 10_000 } },
-  }),
-);
+writePluginFolder(pluginsDir, "tiny", {
+  manifest: { capabilities: ["storage"], storage: { quota: { records: 2, bytes: 10_000 } } },
+});
 
 const { nats, engines } = useDatabaseSuite(() => tmp);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

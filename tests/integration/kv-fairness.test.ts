@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -10,6 +10,7 @@ import { type DatabaseService, startDatabaseService } from "../../src/core/db/da
 import type { DbReply } from "../../src/core/db/kv-protocol.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { useDatabaseSuite } from "../support/db-engines.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 
 /**
  * One plugin's storage flood must not starve the others' storage or the event ingestion (docs/security.md,
@@ -24,14 +25,8 @@ import { useDatabaseSuite } from "../support/db-engines.js";
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), "rosey-kv-fairness-"));
 const pluginsDir = path.join(tmp, "plugins");
-for (const name of ["hog", "meek"]) {
-  mkdirSync(path.join(pluginsDir, name), { recursive: true });
-  writeFileSync(path.join(pluginsDir, name, "index.js"), "export default {};\n");
-  writeFileSync(
-    path.join(pluginsDir, name, "plugin.json"),
-    JSON.stringify({ name, version: "1.0.0", entry: "index.js", capabilities: ["storage"] }),
-  );
-}
+for (const name of ["hog", "meek"])
+  writePluginFolder(pluginsDir, name, { manifest: { capabilities: ["storage"] } });
 
 const RECORDS = 10_000;
 const TIMEOUT_MS = 5_000;

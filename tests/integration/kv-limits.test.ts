@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import { PluginManager } from "../../src/core/plugins/plugin-manager.js";
 import { collect } from "../support/bus.js";
 import { command } from "../support/command.js";
 import { useDatabaseSuite } from "../support/db-engines.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 
 /**
  * Storage limits over a real nats-server (max_payload 1 MiB) on SQLite and PostgreSQL: the operator's
@@ -30,20 +31,15 @@ const table = (name: string) => `CREATE TABLE ${name} (
     "created_at" BIGINT NOT NULL, "updated_at" BIGINT NOT NULL
 );`;
 
-function writePlugin(name: string, manifest: object, tables: string[] = [], code = "export default {};\n") {
-  const dir = path.join(pluginsDir, name);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, "index.js"), code);
-  writeFileSync(
-    path.join(dir, "plugin.json"),
-    JSON.stringify({ name, version: "1.0.0", entry: "index.js", capabilities: ["storage"], ...manifest }),
-  );
-  if (tables.length === 0) return;
-  mkdirSync(path.join(dir, "migrations"));
-  writeFileSync(
-    path.join(dir, "migrations", "001_tables.sql"),
-    `-- UP\n${tables.map(table).join("\n")}\n-- DOWN\n${tables.map((t) => `DROP TABLE ${t};`).join("\n")}\n`,
-  );
+/** A plugin asking storage (then `manifest`) whose one migration creates `tables`, in `pluginsDir`. */
+function writePlugin(name: string, manifest: object, tables: string[] = [], code?: string) {
+  const up = tables.map(table).join("\n");
+  const down = tables.map((t) => `DROP TABLE ${t};`).join("\n");
+  writePluginFolder(pluginsDir, name, {
+    manifest: { capabilities: ["storage"], ...manifest },
+    code,
+    migrations: tables.length ? { "001_tables.sql": `-- UP\n${up}\n-- DOWN\n${down}\n` } : {},
+  });
 }
 
 // Asks for a quota no operator would give (red team: 1e15 records were accepted).

@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { writePluginFolder } from "../support/plugin-folder.js";
 
 /** `rosey migrate` end to end: the compiled CLI on the bundled quotes plugin, SQLite in a temp dir. */
 
@@ -77,13 +78,7 @@ describe("rosey migrate", () => {
         ["vault-keys", table("vault_keys_secrets")],
         ["dice", table("dice_rolls")],
       ] as const) {
-        mkdirSync(path.join(dir, "plugins", name, "migrations"), { recursive: true });
-        writeFileSync(
-          path.join(dir, "plugins", name, "plugin.json"),
-          JSON.stringify({ name, version: "1.0.0", entry: "index.js" }),
-        );
-        writeFileSync(path.join(dir, "plugins", name, "index.js"), "export default {};");
-        writeFileSync(path.join(dir, "plugins", name, "migrations", "001_create.sql"), migration);
+        writePluginFolder(path.join(dir, "plugins"), name, { migrations: { "001_create.sql": migration } });
       }
       expect(roseyIn(dir, "vault", "apply")).toMatchObject({
         code: 1,

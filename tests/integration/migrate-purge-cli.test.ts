@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 /**
@@ -24,17 +25,13 @@ function rosey(cwd: string, ...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+/** A plugin in `<dir>/plugins/<name>` whose one migration creates `table`. */
 function plugin(dir: string, name: string, table: string): void {
-  mkdirSync(path.join(dir, "plugins", name, "migrations"), { recursive: true });
-  writeFileSync(
-    path.join(dir, "plugins", name, "plugin.json"),
-    JSON.stringify({ name, version: "1.0.0", entry: "index.js" }),
-  );
-  writeFileSync(path.join(dir, "plugins", name, "index.js"), "export default {};");
-  writeFileSync(
-    path.join(dir, "plugins", name, "migrations", "001_create.sql"),
-    `-- UP\nCREATE TABLE ${table} ("key" TEXT PRIMARY KEY);\n-- DOWN\nDROP TABLE ${table};\n`,
-  );
+  writePluginFolder(path.join(dir, "plugins"), name, {
+    migrations: {
+      "001_create.sql": `-- UP\nCREATE TABLE ${table} ("key" TEXT PRIMARY KEY);\n-- DOWN\nDROP TABLE ${table};\n`,
+    },
+  });
 }
 
 describe("rosey migrate <plugin> purge", () => {

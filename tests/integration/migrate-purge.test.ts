@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { configSchema } from "../../src/core/config/schema.js";
@@ -6,6 +6,7 @@ import { type Database, openDatabase } from "../../src/core/db/connection.js";
 import { loadCoreMigrations, loadPluginMigrations } from "../../src/core/migrations/files.js";
 import { purgePlugin } from "../../src/core/migrations/purge.js";
 import { MigrationRunner } from "../../src/core/migrations/runner.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { startTestPostgres, type TestPostgres } from "../support/postgres.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -30,15 +31,10 @@ const table = (name: string, extra = "") =>
 
 /** A plugin folder with one migration, in `<dir>/plugins/<name>`. */
 function plugin(dir: string, name: string, up: string, down: string): string {
-  const folder = path.join(dir, "plugins", name);
-  mkdirSync(path.join(folder, "migrations"), { recursive: true });
-  writeFileSync(
-    path.join(folder, "plugin.json"),
-    JSON.stringify({ name, version: "1.0.0", entry: "index.js", capabilities: ["storage"] }),
-  );
-  writeFileSync(path.join(folder, "index.js"), "export default {};\n");
-  writeFileSync(path.join(folder, "migrations", "001_first.sql"), `-- UP\n${up}\n-- DOWN\n${down}\n`);
-  return folder;
+  return writePluginFolder(path.join(dir, "plugins"), name, {
+    manifest: { capabilities: ["storage"] },
+    migrations: { "001_first.sql": `-- UP\n${up}\n-- DOWN\n${down}\n` },
+  });
 }
 
 const engines: Array<[string, () => Promise<Database>]> = [

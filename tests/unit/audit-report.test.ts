@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuditReport, buildAuditReport, formatAuditReport } from "../../src/core/audit/audit.js";
@@ -16,6 +16,7 @@ import { resolveLimits } from "../../src/core/plugins/limits.js";
 import { readManifest, sha256 } from "../../src/core/plugins/manifest.js";
 import { redactUrl } from "../../src/core/redact-url.js";
 import { expectValidAuditReport as expectValid } from "../support/audit-schema.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { usePrivateNats } from "../support/private-nats.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -164,19 +165,8 @@ describe("rosey audit: storage and migrations", () => {
   let config: ReturnType<typeof validateConfig>;
   let pluginsDir: string;
 
-  function plugin(name: string, manifest: Record<string, unknown>, migrations: Record<string, string> = {}) {
-    const dir = path.join(pluginsDir, name);
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      path.join(dir, "plugin.json"),
-      JSON.stringify({ name, version: "1.0.0", entry: "index.js", ...manifest }),
-    );
-    writeFileSync(path.join(dir, "index.js"), "export default {};");
-    if (Object.keys(migrations).length) mkdirSync(path.join(dir, "migrations"));
-    for (const [file, sql] of Object.entries(migrations))
-      writeFileSync(path.join(dir, "migrations", file), sql);
-    return dir;
-  }
+  const plugin = (name: string, manifest: Record<string, unknown>, migrations: Record<string, string> = {}) =>
+    writePluginFolder(pluginsDir, name, { manifest, migrations });
 
   const table = (name: string) =>
     `-- UP\nCREATE TABLE ${name} ("key" TEXT PRIMARY KEY);\n-- DOWN\nDROP TABLE ${name};\n`;
@@ -376,16 +366,11 @@ describe("rosey audit: storage and migrations", () => {
   it("migrations the ledger makes refused outright: a changed applied file, another owner's tables under an overlapping prefix", async () => {
     const root = path.join(tmp(), "refusals");
     const dir = path.join(root, "plugins");
-    const write = (name: string, sql: string) => {
-      mkdirSync(path.join(dir, name, "migrations"), { recursive: true });
-      writeFileSync(
-        path.join(dir, name, "plugin.json"),
-        JSON.stringify({ name, version: "1.0.0", entry: "index.js", capabilities: ["storage"] }),
-      );
-      writeFileSync(path.join(dir, name, "index.js"), "export default {};");
-      writeFileSync(path.join(dir, name, "migrations", "001_x.sql"), sql);
-      return path.join(dir, name);
-    };
+    const write = (name: string, sql: string) =>
+      writePluginFolder(dir, name, {
+        manifest: { capabilities: ["storage"] },
+        migrations: { "001_x.sql": sql },
+      });
     const edited = write("edited", table("edited_x"));
     const removed = write("vault-keys", table("vault_keys_secrets"));
     const refusals = validateConfig(

@@ -1,9 +1,8 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../../src/core/config/schema.js";
 import { DEFAULT_QUOTA, manifestPolicies, policyFromManifest } from "../../src/core/db/kv-store.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { tempDirForTest } from "../support/temp-dir.js";
 
 /**
@@ -46,16 +45,8 @@ describe("storage quota ceiling", () => {
 
   it("the database service's policies apply the ceiling and warn once per plugin and field, naming what was asked and allowed", () => {
     const dir = tempDirForTest("rosey-kv-quota-");
-    const plugin = (name: string, quota: object) => {
-      mkdirSync(path.join(dir, name));
-      writeFileSync(path.join(dir, name, "index.js"), "export default {};\n");
-      writeFileSync(
-        path.join(dir, name, "plugin.json"),
-        JSON.stringify({ name, version: "1.0.0", entry: "index.js", storage: { quota } }),
-      );
-    };
-    plugin("hog", { records: 1e15, bytes: 1e18 });
-    plugin("modest", { records: 10, bytes: 1_000 });
+    writePluginFolder(dir, "hog", { manifest: { storage: { quota: { records: 1e15, bytes: 1e18 } } } });
+    writePluginFolder(dir, "modest", { manifest: { storage: { quota: { records: 10, bytes: 1_000 } } } });
     const lines: Array<Record<string, unknown>> = [];
     const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
     const policies = manifestPolicies(dir, {

@@ -15,6 +15,7 @@ import {
   MAX_MIGRATIONS_TOTAL_BYTES,
 } from "../../src/core/plugins/plugin-files.js";
 import { escapeControls, terminalSafe } from "../../src/sandbox/escape-text.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { thrownRoseyError } from "../support/rosey-error.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -39,15 +40,9 @@ beforeEach(() => {
   writeFileSync(path.join(root, "secret.txt"), "root:x:0:0:root:/root:/bin/bash\n");
 });
 
+/** An ordinary plugin folder in `plugins`, for a test to make hostile. */
 function plugin(name: string, manifest: Record<string, unknown> = {}): string {
-  const dir = path.join(plugins, name);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    path.join(dir, "plugin.json"),
-    JSON.stringify({ name, version: "1.0.0", entry: "index.js", ...manifest }),
-  );
-  writeFileSync(path.join(dir, "index.js"), "export default {};");
-  return dir;
+  return writePluginFolder(plugins, name, { manifest });
 }
 
 function migrationsOf(dir: string): string {
@@ -125,13 +120,7 @@ describe("plugin.json is read only as a regular file inside the folder, of bound
   });
 
   it("still accepts a plugin folder that is itself a symlink (the operator's link), its files inside it", () => {
-    const real = path.join(root, "elsewhere", "linked");
-    mkdirSync(real, { recursive: true });
-    writeFileSync(
-      path.join(real, "plugin.json"),
-      JSON.stringify({ name: "linked", version: "1.0.0", entry: "index.js" }),
-    );
-    writeFileSync(path.join(real, "index.js"), "export default {};");
+    const real = writePluginFolder(path.join(root, "elsewhere"), "linked");
     symlinkSync(real, path.join(plugins, "linked"));
     expect(discoverPlugins(plugins).plugins.map((p) => p.manifest.name)).toEqual(["linked"]);
   });

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { manifestPolicies } from "../../src/core/db/kv-store.js";
 import { discoverPlugins, prefixClashes, prefixClashOf } from "../../src/core/plugins/manifest.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 
 /**
  * Table prefixes must not overlap: `vault_` covers `vault_keys_*`, so `vault` would reach `vault-keys`'
@@ -16,14 +17,8 @@ describe("table prefix clashes", () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const plugin = (name: string, manifest: Record<string, unknown> = {}) => {
-    mkdirSync(path.join(dir, name));
-    writeFileSync(
-      path.join(dir, name, "plugin.json"),
-      JSON.stringify({ name, version: "1.0.0", entry: "index.js", ...manifest }),
-    );
-    writeFileSync(path.join(dir, name, "index.js"), "export default {};");
-  };
+  const plugin = (name: string, manifest: Record<string, unknown> = {}) =>
+    writePluginFolder(dir, name, { manifest });
   const rejectedCodes = () =>
     Object.fromEntries(discoverPlugins(dir).rejected.map((r) => [path.basename(r.dir), r.error.code]));
 

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../src/core/config/load.js";
 import { preflightPlugins } from "../../src/core/plugins/preflight.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 
 /**
  * `rosey config check` finds, without starting anything, what the plugin manager would refuse, ignore or cap
@@ -16,14 +17,8 @@ describe("preflightPlugins", () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const plugin = (name: string, manifest: Record<string, unknown> = {}, code = "export default {};") => {
-    mkdirSync(path.join(dir, name));
-    writeFileSync(
-      path.join(dir, name, "plugin.json"),
-      JSON.stringify({ name, version: "1.0.0", entry: "index.js", ...manifest }),
-    );
-    writeFileSync(path.join(dir, name, "index.js"), code);
-  };
+  const plugin = (name: string, manifest: Record<string, unknown> = {}, code?: string) =>
+    writePluginFolder(dir, name, { manifest, code });
   const check = (plugins: Record<string, unknown> = {}, sandbox: Record<string, unknown> = {}) =>
     preflightPlugins(validateConfig({ plugins: { directory: dir, ...plugins }, sandbox }, "test"));
   const render = (findings: Array<{ level: string; where: string; message: string }>) =>
