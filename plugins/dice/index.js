@@ -4,6 +4,9 @@
 export const LIMITS = { maxDice: 100, minSides: 2, maxSides: 1000, maxModifier: 1000 };
 const NOTATION = /^(\d*)d(\d+)(?:([+-])(\d+))?$/i;
 const USAGE = "use NdM[+K], e.g. !roll 2d6 or !roll d20+3";
+// A refusal quotes at most this many digits: a 300-digit count quoted whole made the answer two chat lines.
+const QUOTED_DIGITS = 12;
+const quoted = (digits) => (digits.length > QUOTED_DIGITS ? `${digits.slice(0, QUOTED_DIGITS)}…` : digits);
 
 /** Parses dice notation; returns { dice, sides, modifier } or { error } with a message for the chat. */
 export function parseNotation(input) {
@@ -15,13 +18,13 @@ export function parseNotation(input) {
   const sides = Number(match[2]);
   const modifier = match[4] === undefined ? 0 : Number(match[4]) * (match[3] === "-" ? -1 : 1);
   if (dice < 1 || dice > LIMITS.maxDice)
-    return { error: `The number of dice must be 1..${LIMITS.maxDice}: got ${match[1]}` };
+    return { error: `The number of dice must be 1..${LIMITS.maxDice}: got ${quoted(match[1])}` };
   if (sides < LIMITS.minSides || sides > LIMITS.maxSides) {
-    return { error: `Dice must have ${LIMITS.minSides}..${LIMITS.maxSides} sides: got ${match[2]}` };
+    return { error: `Dice must have ${LIMITS.minSides}..${LIMITS.maxSides} sides: got ${quoted(match[2])}` };
   }
   if (Math.abs(modifier) > LIMITS.maxModifier) {
     return {
-      error: `The modifier must be between -${LIMITS.maxModifier} and +${LIMITS.maxModifier}: got ${match[3]}${match[4]}`,
+      error: `The modifier must be between -${LIMITS.maxModifier} and +${LIMITS.maxModifier}: got ${match[3]}${quoted(match[4])}`,
     };
   }
   return { dice, sides, modifier };

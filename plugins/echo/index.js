@@ -1,4 +1,5 @@
-// !echo <text> repeats the text, exactly as typed after the command word.
+// !echo <text> repeats the text, exactly as typed after the command word. Its manifest gives it a cooldown:
+// it repeats whatever anyone types, so without one every line a user sent became a line from the bot.
 
 const MAX_LENGTH = 500;
 

@@ -9,6 +9,10 @@
 const MAX_TEXT = 500;
 const SEARCH_SCAN = 1000;
 const SEARCH_SHOW = 3;
+// A search answers in one chat line (CyTube cuts at 320): three whole quotes made up to five lines, and any
+// user may search once a second. Quotes are shortened to fit, fewer shown if they would be too short.
+const SEARCH_REPLY_MAX = 300;
+const SEARCH_MIN_TEXT = 20;
 
 function words(command) {
   if (Array.isArray(command.args) && command.args.length > 0) return command.args.map(String);
@@ -83,8 +87,18 @@ async function search(ctx, word) {
   });
   const hits = recent.map((r) => r.value).filter((q) => String(q.text).toLowerCase().includes(needle));
   if (hits.length === 0) return `No quote contains "${word}".`;
-  const more = hits.length > SEARCH_SHOW ? ` (+${hits.length - SEARCH_SHOW} more)` : "";
-  return hits.slice(0, SEARCH_SHOW).map(show).join(" | ") + more;
+  for (let n = Math.min(SEARCH_SHOW, hits.length); n > 0; n--) {
+    const more = hits.length > n ? ` (+${hits.length - n} more)` : "";
+    const shown = hits.slice(0, n);
+    const frame = shown.reduce((sum, q) => sum + show({ ...q, text: "" }).length, 0) + 3 * (n - 1);
+    const perText = Math.floor((SEARCH_REPLY_MAX - frame - more.length) / n);
+    if (perText >= SEARCH_MIN_TEXT || n === 1)
+      return shown.map((q) => show({ ...q, text: shorten(String(q.text), perText) })).join(" | ") + more;
+  }
+}
+
+function shorten(text, max) {
+  return text.length > max ? `${text.slice(0, Math.max(1, max - 1))}…` : text;
 }
 
 export default {

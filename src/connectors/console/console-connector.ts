@@ -9,6 +9,7 @@ import type { HealthCheck } from "../../core/monitoring/health.js";
 import { parseCommandLine } from "../../core/router/parse.js";
 import { SUBJECTS } from "../../core/subjects.js";
 import { compileCheck } from "../../core/validation.js";
+import { terminalSafe } from "../../sandbox/escape-text.js";
 import type { Connector } from "../connector.js";
 
 /**
@@ -174,10 +175,14 @@ export class ConsoleConnector implements Connector {
     return this.#finishing;
   }
 
+  /**
+   * Replies are the operator's terminal's input: text chat users wrote elsewhere (a quote added on CyTube,
+   * where the server keeps C1 controls and bidi marks) would otherwise drive it. Newlines and tabs stay.
+   */
   #print(line: string): void {
     const output = this.#options.output;
     if (output.writableEnded || output.destroyed) return;
-    output.write(`${line}\n`);
+    output.write(`${terminalSafe(line)}\n`);
   }
 
   /** A closed stdout (EPIPE) must not crash the platform; the output is simply gone. */

@@ -90,12 +90,23 @@ export type ActionPlan =
 
 const refuse = (code: ErrorCode, message: string): ActionPlan => ({ ok: false, code, message });
 
-/** Plain text must never become a slash command (a `chat.send` plugin could otherwise `/kick` or `/ban`). */
+/** `/me ` and `/sp ` style a line; plugin text may use them, nothing else that starts with '/'. */
+export const STYLE_PREFIX = /^\/(me|sp) /;
+
+/**
+ * Plain text must never become a slash command (a `chat.send` plugin, or a user whose words a plugin repeats,
+ * could otherwise `/kick` or `/ban` with the bot's rank). The server runs what follows `/me ` or `/sp ` through
+ * its chat pipeline again (calzoneman/sync `handleCmdMe`), so `/me /kick bob` kicks bob: that rest is
+ * neutralised too. One style prefix is kept; a second one is text.
+ */
 export function neutralizeCommand(line: string): string {
   if (!line.startsWith("/")) return line;
-  if (/^\/(me|sp) /.test(line)) return line;
+  const style = STYLE_PREFIX.exec(line);
   // A zero-width space keeps the text as typed while the server sees no leading '/'.
-  return `\u200b${line}`;
+  if (!style) return `\u200b${line}`;
+  const rest = line.slice(style[0].length);
+  // Leading blanks too: whether the server trims them before it looks for a command is not ours to bet on.
+  return /^\s*\//.test(rest) ? `${style[0]}\u200b${rest}` : line;
 }
 
 function need(ctx: RankContext, action: string, node: string): ActionPlan | undefined {

@@ -1,8 +1,9 @@
-import { io, type Socket } from "socket.io-client";
+import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { backoffDelay } from "../../core/backoff.js";
 import { errorMessage } from "../../core/errors.js";
 import type { Logger } from "../../core/logger.js";
 import { discoverSocketUrl, type FetchLike } from "./discovery.js";
+import { foreignText } from "./foreign-text.js";
 
 /**
  * One CyTube session at a time: discovery, socket, `login` + `joinChannel`, login retries, and our own
@@ -30,6 +31,13 @@ export interface ReconnectPolicy {
   /** …and refill rate, tokens per second. @default 0.1 */
   bucketRefillPerSec: number;
 }
+
+/**
+ * The largest websocket frame accepted from the server (ws's own default is 100 MiB). A CyTube playlist of
+ * 4,000 items is about 1 MiB; anything near this is a broken or hostile server, and ws closes the socket
+ * (then we reconnect with backoff) instead of parsing it on the core's thread.
+ */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
 export const DEFAULT_RECONNECT: Readonly<ReconnectPolicy> = Object.freeze({
   initialDelayMs: 1_000,
@@ -81,15 +89,20 @@ export function loginRetryDelayMs(error: string): number | null {
   return 30_000;
 }
 
-/** Should we come back after `kick {reason}`? */
+/**
+ * Should we come back after `kick {reason}`? `guest`: the bot logs in without a password, so its name is
+ * anyone's to take.
+ */
 export function kickDecision(
   reason: string,
-  policy: { rejoinOnKick: boolean; rejoinOnBan: boolean },
+  policy: { rejoinOnKick: boolean; rejoinOnBan: boolean; guest?: boolean },
 ): boolean {
   if (BAN_REASONS.includes(reason)) return policy.rejoinOnBan;
   if (TRANSIENT_KICKS.includes(reason)) return true;
-  // Another session took our name: coming back would kick it in turn, forever.
-  if (reason === "Duplicate login") return false;
+  // Another session took our name. With our password, coming back would kick it in turn, forever. As a guest,
+  // anyone in chat can log in with our name and join: giving up would let any user remove the bot for good;
+  // coming back (login before join) kicks them, and the server's guest-login delay paces the fight.
+  if (reason === "Duplicate login") return policy.guest === true;
   if (reason === "Invalid channel name") return false;
   return policy.rejoinOnKick;
 }
@@ -104,6 +117,8 @@ export class CytubeClient {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #kickReason: string | undefined;
   #loggedIn = false;
+  /** The one pending login retry: a server repeating refusals must not pile up timers. */
+  #loginTimer: ReturnType<typeof setTimeout> | undefined;
   // Per-IP connection bucket mirror.
   #tokens: number;
   #tokensAt = Date.now();
@@ -142,6 +157,8 @@ export class CytubeClient {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#loginTimer);
+    this.#loginTimer = undefined;
     const socket = this.#socket;
     this.#socket = undefined;
     if (socket) {
@@ -210,13 +227,16 @@ export class CytubeClient {
   #open(url: string): void {
     this.#kickReason = undefined;
     this.#loggedIn = false;
-    const socket = io(url, {
+    // engine.io hands `maxPayload` to ws although its typings leave it out.
+    const options: Partial<ManagerOptions & SocketOptions> & { maxPayload: number } = {
       transports: ["websocket"],
       reconnection: false,
       forceNew: true,
       timeout: 20_000,
+      maxPayload: MAX_FRAME_BYTES,
       ...(this.#o.extraHeaders ? { extraHeaders: this.#o.extraHeaders } : {}),
-    });
+    };
+    const socket = io(url, options);
     this.#socket = socket;
     socket.onAny((event: string, ...args: unknown[]) => {
       if (socket !== this.#socket) return;
@@ -240,13 +260,14 @@ export class CytubeClient {
       this.#socket = undefined;
       if (this.#stopped) return;
       if (/rate limit/i.test(err.message)) this.#tokens = 0;
-      this.#log.warn({ err: err.message }, "CyTube connection failed");
+      const reason = foreignText(err.message);
+      this.#log.warn({ err: reason }, "CyTube connection failed");
       if (/banned from the server/i.test(err.message)) {
-        this.#o.onStatus({ type: "fatal", error: err.message });
+        this.#o.onStatus({ type: "fatal", error: reason });
         return;
       }
-      const wait = this.#scheduleReconnect(err.message);
-      this.#o.onStatus({ type: "disconnected", reason: err.message, reconnectInMs: wait });
+      const wait = this.#scheduleReconnect(reason);
+      this.#o.onStatus({ type: "disconnected", reason, reconnectInMs: wait });
     });
     socket.on("disconnect", (reason: string) => {
       if (socket !== this.#socket) return;
@@ -256,27 +277,26 @@ export class CytubeClient {
       this.#loggedIn = false;
       if (this.#stopped) return;
       const kick = this.#kickReason;
+      // A moderator typed the reason: logs and health get it escaped.
+      const why = kick === undefined ? reason : `kicked: ${foreignText(kick)}`;
       if (kick !== undefined) {
         const rejoin = kickDecision(kick, {
           rejoinOnKick: this.#o.rejoinOnKick,
           rejoinOnBan: this.#o.rejoinOnBan,
+          guest: !this.#o.password,
         });
-        this.#o.onStatus({ type: "kicked", reason: kick, rejoin });
+        this.#o.onStatus({ type: "kicked", reason: foreignText(kick), rejoin });
         if (!rejoin) {
           this.#log.warn(
-            { reason: kick },
+            { reason: foreignText(kick) },
             "kicked from CyTube; not rejoining (config rejoin_on_kick / rejoin_on_ban)",
           );
-          this.#o.onStatus({ type: "disconnected", reason: `kicked: ${kick}`, reconnectInMs: null });
+          this.#o.onStatus({ type: "disconnected", reason: why, reconnectInMs: null });
           return;
         }
       }
-      const wait = this.#scheduleReconnect(kick !== undefined ? `kicked: ${kick}` : reason);
-      this.#o.onStatus({
-        type: "disconnected",
-        reason: kick !== undefined ? `kicked: ${kick}` : reason,
-        reconnectInMs: wait,
-      });
+      const wait = this.#scheduleReconnect(why);
+      this.#o.onStatus({ type: "disconnected", reason: why, reconnectInMs: wait });
     });
   }
 
@@ -298,8 +318,9 @@ export class CytubeClient {
         this.#attempt = 0;
         this.#log.info({ name: r.name }, "logged in to CyTube");
       } else {
-        const error = typeof r.error === "string" ? r.error : "login refused";
-        const retryInMs = loginRetryDelayMs(error);
+        const raw = typeof r.error === "string" ? r.error : "login refused";
+        const retryInMs = loginRetryDelayMs(raw);
+        const error = foreignText(raw);
         // The refusal names the account, never the password.
         this.#log.error(
           { user: this.#o.username, error, retryInMs },
@@ -310,10 +331,12 @@ export class CytubeClient {
         this.#o.onStatus({ type: "login_failed", error, retryInMs });
         if (retryInMs !== null) {
           const socket = this.#socket;
-          const t = setTimeout(() => {
+          clearTimeout(this.#loginTimer);
+          this.#loginTimer = setTimeout(() => {
+            this.#loginTimer = undefined;
             if (socket === this.#socket && !this.#stopped) this.#login();
           }, retryInMs);
-          t.unref?.();
+          this.#loginTimer.unref?.();
         }
       }
     } else if (event === "needPassword") {

@@ -1,6 +1,7 @@
 import type { Bus, BusMessage, BusSubscription } from "../../core/bus.js";
 import type { CytubePlatformConfig } from "../../core/config/schema.js";
 import { type ErrorCode, errorMessage } from "../../core/errors.js";
+import { LogBudget } from "../../core/log-budget.js";
 import type { Logger } from "../../core/logger.js";
 import type { HealthCheck } from "../../core/monitoring/health.js";
 import { platformSubject } from "../../core/subjects.js";
@@ -9,11 +10,12 @@ import { type ActionPlan, isActionName, planAction } from "./actions.js";
 import { type Addition, type AddOutcome, AddQueue, type AddQueueOptions, queueLimit } from "./add-queue.js";
 import { type ClientStatus, CytubeClient, type ReconnectPolicy } from "./client.js";
 import type { FetchLike } from "./discovery.js";
+import { foreignText } from "./foreign-text.js";
 import { htmlToText } from "./html.js";
 import { type NormalizeContext, normalizeEvent, PLATFORM, userData } from "./normalize.js";
 import type { RankContext } from "./permissions.js";
 import { effectiveFlood, type FloodParams, SendQueue, type SendQueueOptions } from "./send-queue.js";
-import { ChannelState } from "./state.js";
+import { ChannelState, MAX_PLAYLIST_ITEMS, MAX_USERS } from "./state.js";
 
 /**
  * One CyTube channel on the bus (`source` `connector:cytube`):
@@ -55,6 +57,8 @@ interface PendingAction {
 }
 
 const EVENT_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Log lines whose rate the server decides (its error frames, refusals, malformed frames), per second. */
+const SERVER_LOGS_PER_SECOND = 20;
 
 export class CytubeConnector implements Connector {
   readonly platform = PLATFORM;
@@ -80,6 +84,9 @@ export class CytubeConnector implements Connector {
   #started = false;
   #stopping: Promise<void> | undefined;
   #readyWaiters: Array<() => void> = [];
+  readonly #serverLogs = new LogBudget(SERVER_LOGS_PER_SECOND);
+  /** `state.overflow` when last reported. */
+  #overflowReported = 0;
 
   constructor(options: CytubeConnectorOptions) {
     this.finished = new Promise((resolve) => {
@@ -196,8 +203,11 @@ export class CytubeConnector implements Connector {
         payload,
         timestamp: receivedAt,
       });
-    } else {
-      this.#log.debug({ event }, "raw event name is not a subject token; not republished");
+    } else if (this.#serverLogged()) {
+      this.#log.debug(
+        { event: foreignText(event, 80) },
+        "raw event name is not a subject token; not republished",
+      );
     }
     const ctx: NormalizeContext = {
       channel: this.channel,
@@ -210,9 +220,24 @@ export class CytubeConnector implements Connector {
     try {
       normalized = normalizeEvent(event, payload, ctx);
     } catch (err) {
-      this.#log.warn({ event, err: errorMessage(err) }, "could not normalize a CyTube frame");
+      if (this.#serverLogged())
+        this.#log.warn(
+          { event: foreignText(event, 80), err: errorMessage(err) },
+          "could not normalize a CyTube frame",
+        );
     }
     state.apply(event, payload, receivedAt);
+    if (state.overflow !== this.#overflowReported && this.#serverLogged()) {
+      this.#log.warn(
+        {
+          dropped: state.overflow - this.#overflowReported,
+          maxUsers: MAX_USERS,
+          maxItems: MAX_PLAYLIST_ITEMS,
+        },
+        "CyTube sent more users or playlist items than the connector keeps; the rest were left out",
+      );
+      this.#overflowReported = state.overflow;
+    }
     if (event === "queueFail" && this.#joined) {
       this.#onQueueFail(payload, normalized);
       return;
@@ -227,12 +252,16 @@ export class CytubeConnector implements Connector {
         break;
       }
       case "cooldown":
-        this.#log.warn({ ms: payload }, "CyTube flood control dropped a message; resending");
+        if (this.#serverLogged())
+          this.#log.warn(
+            { ms: typeof payload === "number" ? payload : foreignText(payload, 80) },
+            "CyTube flood control dropped a message; resending",
+          );
         this.#queue.onCooldown();
         break;
       case "noflood":
       case "spamFiltered":
-        this.#queue.onRejected(`refused by CyTube (${event}): ${JSON.stringify(payload)}`);
+        this.#queue.onRejected(`refused by CyTube (${event}): ${foreignText(payload)}`);
         break;
       case "rank":
       case "channelOpts":
@@ -261,7 +290,8 @@ export class CytubeConnector implements Connector {
         // Logged in after joining (the retry after a guest-login delay): our addUser follows.
         break;
       case "errorMsg":
-        this.#log.warn({ msg: (payload as { msg?: unknown } | null)?.msg }, "CyTube error");
+        if (this.#serverLogged())
+          this.#log.warn({ msg: foreignText((payload as { msg?: unknown } | null)?.msg) }, "CyTube error");
         break;
     }
   }
@@ -498,8 +528,22 @@ export class CytubeConnector implements Connector {
     try {
       message.respond(data);
     } catch (err) {
-      this.#log.warn({ err: errorMessage(err) }, "could not answer a request");
+      this.#log.warn({ subject: message.subject, err: errorMessage(err) }, "could not answer a request");
+      // Silence would leave the asker waiting out its timeout; a channel this big says so instead.
+      if ((err as { code?: unknown }).code === "MAX_PAYLOAD_EXCEEDED")
+        this.#reply(message, {
+          ok: false,
+          error: {
+            code: "PAYLOAD_TOO_LARGE",
+            message: `Cannot answer ${message.subject}: the answer is larger than the bus allows`,
+          },
+        });
     }
+  }
+
+  /** Whether one more log line the server's frames caused fits this second's budget. */
+  #serverLogged(): boolean {
+    return this.#serverLogs.admit(this.#log, "CyTube frame");
   }
 
   // ── api ────────────────────────────────────────────────────────────────────────────────────────

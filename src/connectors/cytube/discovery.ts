@@ -1,4 +1,5 @@
 import { RoseyError } from "../../core/errors.js";
+import { foreignText } from "./foreign-text.js";
 
 /**
  * `GET <server>/socketconfig/<channel>.json` → the socket.io URL to use (cytube-protocol.md §1, §10.1).
@@ -40,8 +41,8 @@ function parseServers(body: unknown): SocketServerEntry[] {
 
 /**
  * Asks the site which socket.io server serves `channel`.
- * @throws RoseyError `VALIDATION_FAILED` when the site refuses the channel (404) or answers without servers;
- *   `TIMEOUT` / `INTERNAL` for network failures (callers retry those).
+ * @throws RoseyError `VALIDATION_FAILED` when the site refuses the channel (404), answers without servers, or
+ *   (an `https` site) lists only plain-text ones; `TIMEOUT` / `INTERNAL` for network failures (callers retry).
  */
 export async function discoverSocketUrl(
   server: string,
@@ -71,7 +72,7 @@ export async function discoverSocketUrl(
     const detail = (body as { error?: unknown })?.error;
     throw new RoseyError(
       response.status === 404 ? "VALIDATION_FAILED" : "INTERNAL",
-      `Cannot discover the CyTube socket server for channel '${channel}': ${url} answered ${response.status}${typeof detail === "string" ? ` (${detail})` : ""}`,
+      `Cannot discover the CyTube socket server for channel '${channel}': ${url} answered ${response.status}${typeof detail === "string" ? ` (${foreignText(detail)})` : ""}`,
     );
   }
   const chosen = pickServer(parseServers(body));
@@ -79,6 +80,13 @@ export async function discoverSocketUrl(
     throw new RoseyError(
       "VALIDATION_FAILED",
       `Cannot discover the CyTube socket server: ${url} listed no servers`,
+    );
+  }
+  // The login (password included) goes over this socket: a secure site must not send us to a plain one.
+  if (new URL(server).protocol === "https:" && !/^(https|wss):/i.test(chosen.url)) {
+    throw new RoseyError(
+      "VALIDATION_FAILED",
+      `Cannot use the CyTube socket server '${foreignText(chosen.url, 200)}': ${url} is https but lists no secure server, and the login would travel in clear text`,
     );
   }
   return chosen.url;

@@ -49,7 +49,26 @@ export class FairQueue<T> {
     this.#size += 1;
   }
 
+  /** What `shift` would return, left in place. */
+  peek(): T | undefined {
+    const best = this.#nextSource();
+    return best === undefined ? undefined : this.#queues.get(best)![0];
+  }
+
   shift(): T | undefined {
+    const best = this.#nextSource();
+    if (best === undefined) return undefined;
+    const queue = this.#queues.get(best)!;
+    const item = queue.shift()!;
+    this.#size -= 1;
+    if (queue.length === 0) {
+      this.#queues.delete(best);
+      this.#lastServed.delete(best);
+    } else this.#lastServed.set(best, this.#tick++);
+    return item;
+  }
+
+  #nextSource(): string | undefined {
     let best: string | undefined;
     let bestTick = Number.POSITIVE_INFINITY;
     for (const [source, queue] of this.#queues) {
@@ -60,15 +79,7 @@ export class FairQueue<T> {
         bestTick = tick;
       }
     }
-    if (best === undefined) return undefined;
-    const queue = this.#queues.get(best)!;
-    const item = queue.shift()!;
-    this.#size -= 1;
-    if (queue.length === 0) {
-      this.#queues.delete(best);
-      this.#lastServed.delete(best);
-    } else this.#lastServed.set(best, this.#tick++);
-    return item;
+    return best;
   }
 
   /** Empties the queue, returning what waited. */

@@ -34,19 +34,25 @@ export class LimiterMirror {
     this.#params = { ...params };
   }
 
-  /** Milliseconds until the server would allow the next frame (0 = now). */
-  waitMs(now: number): number {
+  /**
+   * Milliseconds until the server would allow the next frame (0 = now). `cost` is how many times the server
+   * checks its limiter for that frame: a chat line styled `/me ` or `/sp ` is checked twice in a row, and past
+   * the burst only a quiet `cooldown` lets two checks at the same instant both pass.
+   */
+  waitMs(now: number, cost = 1): number {
     const { burst, sustained, cooldown } = this.#params;
     const sinceLast = now - this.#lastAllowed;
-    if (sinceLast > cooldown * 1000 + this.#marginMs) return 0;
-    if (this.#count < Math.max(1, burst - this.#headroom)) return 0;
+    const resetAfter = cooldown * 1000 + this.#marginMs;
+    if (sinceLast > resetAfter) return 0;
+    if (this.#count + cost <= Math.max(1, burst - this.#headroom)) return 0;
+    if (cost > 1) return resetAfter - sinceLast + 1;
     return Math.max(0, 1000 / sustained + this.#marginMs - sinceLast);
   }
 
-  /** A frame was sent now. */
-  sent(now: number): void {
-    if (now - this.#lastAllowed > this.#params.cooldown * 1000 + this.#marginMs) this.#count = 1;
-    else this.#count += 1;
+  /** A frame costing `cost` limiter checks was sent now. */
+  sent(now: number, cost = 1): void {
+    if (now - this.#lastAllowed > this.#params.cooldown * 1000 + this.#marginMs) this.#count = cost;
+    else this.#count += cost;
     this.#lastAllowed = now;
   }
 

@@ -1,6 +1,14 @@
 import type { ChatEvent, UserData } from "../../core/envelope.js";
 import { htmlToText } from "./html.js";
-import { type CytubeUser, toMedia, toPlaylistItem, toUser } from "./state.js";
+import {
+  type CytubeUser,
+  MAX_PLAYLIST_ITEMS,
+  MAX_USERS,
+  toMedia,
+  toPlaylistItem,
+  toUser,
+  userName,
+} from "./state.js";
 
 /**
  * Pure translation of one CyTube server frame into normalized Rosey events (design.md §3). Every event
@@ -67,7 +75,7 @@ function knownUserData(ctx: NormalizeContext, name: string): UserData {
 /** The fields `chatMsg` and `pm` share; `undefined` for a malformed frame. */
 function chatLine(payload: unknown, ctx: NormalizeContext): ChatEvent | undefined {
   const r = rec(payload);
-  const user = str(r.username);
+  const user = userName(r.username);
   if (!user || typeof r.msg !== "string") return undefined;
   const event: ChatEvent = {
     platform: PLATFORM,
@@ -96,8 +104,8 @@ export function normalizeChat(payload: unknown, ctx: NormalizeContext): ChatEven
 /** `pm` → `rosey.events.pm` with `recipient`. PMs are not replayed, so they count even before `addUser`. */
 export function normalizePm(payload: unknown, ctx: NormalizeContext): ChatEvent | undefined {
   const event = chatLine(payload, ctx);
-  const recipient = str(rec(payload).to);
-  if (event && recipient !== undefined) event.recipient = recipient;
+  const recipient = userName(rec(payload).to);
+  if (event && recipient) event.recipient = recipient;
   return event;
 }
 
@@ -160,7 +168,7 @@ export function normalizeEvent(event: string, payload: unknown, ctx: NormalizeCo
       return [{ type: "user.join", data: { ...base(ctx, payload), user: u.name, user_data: userData(u) } }];
     }
     case "userLeave": {
-      const name = str(r.name);
+      const name = userName(r.name);
       if (!name) return [];
       return [
         {
@@ -170,14 +178,14 @@ export function normalizeEvent(event: string, payload: unknown, ctx: NormalizeCo
       ];
     }
     case "userlist": {
-      const users = (Array.isArray(payload) ? payload : [])
+      const users = (Array.isArray(payload) ? payload.slice(0, MAX_USERS) : [])
         .map(toUser)
         .filter((u): u is CytubeUser => u !== undefined)
         .map(userData);
       return [{ type: "user.list", data: { ...base(ctx, payload), users, count: users.length } }];
     }
     case "setUserRank": {
-      const name = str(r.name);
+      const name = userName(r.name);
       const rank = num(r.rank);
       if (!name || rank === undefined) return [];
       const before = ctx.lookup(name);
@@ -196,7 +204,7 @@ export function normalizeEvent(event: string, payload: unknown, ctx: NormalizeCo
       ];
     }
     case "setAFK": {
-      const name = str(r.name);
+      const name = userName(r.name);
       if (!name) return [];
       const before = ctx.lookup(name);
       const ud = userData({ name, rank: before?.rank ?? 0, afk: r.afk === true });
@@ -229,7 +237,9 @@ export function normalizeEvent(event: string, payload: unknown, ctx: NormalizeCo
         },
       ];
     case "playlist": {
-      const items = (Array.isArray(payload) ? payload : []).map(itemData).filter((i) => i !== undefined);
+      const items = (Array.isArray(payload) ? payload.slice(0, MAX_PLAYLIST_ITEMS) : [])
+        .map(itemData)
+        .filter((i) => i !== undefined);
       return [{ type: "playlist.set", data: { ...base(ctx, payload), items, count: items.length } }];
     }
     case "queue": {

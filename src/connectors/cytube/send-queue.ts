@@ -15,6 +15,7 @@
  * retry queue, which is served before anything else. On disconnect, every unanswered message is retried.
  */
 
+import { STYLE_PREFIX } from "./actions.js";
 import { FairQueue, insertInOrder } from "./fair-queue.js";
 import { type FloodParams, LimiterMirror } from "./limiter-mirror.js";
 import { WakeTimer } from "./wake-timer.js";
@@ -62,6 +63,14 @@ export interface OutgoingMessage {
 }
 
 export type SendOutcome = "delivered" | "failed";
+
+/**
+ * How many times the server's limiter checks this frame: its chat pipeline (calzoneman/sync `processChatMsg`)
+ * checks a line, and runs a `/me ` or `/sp ` line's rest through itself again. PMs are checked once.
+ */
+export function limiterCost(message: Pick<OutgoingMessage, "kind" | "text">): number {
+  return message.kind === "chat" && STYLE_PREFIX.test(message.text) ? 2 : 1;
+}
 
 interface Item extends OutgoingMessage {
   seq: number;
@@ -212,18 +221,24 @@ export class SendQueue {
     this.#retry.unshift(item);
   }
 
+  /** The limiter wait for the item `#next` would return. */
+  #waitMs(now: number): number {
+    const next = this.#retry[0] ?? this.#waiting.peek();
+    return next ? this.#limiter.waitMs(now, limiterCost(next)) : 0;
+  }
+
   #pump(): void {
     this.#expireInflight();
     while (this.#ready && this.pending > 0) {
       const now = Date.now();
-      if (this.#limiter.waitMs(now) > 0) break;
+      if (this.#waitMs(now) > 0) break;
       const item = this.#next()!;
       if (!this.#emit(item)) {
         this.#unshift(item);
         this.#ready = false;
         return;
       }
-      this.#limiter.sent(now);
+      this.#limiter.sent(now, limiterCost(item));
       if (item.expectEcho === false) item.settle?.("delivered");
       else this.#inflight.push({ item, sentAt: now });
     }
@@ -240,7 +255,7 @@ export class SendQueue {
   #schedule(): void {
     if (!this.#ready) return;
     let wait: number;
-    if (this.pending > 0) wait = this.#limiter.waitMs(Date.now());
+    if (this.pending > 0) wait = this.#waitMs(Date.now());
     else if (this.#inflight.length > 0) wait = this.#inflightTimeoutMs;
     else return;
     this.#wake.within(wait);

@@ -1,6 +1,28 @@
 import { DEFAULT_PERMISSIONS, type RankContext } from "./permissions.js";
 
 /**
+ * Caps on what a server can make us hold. Real channels stay far below (CyTube's playlist limit is 4,000 by
+ * default; the busiest channels have a few thousand users); a broken or hostile server sending a userlist of
+ * 200,000 entries grew the core by 200 MiB, and 100,000 playlist items made each `queue` frame a long scan.
+ */
+export const MAX_USERS = 10_000;
+export const MAX_PLAYLIST_ITEMS = 20_000;
+
+/**
+ * CyTube names are 1-20 of `[A-Za-z0-9_-]`, plus the server's own `[server]`-style senders (cytube-protocol.md
+ * §9). Anything longer, or with spaces, control, format or bidi characters, is a broken or hostile server's:
+ * a name keys our users map and the router's cooldowns, and plugins repeat it in chat.
+ */
+export const MAX_NAME_LENGTH = 64;
+const NOT_IN_A_NAME = /[\s\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/;
+
+/** `value` if it can be a CyTube user name, else `""`. */
+export function userName(value: unknown): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > MAX_NAME_LENGTH) return "";
+  return NOT_IN_A_NAME.test(value) ? "" : value;
+}
+
+/**
  * What the connector knows about its channel, kept from server frames (cytube-protocol.md §5, §10.4) and
  * answered over `rosey.api.*`. Only `apply` changes it; it never talks to the network.
  */
@@ -57,7 +79,7 @@ const asNumber = (v: unknown, fallback = 0): number =>
 
 export function toUser(raw: unknown): CytubeUser | undefined {
   const r = asRecord(raw);
-  const name = asString(r.name);
+  const name = userName(r.name);
   if (!name) return undefined;
   const meta = asRecord(r.meta);
   const profile = asRecord(r.profile);
@@ -114,6 +136,8 @@ export class ChannelState {
   rank = -1;
   /** The name the server confirmed in `login`. */
   self: string | undefined;
+  /** Users and playlist items left out because of `MAX_USERS` / `MAX_PLAYLIST_ITEMS`, since the start. */
+  overflow = 0;
 
   constructor(readonly channel: string) {}
 
@@ -168,12 +192,12 @@ export class ChannelState {
         this.users.clear();
         for (const raw of Array.isArray(payload) ? payload : []) {
           const u = toUser(raw);
-          if (u) this.users.set(u.name.toLowerCase(), u);
+          if (u) this.#addUser(u);
         }
         break;
       case "addUser": {
         const u = toUser(payload);
-        if (u) this.users.set(u.name.toLowerCase(), u);
+        if (u) this.#addUser(u);
         break;
       }
       case "userLeave":
@@ -214,11 +238,15 @@ export class ChannelState {
       case "usercount":
         this.usercount = asNumber(payload, this.usercount);
         break;
-      case "playlist":
-        this.playlist = (Array.isArray(payload) ? payload : [])
+      case "playlist": {
+        const all = Array.isArray(payload) ? payload : [];
+        if (all.length > MAX_PLAYLIST_ITEMS) this.overflow += all.length - MAX_PLAYLIST_ITEMS;
+        this.playlist = all
+          .slice(0, MAX_PLAYLIST_ITEMS)
           .map(toPlaylistItem)
           .filter((i): i is PlaylistItem => i !== undefined);
         break;
+      }
       case "setPlaylistMeta": {
         const r = asRecord(payload);
         this.playlistMeta = {
@@ -233,6 +261,10 @@ export class ChannelState {
         const item = toPlaylistItem(r.item);
         if (!item) break;
         this.playlist = this.playlist.filter((i) => i.uid !== item.uid);
+        if (this.playlist.length >= MAX_PLAYLIST_ITEMS) {
+          this.overflow += 1;
+          break;
+        }
         const after = r.after;
         if (after === "prepend") this.playlist.unshift(item);
         else {
@@ -305,6 +337,15 @@ export class ChannelState {
       default:
         break;
     }
+  }
+
+  #addUser(u: CytubeUser): void {
+    const key = u.name.toLowerCase();
+    if (this.users.size >= MAX_USERS && !this.users.has(key)) {
+      this.overflow += 1;
+      return;
+    }
+    this.users.set(key, u);
   }
 
   /** `rosey.api.channel.get` answer. */

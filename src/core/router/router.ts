@@ -1,3 +1,4 @@
+import { WindowBudget } from "../../sandbox/window-budget.js";
 import type { Bus, BusMessage, BusSubscription } from "../bus.js";
 import {
   COMMANDS_LIST_SUBJECT,
@@ -29,6 +30,11 @@ import { type ParsedCommand, parseChatCommand } from "./parse.js";
  * publishing it for every command on a shared subject cost a publish and a delivery per command.
  * Nothing a plugin does (error, silence, garbage reply) escapes a handler: it becomes a short chat reply
  * and a log line.
+ *
+ * Typing costs a chat user nothing, so the notices the router sends for lines it does not dispatch (unknown,
+ * cooling down, not running, refused) are rationed: once per window per user and kind (and command, but for
+ * "unknown"), within a budget for the whole router. Without that, each line anyone typed became a line the
+ * bot sent, and a flood spent the bot's chat rate and delayed everyone else's notices behind it.
  */
 
 /** What `rosey.api.commands.list` answers with. */
@@ -85,6 +91,15 @@ const checkCommandResult = compileCheck(commandResultSchema);
 const MAX_TRACKED_COOLDOWNS = 10_000;
 const FAILURE_LOGS_PER_SECOND = 20;
 export const DEFAULT_MAX_IN_FLIGHT = 5_000;
+/** A user hears "unknown command" (or "unavailable", for the same command) at most once per window. */
+export const NOTICE_WINDOW_MS = 10_000;
+/** Notices for undispatched lines, all users together: a busy channel's slips, not a crowd of accounts. */
+export const NOTICES_PER_SECOND = 5;
+/**
+ * Longer user names (or platform + channel) are refused as invalid events: they key the cooldown tables,
+ * so a connector passing on a platform's megabyte "name" would let it grow them without bound.
+ */
+export const MAX_USER_LENGTH = 256;
 
 export class Router {
   readonly #bus: Bus;
@@ -92,6 +107,9 @@ export class Router {
   readonly #settings: Readonly<RouterSettings>;
   readonly #directory: () => readonly CommandInfo[];
   readonly #cooldowns: Cooldowns;
+  /** When each (user, notice kind and command) may be told again. */
+  readonly #notices: Cooldowns;
+  readonly #noticeBudget: WindowBudget;
   readonly #onCompleted: RouterOptions["onCompleted"];
   readonly #owner: RouterOptions["owner"];
   readonly #subscriptions: BusSubscription[] = [];
@@ -115,6 +133,11 @@ export class Router {
       ...(options.now ? { now: options.now } : {}),
       maxEntries: MAX_TRACKED_COOLDOWNS,
     });
+    this.#notices = new Cooldowns({
+      ...(options.now ? { now: options.now } : {}),
+      maxEntries: MAX_TRACKED_COOLDOWNS,
+    });
+    this.#noticeBudget = new WindowBudget(NOTICES_PER_SECOND, 1_000, options.now ?? Date.now);
   }
 
   async start(): Promise<void> {
@@ -141,6 +164,7 @@ export class Router {
           this.#idle = resolve;
         });
       this.#cooldowns.clear();
+      this.#notices.clear();
     })();
     return this.#stopping;
   }
@@ -175,6 +199,17 @@ export class Router {
       return;
     }
     const event = parsed.data;
+    if (event.user.length + event.platform.length + event.channel.length > MAX_USER_LENGTH) {
+      this.#log.warn(
+        {
+          correlationId: message.envelope.correlationId,
+          source: message.envelope.source,
+          length: event.user.length + event.platform.length + event.channel.length,
+        },
+        `dropped a chat event whose user, platform and channel exceed ${MAX_USER_LENGTH} characters`,
+      );
+      return;
+    }
     const command = parseChatCommand(event, this.#settings.prefix);
     if (!command) return;
     this.#inFlight++;
@@ -208,10 +243,16 @@ export class Router {
         return {
           correlationId,
           command: parsed.name,
-          status: this.#sorry(event, stopped, correlationId, "unavailable"),
+          status: this.#sorry(event, stopped, correlationId, "unavailable", true),
         };
       }
-      this.#reply(event, `Unknown command ${prefix}${parsed.name} — try ${prefix}help`, correlationId);
+      this.#notice(
+        event,
+        "unknown",
+        NOTICE_WINDOW_MS,
+        `Unknown command ${prefix}${parsed.name} — try ${prefix}help`,
+        correlationId,
+      );
       return { correlationId, command: parsed.name, status: "unknown" };
     }
     // Admission: past this many commands in flight (a flood the plugins cannot keep up with), each one more
@@ -222,13 +263,20 @@ export class Router {
       return {
         correlationId,
         command: info.name,
-        status: this.#sorry(event, info, correlationId, "unavailable"),
+        status: this.#sorry(event, info, correlationId, "unavailable", true),
       };
     }
     const scope = `${event.platform}:${event.channel}`;
     const check = this.#cooldowns.take(scope, event.user, info.name, info.cooldownMs);
     if (!check.ok) {
-      this.#reply(event, cooldownMessage(event.user, info.name, check.remainingMs, prefix), correlationId);
+      // Once per cooldown: repeating the wait to every retry would answer a flood line for line.
+      this.#notice(
+        event,
+        `cooldown:${info.name}`,
+        check.remainingMs,
+        cooldownMessage(event.user, info.name, check.remainingMs, prefix),
+        correlationId,
+      );
       return { correlationId, command: info.name, status: "cooldown" };
     }
     const command: Command = {
@@ -312,12 +360,17 @@ export class Router {
     return this.#log.child({ plugin: info.plugin, command: info.name, correlationId });
   }
 
-  /** The chat reply for a command that did not complete, and the status it completes with. */
+  /**
+   * The chat reply for a command that did not complete, and the status it completes with. `undispatched`:
+   * the command never reached a plugin (not running, refused), so the reply is a rationed notice; a dispatched
+   * command's failure is bounded by its cooldown like its success would be.
+   */
   #sorry(
     event: ChatEvent,
     info: Pick<CommandInfo, "name">,
     correlationId: string,
     status: "timeout" | "unavailable" | "error",
+    undispatched = false,
   ): CommandCompleted["status"] {
     const shown = `${this.#settings.prefix}${info.name}`;
     const text =
@@ -326,8 +379,17 @@ export class Router {
         : status === "unavailable"
           ? `Sorry, ${shown} is unavailable right now.`
           : `Sorry, ${shown} failed; the error has been logged.`;
-    this.#reply(event, text, correlationId);
+    if (undispatched) this.#notice(event, `${status}:${info.name}`, NOTICE_WINDOW_MS, text, correlationId);
+    else this.#reply(event, text, correlationId);
     return status;
+  }
+
+  /** A rationed reply (see the class comment): dropped when this user was told the same within `windowMs`. */
+  #notice(event: ChatEvent, kind: string, windowMs: number, text: string, correlationId: string): void {
+    const scope = `${event.platform}:${event.channel}`;
+    if (!this.#notices.take(scope, event.user, kind, windowMs).ok) return;
+    if (!this.#noticeBudget.take()) return;
+    this.#reply(event, text, correlationId);
   }
 
   /** Names and aliases are lowercase by the manifest schema; the lookup is rebuilt only when the directory changes. */
