@@ -1,35 +1,15 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Rosey } from "../../src/core/orchestrator.js";
-import {
-  type CytubeEmulator,
-  type EmulatedChannel,
-  startCytubeEmulator,
-} from "../fixtures/cytube-emulator/index.js";
+import { type CytubeEmulator, startCytubeEmulator } from "../fixtures/cytube-emulator/index.js";
 import { usePrivateNats } from "../support/private-nats.js";
 import { startTestRosey } from "../support/test-rosey.js";
 
 /**
  * An untrusted chat user against the whole platform: CyTube emulator, real nats-server, orchestrator, router,
- * the bundled plugins in their sandbox. The bot is a moderator (rank 2), as many bots are.
- *
- * The emulator handles `/me` and `/sp` as styling only; the real server (calzoneman/sync
- * `src/channel/chat.js`, `handleCmdMe` / `handleCmdSp`) runs the rest of the line through its chat pipeline
- * again, commands included. This channel is given that behaviour, so `/me /kick bob` kicks here as it does
- * on a real server.
+ * the bundled plugins in their sandbox. The bot is a moderator (rank 2), as many bots are. The emulator runs
+ * the rest of a `/me` or `/sp` line as a line of its own, commands included, as the real server does.
  */
-function runRestOfStyledLines(channel: EmulatedChannel): void {
-  const plain = channel.command.bind(channel);
-  const real: EmulatedChannel["command"] = (member, msg, meta) => {
-    const [word, ...rest] = msg.split(" ");
-    if (word !== "/me" && word !== "/sp") return plain(member, msg, meta);
-    plain(member, msg, meta);
-    const again = rest.join(" ");
-    return again.startsWith("/") ? real(member, again, meta) : false;
-  };
-  channel.command = real;
-}
-
 const CHANNEL = "redteam";
 
 describe("an untrusted chat user against the bot", () => {
@@ -42,7 +22,6 @@ describe("an untrusted chat user against the bot", () => {
       connectionLimit: false,
       accounts: { rosey: { password: "pw", rank: 2 } },
     });
-    runRestOfStyledLines(emu.channel(CHANNEL));
     rosey = await startTestRosey(nats.url, {
       database: { enabled: false },
       platforms: [{ type: "cytube", server: emu.url, channel: CHANNEL, username: "rosey", password: "pw" }],
