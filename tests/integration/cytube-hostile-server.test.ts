@@ -99,6 +99,32 @@ describe("CyTube connector against a hostile server", () => {
     expect(pms.items[1]!.content.length).toBeLessThanOrEqual(64 * 1024);
   });
 
+  it("publishes a big channel's user list without its raw copy when both do not fit one bus message", async () => {
+    await setup();
+    const lists = collect<{ users: unknown[]; platform_data?: unknown }>();
+    testBus.subscribe<{ users: unknown[]; platform_data?: unknown }>("rosey.events.user.list", (m) =>
+      lists.push(m.envelope.data),
+    );
+    await testBus.flush();
+    // ~9,000 users: the normalized list alone fits the default 1 MiB, the list with its raw frame does not.
+    const users = Array.from({ length: 9_000 }, (_, i) => ({
+      name: `member_${String(i).padStart(5, "0")}`,
+      rank: 1,
+      meta: { afk: false, muted: false },
+      profile: { image: "", text: "" },
+    }));
+    expect(JSON.stringify(users).length).toBeGreaterThan(512 * 1024);
+    bot().emit("userlist", [{ name: "rosey", rank: 0, meta: {}, profile: {} }, ...users]);
+    const [list] = await lists.waitFor(1);
+    expect(list!.users).toHaveLength(9_001);
+    expect(list!.platform_data).toBeUndefined();
+    expect(logLines.some((l) => l.includes("published without platform_data"))).toBe(true);
+    // A small list still carries its frame.
+    bot().emit("userlist", [{ name: "rosey", rank: 0, meta: {}, profile: {} }]);
+    const [, small] = await lists.waitFor(2);
+    expect(small!.platform_data).toEqual([{ name: "rosey", rank: 0, meta: {}, profile: {} }]);
+  });
+
   it("keeps at most MAX_USERS users, answers users.list, and refuses names no CyTube server sends (attack 73)", async () => {
     await setup();
     const huge = Array.from({ length: 50_000 }, (_, i) => ({

@@ -1,3 +1,4 @@
+import { ErrorCode as NatsErrorCode } from "nats";
 import type { Bus, BusMessage, BusSubscription } from "../../core/bus.js";
 import type { CytubePlatformConfig } from "../../core/config/schema.js";
 import { type ErrorCode, errorMessage } from "../../core/errors.js";
@@ -597,7 +598,38 @@ export class CytubeConnector implements Connector {
     try {
       this.#bus.publish(subject, data, correlationId ? { correlationId } : {});
     } catch (err) {
-      this.#log.debug({ subject, err: errorMessage(err) }, "could not publish (bus closing?)");
+      if (isOverBusLimit(err)) this.#publishOverLimit(subject, data, correlationId);
+      else this.#log.debug({ subject, err: errorMessage(err) }, "could not publish (bus closing?)");
     }
   }
+
+  /**
+   * A big channel's `userlist` or `playlist` is over the bus's message limit once its raw frame rides along
+   * as `platform_data` (the event holds the list twice). The normalized event is what plugins use, so it
+   * goes without the raw copy; what still does not fit is dropped, and either way the log says so.
+   */
+  #publishOverLimit(subject: string, data: unknown, correlationId?: string): void {
+    const raw = data !== null && typeof data === "object" && "platform_data" in data;
+    if (raw) {
+      const { platform_data: _omitted, ...normalized } = data as Record<string, unknown>;
+      try {
+        this.#bus.publish(subject, normalized, correlationId ? { correlationId } : {});
+        if (this.#serverLogged())
+          this.#log.warn({ subject }, "event over the bus's message limit: published without platform_data");
+        return;
+      } catch (err) {
+        if (!isOverBusLimit(err)) {
+          this.#log.debug({ subject, err: errorMessage(err) }, "could not publish (bus closing?)");
+          return;
+        }
+      }
+    }
+    if (this.#serverLogged())
+      this.#log.warn({ subject }, "event over the bus's message limit (nats.maxPayloadBytes): dropped");
+  }
+}
+
+/** nats.js refuses a message over the server's `max_payload` before sending it. */
+function isOverBusLimit(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === NatsErrorCode.MaxPayloadExceeded;
 }
