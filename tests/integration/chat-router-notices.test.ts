@@ -1,7 +1,7 @@
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Bus, createBus } from "../../src/core/bus.js";
-import type { Command, CommandCompleted, CommandInfo, CommandResult } from "../../src/core/commands.js";
+import type { Command, CommandCompleted, CommandResult } from "../../src/core/commands.js";
 import type { ChatEvent, ChatSend, Envelope } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import {
@@ -12,6 +12,7 @@ import {
 } from "../../src/core/router/router.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { collect } from "../support/bus.js";
+import { commandInfo } from "../support/command.js";
 import { usePrivateNats } from "../support/private-nats.js";
 
 /**
@@ -20,16 +21,6 @@ import { usePrivateNats } from "../support/private-nats.js";
  * (and in total); each line still completes with its status. Real nats-server, a fake plugin side, a clock
  * the test moves.
  */
-
-const info = (name: string, extra: Partial<CommandInfo> = {}): CommandInfo => ({
-  name,
-  plugin: "x",
-  usage: `!${name}`,
-  description: `does ${name}`,
-  cooldownMs: 0,
-  aliases: [],
-  ...extra,
-});
 
 describe("router notices under a chat flood", () => {
   const nats = usePrivateNats();
@@ -72,7 +63,11 @@ describe("router notices under a chat flood", () => {
       bus: core,
       logger,
       settings: { prefix: "!", timeoutMs: 1_000 },
-      directory: () => [info("roll", { cooldownMs: 60_000 }), info("echo"), info("boom")],
+      directory: () => [
+        commandInfo("roll", { cooldownMs: 60_000 }),
+        commandInfo("echo"),
+        commandInfo("boom"),
+      ],
       owner: (command) => (command === "quote" ? "quotes" : undefined),
       now: () => clock,
     });

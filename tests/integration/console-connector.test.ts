@@ -102,6 +102,18 @@ describe("console connector", () => {
     expect(output.text).toBe("<rosey> hi there\n<rosey → console> psst\n");
   });
 
+  it("prints text chat users wrote elsewhere with terminal controls, C1 and bidi marks as \\uXXXX, keeping newlines and tabs (docs/security.md 74)", async () => {
+    // A quote added on CyTube (whose server keeps C1 controls and bidi marks) shown by `!quote` here.
+    const text =
+      '#1: "\u001b]52;c;cm0gLXJmIH4=\u0007\u009b2J\u202eevil\rforged" (added by mallory)\tok\nnext';
+    core.publish(SUBJECTS.actionsChatSend, { platform: "console", channel: "console", text });
+    await expect.poll(() => output.text).toContain("next");
+    expect(output.text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(output.text).toBe(
+      '<rosey> #1: "\\u001b]52;c;cm0gLXJmIH4=\\u0007\\u009b2J\\u202eevil\\u000dforged" (added by mallory)\tok\nnext\n',
+    );
+  });
+
   it("at end of input waits for every command line to complete, prints its reply, then finishes", async () => {
     input.write("!roll 2d6\njust chat\n!help\n");
     const [roll, , help] = await events.waitFor(3);

@@ -13,6 +13,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import { Router } from "../../src/core/router/router.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
 import { collect } from "../support/bus.js";
+import { commandInfo } from "../support/command.js";
 import { usePrivateNats } from "../support/private-nats.js";
 
 /**
@@ -21,16 +22,6 @@ import { usePrivateNats } from "../support/private-nats.js";
  */
 
 type Behaviour = "reply" | "fail" | "busy" | "silent" | "garbage";
-
-const info = (name: string, extra: Partial<CommandInfo> = {}): CommandInfo => ({
-  name,
-  plugin: "x",
-  usage: `!${name}`,
-  description: `does ${name}`,
-  cooldownMs: 0,
-  aliases: [],
-  ...extra,
-});
 
 describe("router over a real nats-server", () => {
   const nats = usePrivateNats();
@@ -53,12 +44,12 @@ describe("router over a real nats-server", () => {
     plugin = await createBus({ url: nats.url, source: "plugin-side", logger: silentLogger() });
     chat = await createBus({ url: nats.url, source: "connector:test", logger: silentLogger() });
     directory = [
-      info("roll", { aliases: ["dice"], cooldownMs: 60_000 }),
-      info("echo"),
-      info("boom"),
-      info("sleep"),
-      info("junk"),
-      info("crowded"),
+      commandInfo("roll", { aliases: ["dice"], cooldownMs: 60_000 }),
+      commandInfo("echo"),
+      commandInfo("boom"),
+      commandInfo("sleep"),
+      commandInfo("junk"),
+      commandInfo("crowded"),
     ];
     behaviour = new Map([
       ["boom", "fail"],
@@ -267,7 +258,7 @@ describe("router over a real nats-server", () => {
   });
 
   it("answers 'unavailable' when no plugin instance listens", async () => {
-    directory.push({ ...info("ghost"), plugin: "nobody" });
+    directory.push(commandInfo("ghost", { plugin: "nobody" }));
     say("!ghost");
     const [reply] = await sends.waitFor(1);
     expect(reply!.data.text).toBe("Sorry, !ghost is unavailable right now.");
