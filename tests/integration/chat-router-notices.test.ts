@@ -1,19 +1,18 @@
-import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Bus, createBus } from "../../src/core/bus.js";
-import type { Command, CommandCompleted, CommandResult } from "../../src/core/commands.js";
+import type { Bus } from "../../src/core/bus.js";
+import type { CommandCompleted, CommandResult } from "../../src/core/commands.js";
 import type { ChatEvent, ChatSend, Envelope } from "../../src/core/envelope.js";
-import { silentLogger } from "../../src/core/logger.js";
 import {
   MAX_USER_LENGTH,
   NOTICE_WINDOW_MS,
   NOTICES_PER_SECOND,
-  Router,
+  type Router,
 } from "../../src/core/router/router.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
-import { collect } from "../support/bus.js";
+import type { collect } from "../support/bus.js";
 import { commandInfo } from "../support/command.js";
 import { usePrivateNats } from "../support/private-nats.js";
+import { type RouterHarness, startRouterHarness } from "../support/router-harness.js";
 
 /**
  * A chat user floods the router (attack 70). Every line they typed used to become a line the bot sent:
@@ -25,7 +24,6 @@ import { usePrivateNats } from "../support/private-nats.js";
 describe("router notices under a chat flood", () => {
   const nats = usePrivateNats();
   let core: Bus;
-  let plugin: Bus;
   let chat: Bus;
   let router: Router;
   let clock: number;
@@ -33,50 +31,35 @@ describe("router notices under a chat flood", () => {
   let sends: ReturnType<typeof collect<Envelope<ChatSend>>>;
   let completed: ReturnType<typeof collect<Envelope<CommandCompleted>>>;
   let inbox: string;
+  let harness: RouterHarness;
 
   beforeEach(async () => {
     clock = 1_000_000;
-    logLines = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
-    core = await createBus({ url: nats.url, source: "core", logger });
-    plugin = await createBus({ url: nats.url, source: "plugin-side", logger: silentLogger() });
-    chat = await createBus({ url: nats.url, source: "connector:test", logger: silentLogger() });
-    sends = collect<Envelope<ChatSend>>();
-    completed = collect<Envelope<CommandCompleted>>();
-    plugin.subscribe<Command>(
-      "rosey.commands.x.execute",
-      (m) => {
-        const cmd = m.envelope.data;
+    harness = await startRouterHarness(nats.url, {
+      onCommand: (m) => {
         const result: CommandResult =
-          cmd.name === "boom"
+          m.envelope.data.name === "boom"
             ? { ok: false, error: { code: "PLUGIN_ERROR", message: "kaboom" } }
             : { ok: true, replied: false };
         m.respond(result);
       },
-      { queue: "x" },
-    );
-    chat.subscribe<ChatSend>(SUBJECTS.actionsChatSend, (m) => sends.push(m.envelope));
-    inbox = chat.createInbox();
-    chat.subscribe<CommandCompleted>(inbox, (m) => completed.push(m.envelope));
-    await Promise.all([plugin.flush(), chat.flush()]);
-    router = new Router({
-      bus: core,
-      logger,
-      settings: { prefix: "!", timeoutMs: 1_000 },
-      directory: () => [
-        commandInfo("roll", { cooldownMs: 60_000 }),
-        commandInfo("echo"),
-        commandInfo("boom"),
-      ],
-      owner: (command) => (command === "quote" ? "quotes" : undefined),
-      now: () => clock,
+      router: {
+        settings: { prefix: "!", timeoutMs: 1_000 },
+        directory: () => [
+          commandInfo("roll", { cooldownMs: 60_000 }),
+          commandInfo("echo"),
+          commandInfo("boom"),
+        ],
+        owner: (command) => (command === "quote" ? "quotes" : undefined),
+        now: () => clock,
+      },
     });
-    await router.start();
+    ({ core, chat, router, logLines, sends, completed, inbox } = harness);
   });
 
   afterEach(async () => {
     await router.stop();
-    await Promise.all([core.close(), plugin.close(), chat.close()]);
+    await harness.close();
   });
 
   const say = (content: string, user = "mallory"): Envelope<ChatEvent> =>

@@ -1,6 +1,5 @@
-import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type Bus, createBus } from "../../src/core/bus.js";
+import type { Bus } from "../../src/core/bus.js";
 import {
   COMMANDS_LIST_SUBJECT,
   type Command,
@@ -12,9 +11,10 @@ import type { ChatEvent, ChatSend, Envelope } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { Router } from "../../src/core/router/router.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
-import { collect } from "../support/bus.js";
+import type { collect } from "../support/bus.js";
 import { commandInfo } from "../support/command.js";
 import { usePrivateNats } from "../support/private-nats.js";
+import { type RouterHarness, startRouterHarness } from "../support/router-harness.js";
 
 /**
  * The router on a private nats-server (it uses the canonical subjects), with a fake plugin side answering
@@ -36,13 +36,9 @@ describe("router over a real nats-server", () => {
   let sends: ReturnType<typeof collect<Envelope<ChatSend>>>;
   let completed: ReturnType<typeof collect<Envelope<CommandCompleted>>>;
   let inbox: string;
+  let harness: RouterHarness;
 
   beforeEach(async () => {
-    logLines = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
-    core = await createBus({ url: nats.url, source: "core", logger });
-    plugin = await createBus({ url: nats.url, source: "plugin-side", logger: silentLogger() });
-    chat = await createBus({ url: nats.url, source: "connector:test", logger: silentLogger() });
     directory = [
       commandInfo("roll", { aliases: ["dice"], cooldownMs: 60_000 }),
       commandInfo("echo"),
@@ -58,13 +54,9 @@ describe("router over a real nats-server", () => {
       ["crowded", "busy"],
     ]);
     received = [];
-    sends = collect<Envelope<ChatSend>>();
-    completed = collect<Envelope<CommandCompleted>>();
-
-    // The fake plugin side: publishes the reply itself (as the gate does), then answers the request.
-    plugin.subscribe<Command>(
-      "rosey.commands.x.execute",
-      (m) => {
+    harness = await startRouterHarness(nats.url, {
+      // The fake plugin side: publishes the reply itself (as the gate does), then answers the request.
+      onCommand: (m, plugin) => {
         const cmd = m.envelope.data;
         received.push(m.envelope);
         const how = behaviour.get(cmd.name) ?? "reply";
@@ -92,25 +84,14 @@ describe("router over a real nats-server", () => {
         const result: CommandResult = { ok: true, replied: true };
         m.respond(result);
       },
-      { queue: "x" },
-    );
-    chat.subscribe<ChatSend>(SUBJECTS.actionsChatSend, (m) => sends.push(m.envelope));
-    inbox = chat.createInbox();
-    chat.subscribe<CommandCompleted>(inbox, (m) => completed.push(m.envelope));
-    await Promise.all([plugin.flush(), chat.flush()]);
-
-    router = new Router({
-      bus: core,
-      logger,
-      settings: { prefix: "!", timeoutMs: 300 },
-      directory: () => directory,
+      router: { settings: { prefix: "!", timeoutMs: 300 }, directory: () => directory },
     });
-    await router.start();
+    ({ core, plugin, chat, router, logLines, sends, completed, inbox } = harness);
   });
 
   afterEach(async () => {
     await router.stop();
-    await Promise.all([core.close(), plugin.close(), chat.close()]);
+    await harness.close();
   });
 
   /** A chat line sent with a reply subject, so the router reports its completion to `completed`. */
@@ -340,10 +321,9 @@ describe("router over a real nats-server", () => {
 
   it("past maxInFlight commands in flight, refuses new ones at once as 'unavailable', without sending them", async () => {
     await router.stop();
-    const logger = pino({ level: "info" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
     router = new Router({
       bus: core,
-      logger,
+      logger: harness.logger,
       settings: { prefix: "!", timeoutMs: 300, maxInFlight: 3 },
       directory: () => directory,
     });
