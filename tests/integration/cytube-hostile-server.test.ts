@@ -1,18 +1,12 @@
 import pino from "pino";
 import { io } from "socket.io-client";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CytubeConnector } from "../../src/connectors/cytube/index.js";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { CytubeConnector } from "../../src/connectors/cytube/index.js";
 import { MAX_USERS } from "../../src/connectors/cytube/state.js";
-import { type Bus, createBus } from "../../src/core/bus.js";
 import type { ChatEvent } from "../../src/core/envelope.js";
-import { silentLogger } from "../../src/core/logger.js";
-import {
-  type CytubeEmulator,
-  type EmulatorOptions,
-  startCytubeEmulator,
-} from "../fixtures/cytube-emulator/index.js";
+import type { EmulatorOptions } from "../fixtures/cytube-emulator/index.js";
 import { collect } from "../support/bus.js";
-import { usePrivateNats } from "../support/private-nats.js";
+import { useCytubeSuite } from "../support/cytube-suite.js";
 
 /**
  * A broken or hostile CyTube server (and the channel's moderators, whose kick reasons it relays) against the
@@ -22,50 +16,22 @@ import { usePrivateNats } from "../support/private-nats.js";
 const CHANNEL = "hostile";
 
 describe("CyTube connector against a hostile server", () => {
-  const nats = usePrivateNats();
-  let emu: CytubeEmulator;
-  let connectorBus: Bus;
-  let testBus: Bus;
-  let connector: CytubeConnector | undefined;
+  const s = useCytubeSuite(CHANNEL);
   let logLines: string[];
 
-  beforeEach(async () => {
+  beforeEach(() => {
     logLines = [];
-    connectorBus = await createBus({ url: nats.url, source: "connector:cytube", logger: silentLogger() });
-    testBus = await createBus({ url: nats.url, source: "plugin:test", logger: silentLogger() });
-  });
-  afterEach(async () => {
-    await connector?.stop();
-    connector = undefined;
-    await connectorBus.close();
-    await testBus.close();
-    await emu?.close();
   });
 
-  async function setup(emuOptions: EmulatorOptions = {}, password?: string): Promise<CytubeConnector> {
-    emu = await startCytubeEmulator({ connectionLimit: false, ...emuOptions });
-    connector = new CytubeConnector({
-      bus: connectorBus,
+  /** A joined connector logging at debug level into `logLines`; `password` makes the bot a registered user. */
+  const setup = (emuOptions: EmulatorOptions = {}, password?: string): Promise<CytubeConnector> =>
+    s.setup(emuOptions, password ? { password } : {}, {
       logger: pino({ level: "debug" }, { write: (line: string) => logLines.push(line) }),
-      config: {
-        type: "cytube",
-        server: emu.url,
-        channel: CHANNEL,
-        username: "rosey",
-        ...(password ? { password } : {}),
-        rejoin_on_kick: true,
-        rejoin_on_ban: false,
-      },
-      reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
     });
-    await connector.start();
-    await connector.whenJoined();
-    return connector;
-  }
 
   /** The bot's own socket, as the server sees it. */
   const bot = () =>
-    [...emu.channel(CHANNEL).members].find((m) => m.name === "rosey" && !m.id.startsWith("v"))!;
+    [...s.emu.channel(CHANNEL).members].find((m) => m.name === "rosey" && !m.id.startsWith("v"))!;
 
   /** The longest the event loop went without running a 10 ms timer while `during` ran. */
   async function worstStall(during: () => Promise<void>): Promise<number> {
@@ -87,8 +53,8 @@ describe("CyTube connector against a hostile server", () => {
   it("reads pathological HTML in linear time: unclosed tags no longer stall the core (attack 72)", async () => {
     await setup();
     const pms = collect<ChatEvent>();
-    testBus.subscribe<ChatEvent>("rosey.events.pm", (m) => pms.push(m.envelope.data));
-    await testBus.flush();
+    s.testBus.subscribe<ChatEvent>("rosey.events.pm", (m) => pms.push(m.envelope.data));
+    await s.testBus.flush();
     // Before: 20 KB of this took 5.6 s of the core's thread, 30 KB about 20 s.
     const stall = await worstStall(async () => {
       bot().emit("pm", { username: "alice", msg: '<img src="x" '.repeat(2_500), to: "rosey", time: 1 });
@@ -102,10 +68,10 @@ describe("CyTube connector against a hostile server", () => {
   it("publishes a big channel's user list without its raw copy when both do not fit one bus message", async () => {
     await setup();
     const lists = collect<{ users: unknown[]; platform_data?: unknown }>();
-    testBus.subscribe<{ users: unknown[]; platform_data?: unknown }>("rosey.events.user.list", (m) =>
+    s.testBus.subscribe<{ users: unknown[]; platform_data?: unknown }>("rosey.events.user.list", (m) =>
       lists.push(m.envelope.data),
     );
-    await testBus.flush();
+    await s.testBus.flush();
     // ~9,000 users: the normalized list alone fits the default 1 MiB, the list with its raw frame does not.
     const users = Array.from({ length: 9_000 }, (_, i) => ({
       name: `member_${String(i).padStart(5, "0")}`,
@@ -135,10 +101,10 @@ describe("CyTube connector against a hostile server", () => {
     }));
     bot().emit("userlist", [{ name: "rosey", rank: 0, meta: {}, profile: {} }, ...huge]);
     const messages = collect<ChatEvent>();
-    testBus.subscribe<ChatEvent>("rosey.events.message", (m) => messages.push(m.envelope.data));
-    await testBus.flush();
+    s.testBus.subscribe<ChatEvent>("rosey.events.message", (m) => messages.push(m.envelope.data));
+    await s.testBus.flush();
     const ask = () =>
-      testBus.request<{ ok: boolean; count?: number; error?: { code: string } }>(
+      s.testBus.request<{ ok: boolean; count?: number; error?: { code: string } }>(
         "rosey.api.users.list",
         { platform: "cytube", channel: CHANNEL },
         { timeoutMs: 5_000 },
@@ -159,17 +125,17 @@ describe("CyTube connector against a hostile server", () => {
     bot().emit("chatMsg", { username: "bob", msg: "!roll", meta: {}, time: 3 });
     const [first] = await messages.waitFor(1);
     expect(first!.user).toBe("bob");
-    await testBus.flush();
+    await s.testBus.flush();
     expect(messages.items).toHaveLength(1);
   });
 
   it("drops a connection that sends a frame over MAX_FRAME_BYTES instead of parsing it, and comes back", async () => {
     const c = await setup();
-    const connections = emu.connections;
+    const connections = s.emu.connections;
     bot().emit("setMotd", "y".repeat(20 * 1024 * 1024));
-    await expect.poll(() => emu.connections, { timeout: 10_000 }).toBeGreaterThan(connections);
+    await expect.poll(() => s.emu.connections, { timeout: 10_000 }).toBeGreaterThan(connections);
     await c.whenJoined();
-    const snap = await testBus.request<{ motd: string }>(
+    const snap = await s.testBus.request<{ motd: string }>(
       "rosey.api.channel.get",
       { platform: "cytube", channel: CHANNEL },
       { timeoutMs: 3_000 },
@@ -179,7 +145,7 @@ describe("CyTube connector against a hostile server", () => {
 
   it("keeps one login retry however many refusals the server sends", async () => {
     await setup();
-    const loginsBefore = emu.received.filter((f) => f.event === "login").length;
+    const loginsBefore = s.emu.received.filter((f) => f.event === "login").length;
     const refusal = {
       success: false,
       error: "Guest logins are restricted to one per IP address per 1 seconds.",
@@ -187,12 +153,12 @@ describe("CyTube connector against a hostile server", () => {
     for (let i = 0; i < 50; i++) bot().emit("login", refusal);
     // Each refusal asks for a retry 1.5 s later: before, 50 timers sent 50 logins.
     await new Promise((r) => setTimeout(r, 2_500));
-    expect(emu.received.filter((f) => f.event === "login").length - loginsBefore).toBe(1);
+    expect(s.emu.received.filter((f) => f.event === "login").length - loginsBefore).toBe(1);
   });
 
   it("shows a moderator's kick reason escaped in the log and health: no terminal controls (attack 74)", async () => {
     const c = await setup({}, undefined);
-    emu.kick(CHANNEL, "rosey", "bye\u001b]0;pwned\u0007 \u009b2J \u202egnp.exe");
+    s.emu.kick(CHANNEL, "rosey", "bye\u001b]0;pwned\u0007 \u009b2J \u202egnp.exe");
     await expect.poll(() => c.health().detail, { timeout: 5_000 }).toContain("kicked");
     const kicked = logLines.filter((l) => l.includes("pwned"));
     expect(kicked.length).toBeGreaterThan(0);
@@ -205,7 +171,7 @@ describe("CyTube connector against a hostile server", () => {
 
   it("a guest bot whose name someone takes comes back and takes it again (attack 71)", async () => {
     const c = await setup();
-    const squatter = io(emu.url, { transports: ["websocket"], forceNew: true });
+    const squatter = io(s.emu.url, { transports: ["websocket"], forceNew: true });
     try {
       await new Promise<void>((resolve) => squatter.on("connect", () => resolve()));
       const kicked = new Promise<unknown>((resolve) => squatter.on("kick", resolve));
@@ -215,7 +181,7 @@ describe("CyTube connector against a hostile server", () => {
       await expect(kicked).resolves.toEqual({ reason: "Duplicate login" });
       await c.whenJoined();
       expect(c.health().status).toBe("ok");
-      expect(emu.channel(CHANNEL).find("rosey")?.id).not.toBe(squatter.id);
+      expect(s.emu.channel(CHANNEL).find("rosey")?.id).not.toBe(squatter.id);
     } finally {
       squatter.disconnect();
     }
@@ -223,7 +189,7 @@ describe("CyTube connector against a hostile server", () => {
 
   it("a registered bot still gives up on a duplicate login: another session holds its password", async () => {
     const c = await setup({ accounts: { rosey: { password: "pw", rank: 2 } } }, "pw");
-    const other = io(emu.url, { transports: ["websocket"], forceNew: true });
+    const other = io(s.emu.url, { transports: ["websocket"], forceNew: true });
     try {
       await new Promise<void>((resolve) => other.on("connect", () => resolve()));
       other.emit("login", { name: "rosey", pw: "pw" });
