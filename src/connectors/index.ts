@@ -9,14 +9,31 @@ import { ConsoleConnector } from "./console/console-connector.js";
 export type { Connector } from "./connector.js";
 
 export interface ConnectorDeps {
-  /** Opens a bus stamped with `source` (e.g. `connector:console`); its owner (the orchestrator) closes it. */
-  openBus(source: string): Promise<Bus>;
+  /**
+   * Opens a bus for `platform`'s connector, stamped `connector:<platform>` and connected as that platform's
+   * NATS user; its owner (the orchestrator) closes it.
+   */
+  openBus(platform: string): Promise<Bus>;
   logger: Logger;
   /** The router's settings: connectors that wait for commands need the prefix and the timeout. */
   router: { prefix: string; timeoutMs: number };
   /** Console streams; default to the process's stdin/stdout. */
   stdin?: Readable;
   stdout?: Writable;
+}
+
+/** With no platform configured, the console connector runs (design.md §7). */
+const effectivePlatforms = (platforms: readonly PlatformConfig[]): readonly PlatformConfig[] =>
+  platforms.length > 0 ? platforms : [{ type: "console" }];
+
+/** The `platform` names the configured connectors (in this process or outside it) put in their events. */
+export function connectorPlatforms(platforms: readonly PlatformConfig[]): string[] {
+  return [...new Set(effectivePlatforms(platforms).map((p) => (p.type === "external" ? p.name : p.type)))];
+}
+
+/** The platforms whose connectors run in processes of their own. */
+export function externalPlatforms(platforms: readonly PlatformConfig[]): string[] {
+  return platforms.flatMap((p) => (p.type === "external" ? [p.name] : []));
 }
 
 /**
@@ -28,14 +45,13 @@ export async function createConnectors(
   platforms: readonly PlatformConfig[],
   deps: ConnectorDeps,
 ): Promise<Connector[]> {
-  const entries: readonly PlatformConfig[] = platforms.length > 0 ? platforms : [{ type: "console" }];
   const connectors: Connector[] = [];
-  for (const platform of entries) {
+  for (const platform of effectivePlatforms(platforms)) {
     switch (platform.type) {
       case "console":
         connectors.push(
           new ConsoleConnector({
-            bus: await deps.openBus("connector:console"),
+            bus: await deps.openBus("console"),
             logger: deps.logger,
             prefix: deps.router.prefix,
             routerTimeoutMs: deps.router.timeoutMs,
@@ -49,7 +65,7 @@ export async function createConnectors(
         const { CytubeConnector } = await import("./cytube/index.js");
         connectors.push(
           new CytubeConnector({
-            bus: await deps.openBus("connector:cytube"),
+            bus: await deps.openBus("cytube"),
             config: platform,
             logger: deps.logger,
           }),

@@ -97,6 +97,11 @@ export interface BusOptions {
   maxReconnectAttempts?: number;
   /** How long `close()` waits for the drain before it closes anyway. @default 5000 */
   drainTimeoutMs?: number;
+  /**
+   * Where answers to this bus's requests (its own and JetStream's) arrive: a part with a NATS user of its
+   * own may subscribe only under its prefix (nats/component-users.ts). @default "_INBOX"
+   */
+  inboxPrefix?: string;
 }
 
 const BACKOFF_BASE_MS = 100;
@@ -117,6 +122,7 @@ export async function createBus(options: BusOptions): Promise<Bus> {
     timeout: options.connectTimeoutMs ?? 10_000,
     reconnect: true,
     maxReconnectAttempts: options.maxReconnectAttempts ?? -1,
+    ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     // Capturing a stack trace for every request/flush costs ~8% of the core's CPU at 1,000 msg/s.
     noAsyncTraces: true,
     // Exponential backoff with jitter; reset once a reconnect succeeds (see the status loop below).
@@ -194,7 +200,8 @@ class NatsBus implements Bus {
   #closing: Promise<void> | undefined;
   /** False between a disconnect and the reconnect: there is no server to drain to then. */
   #connected = true;
-  readonly #inbox = createInbox();
+  readonly #inboxPrefix: string | undefined;
+  readonly #inbox: string;
   readonly #pending = new Map<string, PendingRequest>();
   #nextToken = 1;
 
@@ -203,6 +210,8 @@ class NatsBus implements Bus {
     this.connection = connection;
     this.#log = options.logger.child({ component: "bus" });
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 5_000;
+    this.#inboxPrefix = options.inboxPrefix;
+    this.#inbox = createInbox(this.#inboxPrefix);
     const prefix = this.#inbox.length + 1;
     connection.subscribe(`${this.#inbox}.*`, {
       callback: (_err, msg) => {
@@ -251,7 +260,7 @@ class NatsBus implements Bus {
   }
 
   createInbox(): string {
-    return createInbox();
+    return createInbox(this.#inboxPrefix);
   }
 
   publishEncoded(subject: string, envelopeJson: string): void {

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from "node:stream";
-import { type Connector, createConnectors } from "../connectors/index.js";
+import { type Connector, createConnectors, externalPlatforms } from "../connectors/index.js";
 import { type Bus, createBus } from "./bus.js";
 import type { RoseyConfig } from "./config/schema.js";
 import { databaseServiceFactory } from "./db/service.js";
@@ -7,7 +7,8 @@ import { CORE_SOURCE } from "./envelope.js";
 import { errorMessage } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { CoreMonitoring, type HealthReporter } from "./monitoring/core-monitoring.js";
-import { type EmbeddedNats, startEmbeddedNats } from "./nats/embedded-server.js";
+import { type ComponentUser, connectorUser } from "./nats/component-users.js";
+import { openPlatformNats } from "./nats/platform-nats.js";
 import { PluginManager } from "./plugins/plugin-manager.js";
 import { redactUrl } from "./redact-url.js";
 import { Router } from "./router/router.js";
@@ -33,10 +34,11 @@ export interface ServiceDeps {
   config: Readonly<RoseyConfig>;
   logger: Logger;
   /**
-   * The NATS URL the core uses, credentials and all, for a service that connects on its own (a child
-   * process): the embedded server's is not in `config`. Never log it as is (`redactUrl`).
+   * The NATS URL, credentials and all, for a part that connects on its own (a child process) as `user`:
+   * on the embedded server that user's own, limited to its subjects; on a configured server the core's
+   * (`nats.url` / `NATS_URL`). Never log it as is (`redactUrl`).
    */
-  natsUrl: string;
+  natsUrlFor(user: ComponentUser): string;
 }
 
 /** Builds a service once the bus exists. */
@@ -95,27 +97,19 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
   };
 
   try {
-    let natsUrl = config.nats.url;
-    if (!natsUrl) {
-      const server: EmbeddedNats = await startEmbeddedNats({
-        bin: config.nats.serverBin,
-        dataDir: config.dataDir,
-        maxPayloadBytes: config.nats.maxPayloadBytes,
-      });
-      undo.push({ name: "nats-server", run: () => server.stop() });
-      natsUrl = server.url;
-      log.info({ natsPid: server.pid, url: redactUrl(server.url) }, "embedded nats-server started");
-    }
-    const url = natsUrl;
-    const openBus = async (source: string, name = source): Promise<Bus> => {
+    const nats = await openPlatformNats(config, log);
+    undo.push({ name: "nats", run: () => nats.stop() });
+    const { url } = nats;
+    const openBus = async (source: string, user?: ComponentUser): Promise<Bus> => {
       const bus = await createBus({
-        url,
+        url: user ? nats.urlFor(user) : url,
         source,
-        name,
+        name: source,
         logger,
         connectTimeoutMs: config.nats.connectTimeoutMs,
+        ...(user ? { inboxPrefix: user.inboxPrefix } : {}),
       });
-      undo.push({ name: `bus ${name}`, run: () => bus.close() });
+      undo.push({ name: `bus ${source}`, run: () => bus.close() });
       return bus;
     };
 
@@ -128,7 +122,7 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
 
     const services: Service[] = [];
     for (const factory of options.services ?? CORE_SERVICES) {
-      const service = await factory({ bus, config, logger, natsUrl: url });
+      const service = await factory({ bus, config, logger, natsUrlFor: nats.urlFor });
       services.push(service);
       await service.start();
       undo.push({ name: service.name, run: () => service.stop() });
@@ -151,7 +145,7 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     await router.start();
 
     const connectors: Connector[] = await createConnectors(config.platforms, {
-      openBus: (source) => openBus(source),
+      openBus: (platform) => openBus(`connector:${platform}`, connectorUser(platform)),
       logger,
       router: config.router,
       ...(options.stdin ? { stdin: options.stdin } : {}),
@@ -163,9 +157,12 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     }
     undo.push({ name: "health and metrics", run: async () => monitoring.stop() });
     await monitoring.start({ plugins, connectors, services });
-    const external = config.platforms.flatMap((p) => (p.type === "external" ? [p.name] : []));
     log.info(
-      { nats: redactUrl(url), connectors: connectors.map((c) => c.platform), external },
+      {
+        nats: redactUrl(url),
+        connectors: connectors.map((c) => c.platform),
+        external: externalPlatforms(config.platforms),
+      },
       "rosey started",
     );
 

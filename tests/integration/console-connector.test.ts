@@ -183,12 +183,12 @@ describe("console connector", () => {
 });
 
 describe("createConnectors", () => {
-  it("runs the console connector when no platform is configured, on a bus stamped connector:console", async () => {
-    const sources: string[] = [];
+  it("runs the console connector when no platform is configured, on the console platform's bus", async () => {
+    const platforms: string[] = [];
     const fakeBus = { source: "" } as Bus;
     const connectors = await createConnectors([], {
-      openBus: async (source) => {
-        sources.push(source);
+      openBus: async (platform) => {
+        platforms.push(platform);
         return fakeBus;
       },
       logger: silentLogger(),
@@ -197,7 +197,7 @@ describe("createConnectors", () => {
       stdout: new Output(),
     });
     expect(connectors.map((c) => c.platform)).toEqual(["console"]);
-    expect(sources).toEqual(["connector:console"]);
+    expect(platforms).toEqual(["console"]);
   });
 
   it("starts nothing for an external platform, and no console connector beside it", async () => {

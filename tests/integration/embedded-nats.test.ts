@@ -10,10 +10,17 @@ import { createBus } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import { isRoseyError } from "../../src/core/errors.js";
 import { silentLogger } from "../../src/core/logger.js";
+import { connectorUser } from "../../src/core/nats/component-users.js";
 import { natsConnectOptions } from "../../src/core/nats/connect-options.js";
 import { freePort, startEmbeddedNats } from "../../src/core/nats/embedded-server.js";
-import { platformNatsUrl, RUNTIME_FILE, runningEmbeddedNats } from "../../src/core/nats/runtime-file.js";
+import {
+  connectorRuntimeFile,
+  platformNatsUrl,
+  RUNTIME_FILE,
+  runningEmbeddedNats,
+} from "../../src/core/nats/runtime-file.js";
 import { startRosey } from "../../src/core/orchestrator.js";
+import { SUBJECTS } from "../../src/core/subjects.js";
 
 /** The file's permission bits, e.g. 0o600. */
 const modeOf = (file: string) => statSync(file).mode & 0o777;
@@ -126,6 +133,56 @@ describe("embedded nats-server", () => {
       await rosey.stop();
     }
     expect(JSON.stringify(lines)).not.toContain(password);
+  });
+
+  it("gives an external platform's connector a URL of its own, limited to a connector's subjects", async () => {
+    const plugins = path.join(dataDir, "no-plugins-external");
+    mkdirSync(plugins);
+    const config = validateConfig(
+      {
+        dataDir: path.join(dataDir, "external"),
+        platforms: [{ type: "external", name: "outside" }],
+        logging: { level: "warn" },
+        plugins: { directory: plugins },
+      },
+      "test",
+    );
+    const file = path.join(config.dataDir, connectorRuntimeFile("outside"));
+    const rosey = await startRosey({ config, logger: silentLogger() });
+    try {
+      expect(modeOf(file)).toBe(0o600);
+      const { url } = JSON.parse(readFileSync(file, "utf8")) as { url: string };
+      expect(new URL(url).username).toBe("rosey-connector-outside");
+      expect(new URL(url).password).not.toBe(new URL(rosey.natsUrl).password);
+
+      const { inboxPrefix } = connectorUser("outside");
+      const bus = await createBus({ url, source: "connector:outside", logger: silentLogger(), inboxPrefix });
+      try {
+        const said = new Promise((resolve) =>
+          bus.subscribe<{ text: string }>(SUBJECTS.actionsChatSend, (m) => resolve(m.envelope.data.text)),
+        );
+        await bus.flush();
+        bus.publish(SUBJECTS.eventsMessage, {
+          platform: "outside",
+          channel: "c",
+          user: "ann",
+          content: "!nothing",
+          timestamp: Date.now(),
+        });
+        expect(await said).toMatch(/Unknown command !nothing/);
+      } finally {
+        await bus.close();
+      }
+      const nc = await connect({ ...natsConnectOptions(url), inboxPrefix });
+      const refused = await nc
+        .request("rosey.admin.plugins.suspend", new Uint8Array(), { timeout: 2_000 })
+        .catch((err: NatsError) => err);
+      await nc.close();
+      expect((refused as NatsError).code).toBe("PERMISSIONS_VIOLATION");
+    } finally {
+      await rosey.stop();
+    }
+    expect(existsSync(file)).toBe(false);
   });
 
   it("does not take another process listening on its port for itself", async () => {

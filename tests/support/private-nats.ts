@@ -2,18 +2,25 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
-import { type EmbeddedNats, startEmbeddedNats } from "../../src/core/nats/embedded-server.js";
+import {
+  type EmbeddedNats,
+  type EmbeddedNatsOptions,
+  startEmbeddedNats,
+} from "../../src/core/nats/embedded-server.js";
 
 /**
  * A nats-server of the suite's own, for suites that use the canonical subjects (`rosey.events.message`,
  * `rosey.actions.chat.send`, …) and so must not share a server with suites running in parallel.
  * Call in `beforeAll`, and `stop()` in `afterAll`.
  */
-export async function startPrivateNats(): Promise<EmbeddedNats & { dataDir: string }> {
+export async function startPrivateNats(
+  options: Pick<EmbeddedNatsOptions, "components"> = {},
+): Promise<EmbeddedNats & { dataDir: string }> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "rosey-nats-"));
-  const server = await startEmbeddedNats({ dataDir });
+  const server = await startEmbeddedNats({ ...options, dataDir });
   return {
     url: server.url,
+    urlFor: (user) => server.urlFor(user),
     port: server.port,
     pid: server.pid,
     dataDir,

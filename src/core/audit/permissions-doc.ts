@@ -1,3 +1,4 @@
+import { connectorUser, databaseUser } from "../nats/component-users.js";
 import {
   CAPABILITIES,
   type CapabilityName,
@@ -90,6 +91,29 @@ export function renderPermissionsDoc(): string {
     "`storage` opens requests on `rosey.db.kv.>`. The database service takes the namespace from the",
     "envelope's `source` (`plugin:<name>`), which the gate stamps; nothing in the request data names a",
     "plugin, and a request that tries (an extra field) is refused by the service's strict schema.",
+    "",
+    "## NATS users of Rosey's own parts",
+    "",
+    "Plugins reach NATS only through the gate. The parts of Rosey that hold a NATS connection of their own",
+    "are narrowed by the server instead: the embedded nats-server (no `nats.url` / `NATS_URL`) gives each a",
+    "user and a password of its own, new at each start, allowed only these subjects. The core's user",
+    "(`rosey`) may do everything; it is the one in `<dataDir>/nats-server.json`, which `rosey audit`,",
+    "`rosey health` and the admin tools use. An `external` platform's connector finds its own URL in",
+    "`<dataDir>/nats-connector-<platform>.json` (mode 0600) while the platform runs. Every part may also",
+    "answer a request it received, once, on the asker's reply subject (`allow_responses`), and receives the",
+    "answers to its own requests under its inbox prefix, which no other part may subscribe to.",
+    "",
+    "| user | inbox prefix | publish | subscribe |",
+    "|---|---|---|---|",
+    ...[databaseUser(), connectorUser("<platform>")].map(
+      (u) => `| \`${u.user}\` | \`${u.inboxPrefix}\` | ${cell(u.publish)} | ${cell(u.subscribe)} |`,
+    ),
+    "",
+    "One connector user per platform name, shared by that platform's connectors (several CyTube channels);",
+    "`rosey-connector-console` for the console connector. On a server of your own (`nats.url` /",
+    "`NATS_URL`) all of `rosey start`'s parts connect with the URL's user: give it every right, and use",
+    "these lists for the users of `rosey db` run on its own and of external connectors (set each one's",
+    "`allow_responses: true`).",
     "",
   );
   return lines.join("\n");

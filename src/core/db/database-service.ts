@@ -10,6 +10,7 @@ import { loadCoreMigrations, loadPluginMigrations, type MigrationSet } from "../
 import { LedgerOwners } from "../migrations/owner-clash.js";
 import { purgePlugin } from "../migrations/purge.js";
 import { MigrationRunner, type RunOptions } from "../migrations/runner.js";
+import { databaseUser } from "../nats/component-users.js";
 import { computeGrants } from "../plugins/grants.js";
 import { type DiscoveredPlugin, discoverPlugins, prefixClashOf } from "../plugins/manifest.js";
 import { isPluginEnabled } from "../plugins/preflight.js";
@@ -108,7 +109,13 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
     const core = await new MigrationRunner(db, { actor: "db" }).applyCore(loadCoreMigrations(db.engine));
     if (core.versions.length) log.info({ versions: core.versions }, "applied core migrations");
     if (options.autoMigratePlugins ?? true) await autoMigrate(db, options, log);
-    bus = await createBus({ url: options.natsUrl, source: "db", logger: options.logger, name: "rosey-db" });
+    bus = await createBus({
+      url: options.natsUrl,
+      source: "db",
+      logger: options.logger,
+      name: "rosey-db",
+      inboxPrefix: databaseUser().inboxPrefix,
+    });
     const storage = new PluginStorage(
       db,
       options.policies ??

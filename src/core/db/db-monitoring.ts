@@ -4,9 +4,9 @@ import type { Logger } from "../logger.js";
 import { HealthResponder } from "../monitoring/health.js";
 import { createRegistry, MetricsPublisher } from "../monitoring/metrics.js";
 import type { Database } from "./connection.js";
-import { DEAD_LETTER_STREAM } from "./dead-letter.js";
-import { CONSUMER_NAME, type Ingestor, STREAM_NAME } from "./ingestion.js";
+import type { Ingestor } from "./ingestion.js";
 import type { StorageMetrics } from "./storage-metrics.js";
+import { CONSUMER_NAME, DEAD_LETTER_STREAM, STREAM_NAME } from "./streams.js";
 
 /**
  * The database service's answer to `rosey.monitoring.health` and its metrics. Health is a real round trip

@@ -1,7 +1,7 @@
 import type { JetStreamManager, MsgRequest, NatsConnection, StoredMsg } from "nats";
 import { dbDeadLetterSubject } from "../subjects.js";
-import { DEAD_LETTER_HEADERS, DEAD_LETTER_STREAM } from "./dead-letter.js";
-import { INGEST_SUBJECTS, STREAM_NAME } from "./ingestion.js";
+import { DEAD_LETTER_HEADERS } from "./dead-letter.js";
+import { DEAD_LETTER_STREAM, INGEST_SUBJECTS, STREAM_NAME } from "./streams.js";
 
 /**
  * What operators do with the dead-letter stream (dead-letter.ts): read it, put an event back on the ingest

@@ -5,7 +5,6 @@ import { errorMessage, RoseyError } from "../errors.js";
 import { silentLogger } from "../logger.js";
 import { runningPlatformUrl } from "../nats/platform-url.js";
 import { redactUrl } from "../redact-url.js";
-import { DEAD_LETTER_STREAM } from "./dead-letter.js";
 import {
   type DeadLetter,
   type DeadLetterList,
@@ -17,7 +16,7 @@ import {
   republish,
   selectDeadLetters,
 } from "./dead-letter-admin.js";
-import { STREAM_NAME } from "./ingestion.js";
+import { DEAD_LETTER_STREAM, STREAM_NAME } from "./streams.js";
 
 /**
  * `rosey db dead-letters [--limit N] [--json]`, `… replay <seq…|--all> [--yes]` and

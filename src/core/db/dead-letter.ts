@@ -1,6 +1,7 @@
 import { DiscardPolicy, headers, type JsMsg, type NatsConnection, RetentionPolicy, StorageType } from "nats";
 import { errorMessage, RoseyError } from "../errors.js";
 import { dbDeadLetterSubject } from "../subjects.js";
+import { DEAD_LETTER_STREAM } from "./streams.js";
 
 /**
  * Where ingestion sets aside an event it cannot write: the `ROSEY_DB_DEADLETTER` JetStream stream, on
@@ -9,8 +10,6 @@ import { dbDeadLetterSubject } from "../subjects.js";
  * the original bytes, untouched, so an operator can read it and republish it to its subject once fixed;
  * headers say where it came from and why it was refused.
  */
-
-export const DEAD_LETTER_STREAM = "ROSEY_DB_DEADLETTER";
 
 /** Retention: long enough for someone to notice and look; bounded so a flood of bad events cannot fill the disk. */
 const MAX_AGE_MS = 30 * 24 * 3600 * 1000;

@@ -15,7 +15,8 @@ import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { describeProblem } from "../validation.js";
 import { type Database, type Engine, isStatementTimeout, SqlBuilder, type Tx } from "./connection.js";
-import { DEAD_LETTER_STREAM, deadLetter, ensureDeadLetterStream } from "./dead-letter.js";
+import { deadLetter, ensureDeadLetterStream } from "./dead-letter.js";
+import { CONSUMER_NAME, DEAD_LETTER_STREAM, INGEST_SUBJECTS, STREAM_NAME } from "./streams.js";
 
 /**
  * Event ingestion: connectors publish on `rosey.db.<event>` (plain NATS publishes are enough) and the
@@ -37,21 +38,6 @@ import { DEAD_LETTER_STREAM, deadLetter, ensureDeadLetterStream } from "./dead-l
  * JetStream's own `max_deliver` is not used: it stops delivering silently, and would also drop good events
  * during a long database outage.
  */
-
-export const INGEST_SUBJECTS = {
-  userJoined: "rosey.db.user.joined",
-  userLeft: "rosey.db.user.left",
-  messageLog: "rosey.db.message.log",
-  userCount: "rosey.db.stats.user_count",
-  highWater: "rosey.db.stats.high_water",
-  statusUpdate: "rosey.db.status.update",
-  /** The gate's violations and the manager's audit events are persisted to `audit_log` the same way. */
-  securityViolation: "rosey.security.violation",
-  securityAudit: "rosey.security.audit",
-} as const;
-
-export const STREAM_NAME = "ROSEY_DB";
-export const CONSUMER_NAME = "rosey-db-ingest";
 
 export interface IngestOptions {
   /** Most messages written in one transaction. @default 500 */

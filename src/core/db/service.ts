@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline";
 import { backoffDelay } from "../backoff.js";
 import { ERROR_CODES, type ErrorCode, RoseyError } from "../errors.js";
+import { databaseUser } from "../nats/component-users.js";
 import type { Service, ServiceDeps, ServiceFactory } from "../orchestrator.js";
 import { runtimeFile } from "../paths.js";
 import { spawnTied, stopChild } from "../tied-child.js";
@@ -61,7 +62,7 @@ export function databaseService(options: DatabaseProcessOptions = {}): ServiceFa
 export const databaseServiceFactory: ServiceFactory = databaseService();
 
 function databaseProcess(
-  { bus, config, logger, natsUrl }: ServiceDeps,
+  { bus, config, logger, natsUrlFor }: ServiceDeps,
   liveness: Readonly<Required<LivenessOptions>>,
 ): Service {
   const log = logger.child({ component: "db" });
@@ -99,7 +100,7 @@ function databaseProcess(
         proc.kill("SIGKILL");
       }, READY_TIMEOUT_MS);
       proc.stdin?.on("error", () => undefined);
-      proc.stdin?.end(JSON.stringify({ config, natsUrl, pingId }));
+      proc.stdin?.end(JSON.stringify({ config, natsUrl: natsUrlFor(databaseUser()), pingId }));
       let failure: RoseyError | undefined;
       if (proc.stdout)
         createInterface({ input: proc.stdout }).on("line", (line) => {

@@ -5,6 +5,7 @@ import path from "node:path";
 import { RoseyError } from "../errors.js";
 import { writePrivateFile } from "../private-file.js";
 import { spawnTied, stopChild } from "../tied-child.js";
+import { CORE_USER, type ComponentUser } from "./component-users.js";
 import { findExecutable, natsInstallHint } from "./install-hint.js";
 import { removeRuntimeFile, writeRuntimeFile } from "./runtime-file.js";
 
@@ -20,10 +21,12 @@ export interface EmbeddedNatsOptions {
   /** Largest message the server accepts. @default 1 MiB */
   maxPayloadBytes?: number;
   /**
-   * The password clients need (user `rosey`). @default a new random one at each start. Give a stopped
+   * The password of the core's user (`rosey`). @default a new random one at each start. Give a stopped
    * server's to replace it on the same port while its clients reconnect (tests).
    */
   password?: string;
+  /** Users besides the core's, each with its permissions (component-users.ts); passwords are new at each start. */
+  components?: readonly ComponentUser[];
 }
 
 export interface EmbeddedNats {
@@ -32,6 +35,8 @@ export interface EmbeddedNats {
    * logs and messages show it through `redactUrl`.
    */
   readonly url: string;
+  /** The URL of a user given in `components`, credentials and all. */
+  urlFor(user: ComponentUser): string;
   readonly port: number;
   readonly pid: number;
   /** Resolves when the child has exited; idempotent. */
@@ -56,8 +61,6 @@ export function freePort(): Promise<number> {
 const READY_LINE = "Server is ready";
 /** Free ports are picked before the server binds them; another process may take one first. */
 const PORT_ATTEMPTS = 5;
-/** The one user of the embedded server; its password is new at every start. */
-const USER = "rosey";
 
 /**
  * Starts a `nats-server` child on loopback with JetStream in `dataDir` and waits until it says it is ready.
@@ -68,8 +71,9 @@ const USER = "rosey";
  *
  * Loopback is not private: every local process and user can reach the port. Without credentials any of
  * them could speak as the bot, forge the core's envelopes (database, admin) or read every event and PM,
- * so the server requires a password made at each start. It is in the server's config file and in the
- * runtime file, both readable by this user only (0600), and in `url`.
+ * so the server requires a password made at each start. The core's is in the server's config file and in
+ * the runtime file, both readable by this user only (0600), and in `url`. Each of `components` has a user
+ * and password of its own, limited to its subjects.
  */
 export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<EmbeddedNats> {
   const bin = findExecutable(options.bin ?? "nats-server");
@@ -97,14 +101,30 @@ async function launch(
   // password out of the server's argv, which every local user can read.
   const confFile = path.join(options.dataDir, `nats-${port}.conf`);
   // base64url: nothing to escape in the config file or the URL.
-  const password = options.password ?? randomBytes(32).toString("base64url");
+  const newPassword = () => randomBytes(32).toString("base64url");
+  const password = options.password ?? newPassword();
+  const components = new Map((options.components ?? []).map((c) => [c.user, { c, password: newPassword() }]));
+  const users = [
+    { user: CORE_USER, password },
+    ...[...components.values()].map(({ c, password }) => ({
+      user: c.user,
+      password,
+      permissions: {
+        publish: { allow: c.publish },
+        subscribe: { allow: c.subscribe },
+        // Lets it answer a request on the asker's inbox, once, without any other right there.
+        allow_responses: true,
+      },
+    })),
+  ];
   writePrivateFile(
     confFile,
     [
       `listen: "127.0.0.1:${port}"`,
       `max_payload: ${options.maxPayloadBytes ?? 1024 * 1024}`,
       `jetstream { store_dir: ${JSON.stringify(storeDir)} }`,
-      `authorization { user: ${JSON.stringify(USER)}, password: ${JSON.stringify(password)} }`,
+      // The config format reads JSON; a quoted "$JS.API…" is a string, not a variable.
+      `authorization { users: ${JSON.stringify(users)} }`,
     ].join("\n"),
   );
   const child = spawnTied(bin, ["-c", confFile], { stdio: ["ignore", "ignore", "pipe"] });
@@ -137,11 +157,18 @@ async function launch(
   }
 
   let stopping: Promise<void> | undefined;
-  const url = `nats://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  const urlOf = (user: string, secret: string) =>
+    `nats://${user}:${encodeURIComponent(secret)}@127.0.0.1:${port}`;
+  const url = urlOf(CORE_USER, password);
   const pid = child.pid ?? -1;
   writeRuntimeFile(options.dataDir, { url, pid });
   return {
     url,
+    urlFor(user) {
+      const entry = components.get(user.user);
+      if (!entry) throw new RoseyError("INTERNAL", `The embedded nats-server has no user ${user.user}`);
+      return urlOf(user.user, entry.password);
+    },
     port,
     pid,
     stop() {

@@ -13,23 +13,30 @@ import { writePrivateFile } from "../private-file.js";
 
 export const RUNTIME_FILE = "nats-server.json";
 
+/**
+ * `<dataDir>/nats-connector-<platform>.json`, the same shape: the URL an `external` platform's connector
+ * connects with while the embedded server runs, as a NATS user of its own limited to a connector's
+ * subjects (component-users.ts), so that its program is not given the core's credentials.
+ */
+export const connectorRuntimeFile = (platform: string): string => `nats-connector-${platform}.json`;
+
 interface RuntimeInfo {
   url: string;
   pid: number;
 }
 
-export function writeRuntimeFile(dataDir: string, info: RuntimeInfo): void {
-  writePrivateFile(path.join(dataDir, RUNTIME_FILE), `${JSON.stringify(info)}\n`);
+export function writeRuntimeFile(dataDir: string, info: RuntimeInfo, name = RUNTIME_FILE): void {
+  writePrivateFile(path.join(dataDir, name), `${JSON.stringify(info)}\n`);
 }
 
 /** Removes the file if it still describes the server `pid` (another start may have replaced it). */
-export function removeRuntimeFile(dataDir: string, pid: number): void {
-  if (readRuntimeFile(dataDir)?.pid === pid) rmSync(path.join(dataDir, RUNTIME_FILE), { force: true });
+export function removeRuntimeFile(dataDir: string, pid: number, name = RUNTIME_FILE): void {
+  if (readRuntimeFile(dataDir, name)?.pid === pid) rmSync(path.join(dataDir, name), { force: true });
 }
 
-function readRuntimeFile(dataDir: string): RuntimeInfo | undefined {
+function readRuntimeFile(dataDir: string, name: string): RuntimeInfo | undefined {
   try {
-    const info = JSON.parse(readFileSync(path.join(dataDir, RUNTIME_FILE), "utf8")) as Partial<RuntimeInfo>;
+    const info = JSON.parse(readFileSync(path.join(dataDir, name), "utf8")) as Partial<RuntimeInfo>;
     return typeof info.url === "string" && Number.isInteger(info.pid) ? (info as RuntimeInfo) : undefined;
   } catch {
     return undefined;
@@ -48,7 +55,7 @@ function isRunning(pid: number): boolean {
 
 /** The URL of the embedded nats-server a platform with this data dir is running, if one is. */
 export function runningEmbeddedNats(dataDir: string): string | undefined {
-  const info = readRuntimeFile(dataDir);
+  const info = readRuntimeFile(dataDir, RUNTIME_FILE);
   return info && isRunning(info.pid) ? info.url : undefined;
 }
 
