@@ -39,6 +39,8 @@ const PLUGINS = [
   "storage-other",
   "big-payload",
   "publish-flood",
+  "start-severe",
+  "start-flood",
 ];
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -116,6 +118,18 @@ describe("red team: abusing the bus", () => {
     await expectSuspended("pub-admin");
     await expectPlatformHealthy(p);
   });
+
+  for (const [plugin, reason] of [
+    ["start-severe", /^severe violation: .*reserved for the core/],
+    ["start-flood", /^10 violations within/],
+  ] as const) {
+    it(`${plugin}: breaking the rules in start() suspends the plugin before it ever runs`, async () => {
+      await expectSuspended(plugin);
+      expect(statusOf(p, plugin)?.lastError).toMatch(reason);
+      expect(fromPlugin(plugin)).toEqual([]);
+      await expectPlatformHealthy(p);
+    });
+  }
 
   it("pub-other-plugin: publishing into rosey.plugins.canary.> is refused; the canary received nothing", async () => {
     const { violations } = await attack("pub-other-plugin");
@@ -261,7 +275,7 @@ describe("red team: abusing the bus", () => {
     await expectPlatformHealthy(p);
   });
 
-  it("publish-flood: 5000 publishes at 20/s allowed: the bucket passes its burst, the rest are violations, then suspension", async () => {
+  it("publish-flood: 5000 publishes at 20/s allowed: the bucket passes its burst, the rest are violations, then suspension as a flood", async () => {
     await run(p, "publish-flood", command("publish-flood"));
     await expect.poll(() => statusOf(p, "publish-flood")?.state).toBe("suspended");
     const passed = fromPlugin("publish-flood").filter((e) => e.subject === "rosey.plugins.publish-flood.out");
@@ -269,11 +283,12 @@ describe("red team: abusing the bus", () => {
     expect(passed.length).toBeLessThanOrEqual(45);
     const v = violationsOf(p, "publish-flood");
     expect(v.length).toBeGreaterThanOrEqual(10);
-    expect(v.every((x) => /publish rate above 20\/s/.test(x.reason) && !x.severe)).toBe(true);
+    expect(v.every((x) => /publish rate above 20\/s/.test(x.reason) && !x.severe && x.rate)).toBe(true);
     await expectPersistedViolation(p, "publish-flood", /publish rate above 20\/s/);
+    // Not after 10 refusals, as for grants: after 10 times what 20/s lets through in the 10 s window.
     await expect
       .poll(() => p.audit.items.find((a) => a.plugin === "publish-flood")?.reason)
-      .toMatch(/violations within/);
+      .toMatch(/^2000 operations refused for its rate \(20\/s\) within 10000 ms$/);
     await expectPlatformHealthy(p);
   });
 });

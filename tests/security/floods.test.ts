@@ -90,6 +90,21 @@ describe("worker → core floods", () => {
 });
 
 describe("suspension", () => {
+  it("a burst of commands above a plugin's reply rate costs it replies, not its place: no suspension", async () => {
+    p = await startPlatform({ canary: { grants: ["chat.send"], limits: { publishPerSecond: 5 } } });
+    const results = await Promise.all(Array.from({ length: 40 }, () => run(p!, "canary", command("ping"))));
+    const limited = results.filter((r) => !r.ok);
+    expect(limited.length).toBeGreaterThan(20);
+    expect(limited.every((r) => !r.ok && r.error.code === "RATE_LIMITED")).toBe(true);
+    expect(limited[0]).toMatchObject({ error: { message: /above its publish rate \(5\/s\)/ } });
+    const refused = violationsOf(p, "canary");
+    expect(refused.length).toBe(limited.length);
+    expect(refused.every((v) => v.rate && !v.severe)).toBe(true);
+    expect(statusOf(p, "canary")?.state).toBe("running");
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await run(p, "canary", command("ping"))).toEqual({ ok: true, replied: true });
+  });
+
   it("a suspended plugin runs no more code: its worker is ended, its timers log nothing more", async () => {
     p = await startPlatform({
       canary: { grants: ["chat.send"] },

@@ -51,8 +51,14 @@ export function uid(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
+type PluginEntry = {
+  grants?: string[];
+  config?: Record<string, unknown>;
+  limits?: { publishPerSecond?: number; handlerTimeoutMs?: number; memoryMb?: number };
+};
+
 export async function startPlatform(
-  plugins: Record<string, { grants?: string[]; config?: Record<string, unknown> }> | string[],
+  plugins: Record<string, PluginEntry> | string[],
   sandbox: RoseyConfigInput["sandbox"] = {},
   options: {
     database?: boolean;
@@ -91,12 +97,9 @@ export async function startPlatform(
       ...(Array.isArray(plugins)
         ? Object.fromEntries(plugins.map((n) => [n, { grants: ["basic"] }]))
         : plugins),
-    }).map(([name, e]) => [
+    }).map(([name, e]: [string, PluginEntry]) => [
       name,
-      {
-        grants: (e as { grants?: string[] }).grants ?? [],
-        config: (e as { config?: Record<string, unknown> }).config ?? {},
-      },
+      { grants: e.grants ?? [], config: e.config ?? {}, ...(e.limits ? { limits: e.limits } : {}) },
     ]),
   );
   const config = validateConfig(
@@ -206,6 +209,9 @@ export async function expectPlatformHealthy(p: Platform): Promise<void> {
     .toBe("pong");
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   expect(Object.hasOwn(Object.prototype, "polluted")).toBe(false);
+  // A key bound twice (a child logger's `component` over its parent's) repeats in the JSON, which strict
+  // log pipelines refuse.
+  expect(p.logLines.filter((line) => (line.match(/"component":/g) ?? []).length > 1)).toEqual([]);
 }
 
 /** Rows the database service persisted in audit_log for a plugin (needs `{ database: true }`). */

@@ -120,7 +120,48 @@ describe("PermissionGate", () => {
     expect(results.filter(Boolean)).toHaveLength(10);
     expect(published).toHaveLength(10);
     expect(violations).toHaveLength(10);
-    expect(violations.at(-1)).toMatchObject({ count: 10, severe: false });
+    expect(violations.at(-1)).toMatchObject({ count: 10, severe: false, rate: true });
+  });
+
+  it("counts refusals for the rate apart from the others, so the manager can tell a burst from a breach", () => {
+    const { gate, violations } = setup([]);
+    for (let i = 0; i < 12; i++) gate.publish("rosey.plugins.x.out", "{}");
+    gate.publish("rosey.actions.users.kick", "{}");
+    expect(violations.map((v) => [v.rate, v.count])).toEqual([
+      [true, 1],
+      [true, 2],
+      [false, 1],
+    ]);
+  });
+
+  it("names the capability a refusal needs: one the plugin requested, else the narrowest", () => {
+    const { gate, violations } = setup(["chat.pm"], []);
+    gate.subscribe("rosey.events.pm", () => {});
+    gate.subscribe("rosey.events.message", () => {});
+    expect(violations.map((v) => [v.capability, v.reason])).toEqual([
+      ["chat.pm", "capability 'chat.pm' was requested but not granted"],
+      ["events.read", "capability 'events.read' was not requested"],
+    ]);
+    const narrow = setup([], []);
+    narrow.gate.subscribe("rosey.events.pm", () => {});
+    expect(narrow.violations[0]?.capability).toBe("chat.pm");
+  });
+
+  it("its own bare namespace subject is an ordinary refusal that says why, not another plugin's namespace", () => {
+    const { gate, violations } = setup([]);
+    expect(gate.publish("rosey.plugins.x", "{}")).toBe(false);
+    expect(gate.publish("rosey.plugins.xy.out", "{}")).toBe(false);
+    expect(violations.map((v) => [v.severe, v.reason])).toEqual([
+      [false, "its namespace is 'rosey.plugins.x.>': a subject needs a token after its name"],
+      [true, "another plugin's namespace"],
+    ]);
+  });
+
+  it("a refused request tells the plugin why", async () => {
+    const { gate } = setup(["chat.send"]);
+    await expect(gate.request("rosey.api.users.list", "{}", 1_000)).rejects.toThrow(
+      "request to 'rosey.api.users.list' refused by the gate: capability 'users.list' was not requested",
+    );
   });
 
   it("subscriptions must be covered by a grant; '>' and 'rosey.>' are severe", () => {

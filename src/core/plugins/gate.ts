@@ -26,10 +26,19 @@ export interface Violation {
   /** The capability that would have allowed it, when one exists. */
   capability: string | null;
   reason: string;
-  /** Violations of this plugin within the current window, this one included. */
+  /**
+   * Violations of this plugin within the current window, this one included; rate refusals (`rate`) and
+   * the others are counted apart.
+   */
   count: number;
   /** Severe: an attempt on the core's own channels or a malformed protocol message. */
   severe: boolean;
+  /**
+   * Refused for the plugin's publish rate, not its grants. The limiter already contains such a plugin, and
+   * a burst of users' commands can cause these in a plugin that does nothing wrong, so they suspend it
+   * only as a flood (plugin-manager.ts).
+   */
+  rate: boolean;
 }
 
 export interface GateOptions {
@@ -62,7 +71,10 @@ export class PermissionGate {
   readonly #maxPayload: number;
   readonly #windowMs: number;
   readonly #onViolation: ((v: Violation) => void) | undefined;
-  readonly #recent: number[] = [];
+  /** Times of this window's violations: refusals for the rate, and all others. */
+  readonly #recent = { rate: [] as number[], other: [] as number[] };
+  /** Why the refusal just made was made, for the error a refused request rejects with. */
+  #lastRefusal = "";
   readonly #ownPrefix: string;
   /**
    * Publish and request subjects already checked and allowed. Grants never change for a gate, so the verdict
@@ -117,7 +129,7 @@ export class PermissionGate {
 
   #send(subject: string, json: string, correlationId: string | undefined): boolean {
     if (!this.#bucket.take()) {
-      this.#violate("publish", subject, null, `publish rate above ${this.#bucket.rate}/s`, false);
+      this.#violate("publish", subject, null, `publish rate above ${this.#bucket.rate}/s`, false, true);
       return false;
     }
     this.#bus.publishEncoded(subject, this.#envelopeJson(subject, json, correlationId));
@@ -132,7 +144,7 @@ export class PermissionGate {
   subscribe(pattern: string, deliver: (message: BusMessage) => void): BusSubscription | undefined {
     if (this.#suspended || !this.#check("subscribe", pattern)) return undefined;
     if (!this.#bucket.take()) {
-      this.#violate("subscribe", pattern, null, `subscribe rate above ${this.#bucket.rate}/s`, false);
+      this.#violate("subscribe", pattern, null, `subscribe rate above ${this.#bucket.rate}/s`, false, true);
       return undefined;
     }
     return this.#bus.subscribe(pattern, deliver);
@@ -143,10 +155,13 @@ export class PermissionGate {
     if (this.#suspended) throw new RoseyError("PLUGIN_NOT_RUNNING", `plugin '${this.plugin}' is suspended`);
     const data = this.#check("request", subject) ? this.#parsePayload("request", subject, json) : INVALID;
     if (data === INVALID || !this.#checkStorage(subject, data)) {
-      throw new RoseyError("PERMISSION_DENIED", `request to '${subject}' refused by the gate`);
+      throw new RoseyError(
+        "PERMISSION_DENIED",
+        `request to '${subject}' refused by the gate: ${this.#lastRefusal}`,
+      );
     }
     if (!this.#bucket.take()) {
-      this.#violate("request", subject, null, `publish rate above ${this.#bucket.rate}/s`, false);
+      this.#violate("request", subject, null, `publish rate above ${this.#bucket.rate}/s`, false, true);
       throw new RoseyError(
         "RATE_LIMITED",
         `request to '${subject}' refused: publish rate above ${this.#bucket.rate}/s`,
@@ -193,7 +208,17 @@ export class PermissionGate {
       }
     }
     if (subject.startsWith("rosey.plugins.") && !subject.startsWith(this.#ownPrefix)) {
-      this.#violate(op, subject, null, "another plugin's namespace", true);
+      if (subject === this.#ownPrefix.slice(0, -1)) {
+        this.#violate(
+          op,
+          subject,
+          null,
+          `its namespace is '${this.#ownPrefix}>': a subject needs a token after its name`,
+          false,
+        );
+      } else {
+        this.#violate(op, subject, null, "another plugin's namespace", true);
+      }
       return false;
     }
     const allowed =
@@ -207,7 +232,7 @@ export class PermissionGate {
         ? allowed.some((granted) => patternCovers(granted, subject))
         : allowed.some((granted) => subjectMatches(granted, subject));
     if (ok) return true;
-    const capability = capabilityFor(op, subject);
+    const capability = capabilityFor(op, subject, this.#grants.requested);
     const reason = capability
       ? this.#grants.requested.includes(capability)
         ? `capability '${capability}' was requested but not granted`
@@ -282,10 +307,12 @@ export class PermissionGate {
     capability: string | null,
     reason: string,
     severe: boolean,
+    rate = false,
   ): void {
     const now = Date.now();
-    while (this.#recent.length > 0 && this.#recent[0]! < now - this.#windowMs) this.#recent.shift();
-    this.#recent.push(now);
+    const recent = rate ? this.#recent.rate : this.#recent.other;
+    while (recent.length > 0 && recent[0]! < now - this.#windowMs) recent.shift();
+    recent.push(now);
     // Subject and reason carry text the plugin chose (a refused subject, its field names): escaped and cut,
     // since a NUL made PostgreSQL refuse the audit batch holding it, and an over-long reason was not persisted.
     const violation: Violation = {
@@ -294,9 +321,11 @@ export class PermissionGate {
       subject: sanitizeLogText(subject.slice(0, 300)),
       capability,
       reason: sanitizeLogText(reason),
-      count: this.#recent.length,
+      count: recent.length,
       severe,
+      rate,
     };
+    this.#lastRefusal = violation.reason;
     // Every refusal is published (and persisted by the audit log); only the log lines are budgeted.
     if (this.#logBudget.admit(this.#log, "denial")) this.#log.warn({ violation }, "operation denied");
     try {
@@ -325,16 +354,27 @@ function patternsOverlap(a: string, b: string): boolean {
   return true;
 }
 
-function capabilityFor(op: Op, subject: string): CapabilityName | null {
+/**
+ * The capability to name in a refusal: of those that would allow it, one the plugin requested (so the
+ * reason says "requested but not granted"), else the one whose pattern fits the subject most narrowly
+ * (`chat.pm` for `rosey.events.pm`, not `events.read`'s `rosey.events.>`).
+ */
+function capabilityFor(op: Op, subject: string, requested: readonly string[]): CapabilityName | null {
+  let best: { name: CapabilityName; score: number } | undefined;
   for (const [name, capability] of Object.entries(CAPABILITIES) as Array<
     [CapabilityName, (typeof CAPABILITIES)[CapabilityName]]
   >) {
-    const patterns = capability[op];
-    const hit =
-      op === "subscribe"
-        ? patterns.some((p) => patternCovers(p, subject))
-        : patterns.some((p) => subjectMatches(p, subject));
-    if (hit) return name;
+    for (const pattern of capability[op]) {
+      const hit = op === "subscribe" ? patternCovers(pattern, subject) : subjectMatches(pattern, subject);
+      if (!hit) continue;
+      const score = (requested.includes(name) ? 1000 : 0) + narrowness(pattern);
+      if (!best || score > best.score) best = { name, score };
+    }
   }
-  return null;
+  return best?.name ?? null;
+}
+
+/** Higher for a pattern that matches fewer subjects: exact tokens count most, `*` less, `>` least. */
+function narrowness(pattern: string): number {
+  return pattern.split(".").reduce((sum, token) => sum + (token === ">" ? 0 : token === "*" ? 1 : 3), 0);
 }

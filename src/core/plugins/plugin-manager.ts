@@ -6,7 +6,7 @@ import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage, type RoseyError } from "../errors.js";
 import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
-import { commandSubject, SUBJECTS } from "../subjects.js";
+import { commandSubject, SUBJECTS, subjectMatches } from "../subjects.js";
 import { compileCheck } from "../validation.js";
 import { bundlePlugin } from "./bundle.js";
 import { PermissionGate, type Violation } from "./gate.js";
@@ -56,6 +56,12 @@ const checkCommand = compileCheck(commandSchema);
 const LATE_LOGS_PER_SECOND = 20;
 const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 30_000;
+/**
+ * Refusals for a plugin's rate suspend it only past this many times what its rate lets through in a
+ * violation window (10/s over 10 s: 1,000 refused operations). A burst of users' commands costs a plugin
+ * some replies, not its place; a plugin publishing in a loop gets there in milliseconds.
+ */
+const RATE_FLOOD_FACTOR = 10;
 
 interface ManagedPlugin {
   discovered: DiscoveredPlugin;
@@ -89,13 +95,17 @@ export class PluginManager {
   #directory: readonly CommandInfo[] | undefined;
   #stopping: Promise<void> | undefined;
   readonly #spawner: SandboxSpawner;
+  readonly #root: Logger;
 
   constructor(options: PluginManagerOptions) {
     this.#bus = options.bus;
     this.#config = options.config;
+    this.#root = options.logger;
     this.#log = options.logger.child({ component: "plugin-manager" });
     this.#spawner =
-      options.config.sandbox.isolation === "process" ? new ProcessSpawner(this.#log) : new ThreadSpawner();
+      options.config.sandbox.isolation === "process"
+        ? new ProcessSpawner(options.logger)
+        : new ThreadSpawner();
   }
 
   /** The sandbox spawner (exposed for monitoring and tests: host pid, host restarts). */
@@ -226,7 +236,8 @@ export class PluginManager {
     const gate = new PermissionGate({
       grants,
       bus: this.#bus,
-      logger: this.#log,
+      // The root logger: the gate names its own component (a second `component` key would repeat in JSON).
+      logger: this.#root,
       publishPerSecond: limits.publishPerSecond,
       maxPayloadChars: MAX_PAYLOAD_CHARS,
       violationWindowMs: this.#config.sandbox.violations.windowMs,
@@ -288,17 +299,19 @@ export class PluginManager {
         await worker.stop();
         return;
       }
+      // Suspended while its start() ran: the worker is already being ended.
+      if (p.state === "suspended") return;
       this.#setState(p, "running");
       p.startedAt = Date.now();
-      p.commandSub ??= this.#bus.subscribe(commandSubject(manifest.name), (m) => this.#onCommand(p, m), {
-        queue: `plugin:${manifest.name}`,
-      });
+      this.#answerCommands(p);
       this.#log.info(
         { plugin: manifest.name, version: manifest.version, threadId: worker.threadId },
         "plugin running",
       );
       void worker.exited().then((exit) => this.#onExit(p, worker, exit));
     } catch (err) {
+      // Its worker was killed because start() broke the rules: the suspension is the outcome, and its reason.
+      if (p.state === "suspended") return;
       p.lastError = errorMessage(err);
       // A start that failed because its worker ended has its exit settled by now: peek at it without waiting.
       const exit = launched && (await Promise.race([launched.exited(), undefined]));
@@ -356,6 +369,14 @@ export class PluginManager {
     }, delay);
   }
 
+  /** Takes the plugin's command subject; `#onCommand` answers from its state. */
+  #answerCommands(p: ManagedPlugin): void {
+    const { name } = p.discovered.manifest;
+    p.commandSub ??= this.#bus.subscribe(commandSubject(name), (m) => this.#onCommand(p, m), {
+      queue: `plugin:${name}`,
+    });
+  }
+
   /** Every state change goes through here: the command directory depends on which plugins run. */
   #setState(p: ManagedPlugin, state: PluginState): void {
     if (p.state === state) return;
@@ -386,10 +407,13 @@ export class PluginManager {
    * killed; one the operator suspends is stopped (its `onStop` runs). `resume` starts a new one.
    */
   #suspend(p: ManagedPlugin, reason: string, end: "kill" | "stop"): void {
-    if (p.state !== "running") return;
+    // A plugin is judged from its first operation: what its start() does counts as much as its handlers.
+    if (p.state !== "running" && p.state !== "starting") return;
     this.#setState(p, "suspended");
     p.gate.suspended = true;
     p.lastError = reason;
+    // Suspended before it ever ran: its commands are still answered (PLUGIN_NOT_RUNNING), as after running.
+    this.#answerCommands(p);
     this.#log.error({ plugin: p.grants.plugin, reason }, "plugin suspended");
     this.#audit("plugin.suspended", p.grants.plugin, reason);
     if (end === "kill") void p.worker?.kill(`suspended: ${reason}`);
@@ -461,11 +485,17 @@ export class PluginManager {
 
   #onViolation(p: ManagedPlugin, violation: Violation): void {
     p.violations++;
-    const { threshold, suspendOnSevere } = this.#config.sandbox.violations;
-    if ((suspendOnSevere && violation.severe) || violation.count >= threshold) {
+    const { threshold, suspendOnSevere, windowMs } = this.#config.sandbox.violations;
+    const rate = p.limits.publishPerSecond;
+    const limit = violation.rate
+      ? Math.max(threshold, (RATE_FLOOD_FACTOR * rate * windowMs) / 1000)
+      : threshold;
+    if ((suspendOnSevere && violation.severe) || violation.count >= limit) {
       const reason = violation.severe
         ? `severe violation: ${violation.reason}`
-        : `${violation.count} violations within ${this.#config.sandbox.violations.windowMs} ms`;
+        : violation.rate
+          ? `${violation.count} operations refused for its rate (${rate}/s) within ${windowMs} ms`
+          : `${violation.count} violations within ${windowMs} ms`;
       this.#suspend(p, reason, "kill");
     }
   }
@@ -521,12 +551,18 @@ export class PluginManager {
         command.correlationId,
       );
       if (!replied) {
+        const granted = p.grants.publish.some((g) => subjectMatches(g, SUBJECTS.actionsChatSend));
         this.#reply(message, {
           ok: false,
-          error: {
-            code: "PERMISSION_DENIED",
-            message: `plugin '${p.grants.plugin}' may not send chat messages`,
-          },
+          error: granted
+            ? {
+                code: "RATE_LIMITED",
+                message: `plugin '${p.grants.plugin}' is above its publish rate (${p.limits.publishPerSecond}/s): its reply was not sent`,
+              }
+            : {
+                code: "PERMISSION_DENIED",
+                message: `plugin '${p.grants.plugin}' may not send chat messages`,
+              },
         });
         return;
       }

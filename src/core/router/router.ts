@@ -342,6 +342,8 @@ export class Router {
     if (code === "TIMEOUT") return this.#sorry(event, info, command.correlationId, "timeout");
     if (code === "PLUGIN_NOT_RUNNING" || code === "BUSY")
       return this.#sorry(event, info, command.correlationId, "unavailable");
+    // Its reply was refused for the plugin's rate, which a burst of commands reaches: rationed like a notice.
+    if (code === "RATE_LIMITED") return this.#sorry(event, info, command.correlationId, "unavailable", true);
     return this.#sorry(event, info, command.correlationId, "error");
   }
 
