@@ -41,6 +41,7 @@ const PLUGINS = [
   "publish-flood",
   "start-severe",
   "start-flood",
+  "pm-snoop",
 ];
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -130,6 +131,18 @@ describe("red team: abusing the bus", () => {
       await expectPlatformHealthy(p);
     });
   }
+
+  it("pm-snoop: events.read's rosey.events.> delivers chat, never private messages (they need chat.pm)", async () => {
+    const chat = { platform: "test", channel: "c", user: "ann", timestamp: Date.now() };
+    p.observer.publish("rosey.events.pm", { ...chat, content: "my password is hunter2", recipient: "rosey" });
+    p.observer.publish("rosey.events.message", { ...chat, content: "hello all" });
+    await p.observer.flush();
+    await expect
+      .poll(async () => JSON.parse(await report(p, "pm-snoop")) as Array<[string, string]>)
+      .toEqual([["rosey.events.message", "hello all"]]);
+    expect(violationsOf(p, "pm-snoop")).toEqual([]);
+    expect(statusOf(p, "pm-snoop")?.state).toBe("running");
+  });
 
   it("pub-other-plugin: publishing into rosey.plugins.canary.> is refused; the canary received nothing", async () => {
     const { violations } = await attack("pub-other-plugin");

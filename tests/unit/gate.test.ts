@@ -1,10 +1,11 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import type { Bus } from "../../src/core/bus.js";
+import type { Bus, BusMessage } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { PermissionGate, type Violation } from "../../src/core/plugins/gate.js";
 import { computeGrants } from "../../src/core/plugins/grants.js";
+import { subjectMatches } from "../../src/core/subjects.js";
 
 /**
  * The gate on its own, with a recording bus: what a compromised worker shim could send straight to it
@@ -15,6 +16,7 @@ function setup(capabilities: string[], grants: string[] = ["basic"], logger = si
   const published: Array<{ subject: string; json: string }> = [];
   const requested: Array<{ subject: string; json: string }> = [];
   const subscribed: string[] = [];
+  const handlers: Array<(message: BusMessage) => void> = [];
   const violations: Violation[] = [];
   const bus = {
     publishEncoded: (subject: string, json: string) => published.push({ subject, json }),
@@ -25,8 +27,9 @@ function setup(capabilities: string[], grants: string[] = ["basic"], logger = si
       requested.push({ subject, json });
       return { data: { success: true, data: null } };
     },
-    subscribe: (subject: string) => {
+    subscribe: (subject: string, handler: (message: BusMessage) => void) => {
       subscribed.push(subject);
+      handlers.push(handler);
       return { subject, unsubscribe() {} };
     },
   } as unknown as Bus;
@@ -39,7 +42,7 @@ function setup(capabilities: string[], grants: string[] = ["basic"], logger = si
     maxPayloadChars: 1024,
     violationWindowMs: 10_000,
   });
-  return { gate, published, requested, subscribed, violations };
+  return { gate, published, requested, subscribed, handlers, violations };
 }
 
 describe("PermissionGate", () => {
@@ -145,6 +148,35 @@ describe("PermissionGate", () => {
     const narrow = setup([], []);
     narrow.gate.subscribe("rosey.events.pm", () => {});
     expect(narrow.violations[0]?.capability).toBe("chat.pm");
+  });
+
+  it("PMs reach only chat.pm: events.read's rosey.events.> does not deliver them, nor may it subscribe to them", () => {
+    const seen = (capabilities: string[], pattern: string) => {
+      const { gate, handlers, violations } = setup(capabilities);
+      const got: string[] = [];
+      const sub = gate.subscribe(pattern, (m) => got.push(m.subject));
+      for (const subject of ["rosey.events.message", "rosey.events.pm", "rosey.events.user.join"])
+        if (subjectMatches(pattern, subject))
+          for (const handler of handlers) handler({ subject } as BusMessage);
+      return { subscribed: sub !== undefined, got, violations };
+    };
+    expect(seen(["events.read"], "rosey.events.>").got).toEqual([
+      "rosey.events.message",
+      "rosey.events.user.join",
+    ]);
+    expect(seen(["events.read", "chat.pm"], "rosey.events.>").got).toEqual([
+      "rosey.events.message",
+      "rosey.events.pm",
+      "rosey.events.user.join",
+    ]);
+    const direct = seen(["events.read"], "rosey.events.pm");
+    expect(direct.subscribed).toBe(false);
+    expect(direct.violations[0]).toMatchObject({
+      capability: "chat.pm",
+      reason: "capability 'chat.pm' was not requested",
+      severe: false,
+    });
+    expect(seen(["chat.pm"], "rosey.events.pm").got).toEqual(["rosey.events.pm"]);
   });
 
   it("its own bare namespace subject is an ordinary refusal that says why, not another plugin's namespace", () => {

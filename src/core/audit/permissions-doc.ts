@@ -5,6 +5,7 @@ import {
   capabilitiesOfGroup,
   GROUPS,
   NEVER_GRANTED,
+  PRIVATE_SUBJECTS,
 } from "../plugins/capabilities.js";
 
 /**
@@ -55,6 +56,16 @@ export function renderPermissionsDoc(): string {
     "- `>` and `rosey.>` subscriptions, and any subject that breaks the gate's grammar (tokens of",
     "  `[A-Za-z0-9_-]`, no empty tokens, at most 16 tokens and 256 characters, no wildcards when publishing,",
     "  `$`-prefixed subjects reserved)",
+    "",
+    "## Private subjects",
+    "",
+    "A pattern a capability opens may also match a subject that only another capability delivers. A plugin",
+    "without that capability does not receive such a subject through a broader subscription, and a",
+    "subscription to it alone is refused (not severe):",
+    "",
+    ...Object.entries(PRIVATE_SUBJECTS).map(
+      ([subject, capability]) => `- \`${subject}\`: only with \`${capability}\``,
+    ),
     "",
     "## Groups",
     "",

@@ -35,9 +35,13 @@ const cap = (
   });
 
 export const CAPABILITIES = Object.freeze({
-  "events.read": cap("basic", "Receive normalized platform events (chat messages, joins, media changes…)", {
-    subscribe: ["rosey.events.>"],
-  }),
+  "events.read": cap(
+    "basic",
+    "Receive normalized platform events (chat messages, joins, media changes…; not PMs: `chat.pm`)",
+    {
+      subscribe: ["rosey.events.>"],
+    },
+  ),
   "chat.send": cap("basic", "Send chat messages to a channel", { publish: ["rosey.actions.chat.send"] }),
   "chat.pm": cap("basic", "Send and receive private messages", {
     publish: ["rosey.actions.chat.pm"],
@@ -101,6 +105,15 @@ export const CAPABILITIES = Object.freeze({
 } satisfies Record<string, Capability>);
 
 export type CapabilityName = keyof typeof CAPABILITIES;
+
+/**
+ * Subjects a broader pattern covers that only one capability may receive. A private message belongs to
+ * its sender and the bot, not to every plugin that reads the channel: `events.read`'s `rosey.events.>`
+ * does not deliver `rosey.events.pm`; only `chat.pm` does.
+ */
+export const PRIVATE_SUBJECTS: Readonly<Record<string, CapabilityName>> = Object.freeze({
+  "rosey.events.pm": "chat.pm",
+});
 
 export function isCapability(name: string): name is CapabilityName {
   return Object.hasOwn(CAPABILITIES, name);

@@ -6,7 +6,7 @@ import { RoseyError } from "../errors.js";
 import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
 import { patternCovers, SUBJECTS, subjectMatches, subjectProblem } from "../subjects.js";
-import { CAPABILITIES, type CapabilityName, NEVER_GRANTED } from "./capabilities.js";
+import { CAPABILITIES, type CapabilityName, NEVER_GRANTED, PRIVATE_SUBJECTS } from "./capabilities.js";
 import type { EffectiveGrants } from "./grants.js";
 import { TokenBucket } from "./token-bucket.js";
 
@@ -147,7 +147,12 @@ export class PermissionGate {
       this.#violate("subscribe", pattern, null, `subscribe rate above ${this.#bucket.rate}/s`, false, true);
       return undefined;
     }
-    return this.#bus.subscribe(pattern, deliver);
+    // A granted pattern may also match private subjects it does not hold the capability for: not delivered.
+    const withheld = this.#grants.withheld.filter((subject) => subjectMatches(pattern, subject));
+    if (withheld.length === 0) return this.#bus.subscribe(pattern, deliver);
+    return this.#bus.subscribe(pattern, (message) => {
+      if (!withheld.includes(message.subject)) deliver(message);
+    });
   }
 
   /** Sends a request on the plugin's behalf; refusals reject with `PERMISSION_DENIED` (or the check's code). */
@@ -221,18 +226,11 @@ export class PermissionGate {
       }
       return false;
     }
-    const allowed =
-      op === "publish"
-        ? this.#grants.publish
-        : op === "subscribe"
-          ? this.#grants.subscribe
-          : this.#grants.request;
-    const ok =
-      op === "subscribe"
-        ? allowed.some((granted) => patternCovers(granted, subject))
-        : allowed.some((granted) => subjectMatches(granted, subject));
-    if (ok) return true;
-    const capability = capabilityFor(op, subject, this.#grants.requested);
+    const withheld = op === "subscribe" && this.#grants.withheld.includes(subject);
+    if (!withheld && this.#granted(op, subject)) return true;
+    const capability = withheld
+      ? (PRIVATE_SUBJECTS[subject] ?? null)
+      : capabilityFor(op, subject, this.#grants.requested);
     const reason = capability
       ? this.#grants.requested.includes(capability)
         ? `capability '${capability}' was requested but not granted`
@@ -240,6 +238,18 @@ export class PermissionGate {
       : `no capability allows ${op} on this subject`;
     this.#violate(op, subject, capability, reason, subject === ">" || subject === "rosey.>");
     return false;
+  }
+
+  #granted(op: Op, subject: string): boolean {
+    const allowed =
+      op === "publish"
+        ? this.#grants.publish
+        : op === "subscribe"
+          ? this.#grants.subscribe
+          : this.#grants.request;
+    return op === "subscribe"
+      ? allowed.some((granted) => patternCovers(granted, subject))
+      : allowed.some((granted) => subjectMatches(granted, subject));
   }
 
   /** The payload, parsed once; `INVALID` (after reporting why) when it is too large or not JSON. */

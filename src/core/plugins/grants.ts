@@ -6,6 +6,7 @@ import {
   capabilitiesOfGroup,
   isCapability,
   isGroup,
+  PRIVATE_SUBJECTS,
 } from "./capabilities.js";
 import type { PluginManifest } from "./manifest.js";
 
@@ -28,6 +29,8 @@ export interface EffectiveGrants {
   readonly publish: readonly string[];
   readonly subscribe: readonly string[];
   readonly request: readonly string[];
+  /** Private subjects (`PRIVATE_SUBJECTS`) its subscriptions never deliver: their capability is not effective. */
+  readonly withheld: readonly string[];
 }
 
 /** Config grant names that are neither capabilities nor groups, with the config path that holds each. */
@@ -86,5 +89,8 @@ export function computeGrants(manifest: PluginManifest, config: RoseyConfig): Ef
     publish: collect("publish"),
     subscribe: collect("subscribe"),
     request: collect("request"),
+    withheld: Object.entries(PRIVATE_SUBJECTS)
+      .filter(([, capability]) => !effective.includes(capability))
+      .map(([subject]) => subject),
   });
 }
