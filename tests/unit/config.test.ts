@@ -40,7 +40,13 @@ describe("loadConfig", () => {
     );
     const { config, file: from } = loadConfig({ file, env: {} });
     expect(from).toBe(file);
-    expect(config.router).toEqual({ prefix: "?", timeoutMs: 5000, maxInFlight: 5000, defaultCooldownMs: 0 });
+    expect(config.router).toEqual({
+      prefix: "?",
+      timeoutMs: 5000,
+      maxInFlight: 5000,
+      defaultCooldownMs: 0,
+      commands: {},
+    });
     expect(config.dataDir).toBe(path.join(dir(), "state"));
     expect(config.plugins.directory).toBe(path.join(dir(), "my-plugins"));
     expect(config.platforms).toEqual([]);

@@ -19,8 +19,11 @@ describe("preflightPlugins", () => {
 
   const plugin = (name: string, manifest: Record<string, unknown> = {}, code?: string) =>
     writePluginFolder(dir, name, { manifest, code });
-  const check = (plugins: Record<string, unknown> = {}, sandbox: Record<string, unknown> = {}) =>
-    preflightPlugins(validateConfig({ plugins: { directory: dir, ...plugins }, sandbox }, "test"));
+  const check = (
+    plugins: Record<string, unknown> = {},
+    sandbox: Record<string, unknown> = {},
+    router: Record<string, unknown> = {},
+  ) => preflightPlugins(validateConfig({ plugins: { directory: dir, ...plugins }, sandbox, router }, "test"));
   const render = (findings: Array<{ level: string; where: string; message: string }>) =>
     findings.map((f) => `${f.level} ${f.where.replace(dir, "DIR")}: ${f.message.replaceAll(dir, "DIR")}`);
 
@@ -68,12 +71,19 @@ describe("preflightPlugins", () => {
     ]);
   });
 
-  it("reports a command claimed twice, against the plugin whose claim is ignored", async () => {
+  it("a command several plugins claim is answered by none until router.commands names one", async () => {
     plugin("alpha", { commands: [{ name: "roll" }] });
     plugin("beta", { commands: [{ name: "flip", aliases: ["roll"] }] });
-    const result = await check();
-    expect(render(result.findings)).toEqual([
-      "error DIR/beta/plugin.json: command 'roll' is already provided by 'alpha'; beta's claim is ignored",
+    expect(render((await check()).findings)).toEqual([
+      "error router.commands.roll: command !roll is claimed by alpha, beta and no router.commands.roll entry says which: none of them answers it (set router.commands.roll to one of them)",
+    ]);
+    expect(render((await check({}, {}, { commands: { roll: "beta" } })).findings)).toEqual([]);
+    expect(
+      render((await check({}, {}, { commands: { roll: "gamma", flip: "alpha", dice: "alpha" } })).findings),
+    ).toEqual([
+      "error router.commands.roll: command !roll is claimed by alpha, beta and router.commands.roll names 'gamma', which does not claim it: none of them answers it (set router.commands.roll to one of them)",
+      "warning router.commands.flip: only 'beta' claims command 'flip', not 'alpha': this entry does nothing",
+      "warning router.commands.dice: no enabled plugin claims command 'dice': this entry (for 'alpha') does nothing",
     ]);
   });
 

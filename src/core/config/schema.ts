@@ -148,6 +148,17 @@ export const configSchema = z.strictObject({
       /** Commands in flight beyond which new ones are answered "unavailable" at once (memory under a flood). */
       maxInFlight: z.number().int().min(1).max(1_000_000).default(5_000),
       defaultCooldownMs: z.number().int().min(0).max(3_600_000).default(0),
+      /**
+       * Which plugin answers a command word (name or alias) that several enabled plugins claim. Without an
+       * entry such a word is answered by none of them: installing a plugin never silently takes a command
+       * from another.
+       */
+      commands: z
+        .record(
+          z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "must be a command name"),
+          z.string().regex(PLUGIN_NAME, "must be a plugin name"),
+        )
+        .default({}),
     })
     .prefault({}),
   sandbox: z

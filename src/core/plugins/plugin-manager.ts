@@ -129,7 +129,10 @@ export class PluginManager {
       }
       this.#plugins.set(name, this.#manage(plugin));
     }
-    this.#commandOwners = claimCommands([...this.#plugins.values()].map((p) => p.discovered.manifest)).owners;
+    this.#commandOwners = claimCommands(
+      [...this.#plugins.values()].map((p) => p.discovered.manifest),
+      this.#config.router.commands,
+    ).owners;
     await Promise.all([...this.#plugins.values()].map((p) => this.#launch(p)));
     this.#subs.push(
       this.#bus.subscribe(SUBJECTS.monitoringPlugins, (m) => {

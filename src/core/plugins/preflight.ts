@@ -37,21 +37,34 @@ export function isPluginEnabled(config: Readonly<RoseyConfig>, name: string): bo
 export interface CommandClaims {
   /** Command word (name or alias) → the plugin that answers it. */
   owners: Map<string, string>;
-  clashes: Array<{ plugin: string; word: string; owner: string }>;
+  /** Words several plugins claim that no `router.commands` entry gives to one of them: nobody answers them. */
+  clashes: Array<{ word: string; claimants: string[]; chosen?: string }>;
 }
 
-/** The first plugin (in the order given: alphabetical) to claim a command name or alias keeps it. */
-export function claimCommands(manifests: Iterable<PluginManifest>): CommandClaims {
+/**
+ * Who answers each command word. A word one plugin claims is its own; a word several claim goes to the one
+ * `router.commands` names, else to none of them. Not to the first in some order: a plugin installed later
+ * (or named to sort first) would silently take a command from the plugin the community relies on.
+ */
+export function claimCommands(
+  manifests: Iterable<PluginManifest>,
+  chosen: Readonly<Record<string, string>> = {},
+): CommandClaims {
+  const claimants = new Map<string, string[]>();
+  for (const manifest of manifests)
+    for (const c of manifest.commands ?? [])
+      for (const word of [c.name, ...(c.aliases ?? [])]) {
+        const list = claimants.get(word) ?? [];
+        if (!list.includes(manifest.name)) list.push(manifest.name);
+        claimants.set(word, list);
+      }
   const owners = new Map<string, string>();
   const clashes: CommandClaims["clashes"] = [];
-  for (const manifest of manifests) {
-    for (const c of manifest.commands ?? []) {
-      for (const word of [c.name, ...(c.aliases ?? [])]) {
-        const owner = owners.get(word);
-        if (owner && owner !== manifest.name) clashes.push({ plugin: manifest.name, word, owner });
-        else owners.set(word, manifest.name);
-      }
-    }
+  for (const [word, list] of claimants) {
+    const pick = chosen[word];
+    if (list.length === 1) owners.set(word, list[0]!);
+    else if (pick && list.includes(pick)) owners.set(word, pick);
+    else clashes.push({ word, claimants: list, ...(pick ? { chosen: pick } : {}) });
   }
   return { owners, clashes };
 }
@@ -95,19 +108,34 @@ export function setupFindings(
   }
 
   const enabled = discovered.plugins.filter((p) => isPluginEnabled(config, p.manifest.name));
-  for (const clash of claimCommands(enabled.map((p) => p.manifest)).clashes)
+  const claims = claimCommands(
+    enabled.map((p) => p.manifest),
+    config.router.commands,
+  );
+  for (const clash of claims.clashes) {
+    const shown = `${config.router.prefix}${clash.word}`;
+    const why = clash.chosen
+      ? `router.commands.${clash.word} names '${clash.chosen}', which does not claim it`
+      : `no router.commands.${clash.word} entry says which`;
     findings.push({
       level: "error",
-      where: path.join(pluginDirOf(enabled, clash.plugin), "plugin.json"),
-      plugin: clash.plugin,
-      message: `command '${clash.word}' is already provided by '${clash.owner}'; ${clash.plugin}'s claim is ignored`,
+      where: `router.commands.${clash.word}`,
+      message: `command ${shown} is claimed by ${clash.claimants.join(", ")} and ${why}: none of them answers it (set router.commands.${clash.word} to one of them)`,
     });
+  }
+  for (const [word, plugin] of Object.entries(config.router.commands)) {
+    const owner = claims.owners.get(word);
+    if (owner === plugin || claims.clashes.some((c) => c.word === word)) continue;
+    findings.push({
+      level: "warning",
+      where: `router.commands.${word}`,
+      message: owner
+        ? `only '${owner}' claims command '${word}', not '${plugin}': this entry does nothing`
+        : `no enabled plugin claims command '${word}': this entry (for '${plugin}') does nothing`,
+    });
+  }
   for (const { manifest, dir } of enabled) findings.push(...grantFindings(config, manifest, dir));
   return findings;
-}
-
-function pluginDirOf(plugins: readonly DiscoveredPlugin[], name: string): string {
-  return plugins.find((p) => p.manifest.name === name)?.dir ?? name;
 }
 
 function grantFindings(
