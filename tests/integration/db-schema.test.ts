@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -45,6 +45,24 @@ describe.each(engines)("core schema on %s", (engine, open) => {
   afterAll(async () => {
     await db?.close();
   });
+
+  it.runIf(engine === "sqlite")(
+    "creates the SQLite file and its folder readable by their owner only",
+    async () => {
+      const parent = mkdtempSync(path.join(os.tmpdir(), "rosey-mode-"));
+      try {
+        const file = path.join(parent, "data", "rosey.sqlite");
+        const created = await openDatabase({ engine: "sqlite", file });
+        await new MigrationRunner(created, { actor: "test" }).applyCore(loadCoreMigrations("sqlite"));
+        await created.close();
+        expect(statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
+        for (const f of readdirSync(path.dirname(file)))
+          expect(statSync(path.join(path.dirname(file), f)).mode & 0o777).toBe(0o600);
+      } finally {
+        rmSync(parent, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("records the core migrations in the ledger and re-applying is a no-op", async () => {
     expect(db.engine).toBe(engine);

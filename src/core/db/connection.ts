@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
@@ -108,12 +108,17 @@ export async function openDatabase(
   options: OpenDatabaseOptions = {},
 ): Promise<Database> {
   if (target.engine === "sqlite") {
-    mkdirSync(path.dirname(target.file), { recursive: true });
+    // Chat logs, PMs and every plugin's records: readable by the operator's user only, like the NATS files
+    // beside them. Only what this opens for the first time; an existing file or folder keeps its mode.
+    mkdirSync(path.dirname(target.file), { recursive: true, mode: 0o700 });
+    const created = !existsSync(target.file);
     // WAL is a property of the file: set it once with a plain connection before the adapter opens it.
     // Not on a file the migration runner is going to refuse (another program's database, e.g. the Python
     // Rosey-Robot's, with tables named like Rosey's: DATABASE_NOT_EMPTY), which must be left as it was.
     try {
       const raw = new BetterSqlite3(target.file);
+      // SQLite gives its -wal and -shm files the database file's mode.
+      if (created) chmodSync(target.file, 0o600);
       try {
         const empty = raw.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get() === undefined;
         const catalog = sqliteCatalog(raw);
