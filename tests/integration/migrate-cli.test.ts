@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -28,19 +28,28 @@ function roseyIn(dir: string, ...args: string[]) {
 
 describe("rosey migrate", () => {
   it("status, dry-run, apply --to, rollback, and clear errors", () => {
+    // Looking creates nothing: before the first apply there is no database file.
+    const file = path.join(cwd, "data", "rosey.sqlite");
+    const none = /^\(no database at \S+rosey\.sqlite yet: shown against an empty one, nothing created\)\n/;
     expect(rosey("quotes", "status")).toMatchObject({
       code: 0,
-      out: expect.stringMatching(/quotes: at version 0 of 2[\s\S]*pending {2}001 create quotes table/),
+      out: expect.stringMatching(
+        new RegExp(`${none.source}quotes: at version 0 of 2[\\s\\S]*pending {2}001 create quotes table`),
+      ),
     });
     expect(rosey("quotes", "apply", "--dry-run")).toMatchObject({
       code: 0,
-      out: expect.stringMatching(/^\[dry-run\] Would apply quotes 1, 2; now at version 0/),
+      out: expect.stringMatching(
+        new RegExp(`${none.source}\\[dry-run\\] Would apply quotes 1, 2; now at version 0`),
+      ),
     });
-    expect(rosey("quotes", "status").out).toMatch(/at version 0 of 2/);
+    expect(existsSync(file)).toBe(false);
     expect(rosey("quotes", "apply", "--to", "1")).toMatchObject({
       code: 0,
       out: expect.stringMatching(/^Applied quotes 1; now at version 1/),
     });
+    expect(existsSync(file)).toBe(true);
+    expect(rosey("quotes", "status").out).toMatch(/^quotes: at version 1 of 2/);
     const json = JSON.parse(rosey("quotes", "status", "--json").out) as {
       applied: Array<{ appliedBy: string }>;
     };

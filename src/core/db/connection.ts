@@ -111,7 +111,7 @@ export async function openDatabase(
     // Chat logs, PMs and every plugin's records: readable by the operator's user only, like the NATS files
     // beside them. Only what this opens for the first time; an existing file or folder keeps its mode.
     mkdirSync(path.dirname(target.file), { recursive: true, mode: 0o700 });
-    const created = !existsSync(target.file);
+    const created = target.file !== ":memory:" && !existsSync(target.file);
     // WAL is a property of the file: set it once with a plain connection before the adapter opens it.
     // Not on a file the migration runner is going to refuse (another program's database, e.g. the Python
     // Rosey-Robot's, with tables named like Rosey's: DATABASE_NOT_EMPTY), which must be left as it was.

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import os from "node:os";
 import { escapeControls, terminalSafe } from "../../sandbox/escape-text.js";
 import { createBus } from "../bus.js";
@@ -62,12 +63,19 @@ export async function runMigrateCommand(
   const request = requestOf(action as MigrateAction, options);
   const { config } = loadConfig({ file: options.config });
   const actor = `cli:${safeUser()}`;
-  const result =
-    (await viaBus(config, plugin, action as MigrateAction, request, actor)) ??
-    (await direct(config, plugin, action as MigrateAction, request, actor));
+  const viaService = await viaBus(config, plugin, action as MigrateAction, request, actor);
+  const { result, absent } =
+    viaService !== undefined
+      ? { result: viaService, absent: undefined }
+      : await direct(config, plugin, action as MigrateAction, request, actor);
   // Issues quote the plugin's SQL: no control character reaches the terminal.
   if (options.json) out.write(terminalSafe(`${JSON.stringify(result, null, 2)}\n`));
-  else out.write(terminalSafe(`${format(action as MigrateAction, result)}\n`));
+  else {
+    const note = absent
+      ? `(no database at ${absent} yet: shown against an empty one, nothing created)\n`
+      : "";
+    out.write(terminalSafe(`${note}${format(action as MigrateAction, result)}\n`));
+  }
   return 0;
 }
 
@@ -155,16 +163,23 @@ async function direct(
   action: MigrateAction,
   request: MigrateRequest,
   actor: string,
-): Promise<unknown> {
-  const db = await openDatabase(resolveDatabaseTarget(config));
+): Promise<{ result: unknown; absent: string | undefined }> {
+  const target = resolveDatabaseTarget(config);
+  // A look (status, a dry run) must not create the database: with no file yet, it looks at an empty one in memory.
+  const look = action === "status" || request.dry_run === true;
+  const absent = look && target.engine === "sqlite" && !existsSync(target.file) ? target.file : undefined;
+  const db = await openDatabase(absent ? { engine: "sqlite", file: ":memory:" } : target);
   try {
     const runner = new MigrationRunner(db, { actor });
     await runner.applyCore(loadCoreMigrations(db.engine));
-    if (action === "purge") return await purgePlugin(db, plugin, { config, actor, yes: request.yes });
-    const set = pluginMigrationSet(config.plugins.directory, plugin, db);
-    const run = { toVersion: request.to_version, count: request.count, dryRun: request.dry_run };
-    if (action === "status") return await runner.status(set);
-    return action === "apply" ? await runner.apply(set, run) : await runner.rollback(set, run);
+    const result = await (async () => {
+      if (action === "purge") return await purgePlugin(db, plugin, { config, actor, yes: request.yes });
+      const set = pluginMigrationSet(config.plugins.directory, plugin, db);
+      const run = { toVersion: request.to_version, count: request.count, dryRun: request.dry_run };
+      if (action === "status") return await runner.status(set);
+      return action === "apply" ? await runner.apply(set, run) : await runner.rollback(set, run);
+    })();
+    return { result, absent };
   } finally {
     await db.close();
   }
