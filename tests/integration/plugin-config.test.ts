@@ -47,6 +47,27 @@ describe("a plugin's config checked against its configSchema before it starts", 
     expect(await start({ greeting: "Ahoy", times: 2 })).toMatchObject({ state: "running" });
   });
 
+  it("an operator's reload of a plugin that still fails says why, and that reload does not re-read rosey.yaml", async () => {
+    const p = await startFixturePlugins({
+      plugins: {
+        welcomer: { grants: ["chat.send"], config: { greeting: "a greeting far too long to fit" } },
+      },
+    });
+    try {
+      const reply = await p.client.request<{ ok: boolean; error: { message: string } }>(
+        "rosey.admin.plugins.reload",
+        { plugin: "welcomer" },
+        { timeoutMs: 10_000 },
+      );
+      expect(reply.data.ok).toBe(false);
+      expect(reply.data.error.message).toMatch(
+        /^plugin 'welcomer' is failed: Invalid config for plugin 'welcomer':[\s\S]*greeting[\s\S]*\(reload re-reads the plugin's code, not its plugin.json or rosey.yaml: restart rosey for those\)$/,
+      );
+    } finally {
+      await p.stop();
+    }
+  });
+
   it("does not start with an invalid one, and says what to fix", async () => {
     const status = await start({ greeting: "a greeting far too long to fit", times: 2 });
     expect(status.state).toBe("failed");

@@ -168,13 +168,20 @@ describe("router over a real nats-server", () => {
     expect(reply!.data).toEqual({
       platform: "console",
       channel: "lobby",
-      text: "Unknown command !frobnicate — try !help",
+      text: "Unknown command !frobnicate",
     });
     expect(reply!.correlationId).toBe(line.id);
     expect(reply!.source).toBe("core");
     const [done] = await completed.waitFor(1);
     expect(done!.data).toEqual({ correlationId: line.id, command: "frobnicate", status: "unknown" });
     expect(received).toHaveLength(0);
+  });
+
+  it("points at !help for an unknown command only when some plugin answers !help", async () => {
+    directory.push(commandInfo("help"));
+    say("!frobnicate");
+    const [reply] = await sends.waitFor(1);
+    expect(reply!.data.text).toBe("Unknown command !frobnicate — try !help");
   });
 
   it("enforces the manifest cooldown per user and command, with a friendly reply", async () => {
@@ -363,7 +370,7 @@ describe("router over a real nats-server", () => {
     ]);
     expect((await sends.waitFor(2)).map((m) => m.data.text)).toEqual([
       "Sorry, !quote is unavailable right now.",
-      "Unknown command !nope — try !help",
+      "Unknown command !nope",
     ]);
     expect(received).toHaveLength(0);
   });

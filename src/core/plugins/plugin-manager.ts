@@ -476,7 +476,12 @@ export class PluginManager {
           if (old?.ready) await old.stop();
           await this.#launch(p);
           await this.#bus.flush();
-          answer(p.state === "running", `plugin '${p.grants.plugin}' is ${p.state}`);
+          const running = p.state === "running";
+          // What an operator who just fixed something needs: why it is still down, and what reload reads.
+          const why = running
+            ? ""
+            : `: ${p.lastError ?? "no reason recorded"} (reload re-reads the plugin's code, not its plugin.json or rosey.yaml: restart rosey for those)`;
+          answer(running, `plugin '${p.grants.plugin}' is ${p.state}${why}`);
         };
         void relaunch();
         return;

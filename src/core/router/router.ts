@@ -246,11 +246,13 @@ export class Router {
           status: this.#sorry(event, stopped, correlationId, "unavailable", true),
         };
       }
+      // Point at help only when something answers it.
+      const hint = this.#resolve("help") ? ` — try ${prefix}help` : "";
       this.#notice(
         event,
         "unknown",
         NOTICE_WINDOW_MS,
-        `Unknown command ${prefix}${parsed.name} — try ${prefix}help`,
+        `Unknown command ${prefix}${parsed.name}${hint}`,
         correlationId,
       );
       return { correlationId, command: parsed.name, status: "unknown" };
