@@ -145,6 +145,18 @@ describe("migration validator levels", () => {
     ]);
   });
 
+  it("DROP TABLE in DOWN of a table its own UP creates is the undo, not a warning; any other drop still warns", () => {
+    const undo = validateMigration(
+      splitSections(
+        "-- UP\nCREATE TABLE quotes_a (x INT);\n-- DOWN\nDROP TABLE Quotes_A;\nDROP TABLE quotes_b;\n",
+      ),
+      plugin(),
+    );
+    expect(undo.issues.map((i) => `${i.level} ${i.section}: ${i.message}`)).toEqual([
+      "WARNING down: DROP TABLE quotes_b deletes its data",
+    ]);
+  });
+
   it("prefixes turn dashes into underscores", () => {
     expect(tablePrefix("my-plugin")).toBe("my_plugin_");
   });

@@ -176,7 +176,10 @@ export function validateSection(
   section: "up" | "down",
   firstLine: number,
   options: ValidateOptions,
-): { statements: Statement[]; issues: ValidationIssue[] } {
+  /** Tables the same migration's UP creates (lowercase), when validating its DOWN. */
+  createdByUp: ReadonlySet<string> = new Set(),
+): { statements: Statement[]; issues: ValidationIssue[]; created: Set<string> } {
+  const created = new Set<string>();
   const issues: ValidationIssue[] = [];
   const add = (level: IssueLevel, line: number, message: string) =>
     issues.push({ level, section, line, message });
@@ -213,7 +216,9 @@ export function validateSection(
         }
       }
     }
-    if (what.kind === "drop_table")
+    if (what.kind === "create_table") created.add(what.names[0]!.toLowerCase());
+    // Dropping in DOWN a table its own UP creates is that migration's undo, not a loss worth a warning.
+    if (what.kind === "drop_table" && !createdByUp.has(what.names[0]!.toLowerCase()))
       add("WARNING", statement.line, `DROP TABLE ${what.names[0]} deletes its data`);
     if ((what.kind === "delete" || what.kind === "update") && !/\bWHERE\b/.test(upper)) {
       add(
@@ -252,7 +257,7 @@ export function validateSection(
       }
     }
   }
-  return { statements: split.statements, issues };
+  return { statements: split.statements, issues, created };
 }
 
 export interface MigrationValidation {
@@ -267,7 +272,7 @@ export function validateMigration(
   options: ValidateOptions,
 ): MigrationValidation {
   const up = validateSection(sections.up, "up", sections.upLine, options);
-  const down = validateSection(sections.down, "down", sections.downLine, options);
+  const down = validateSection(sections.down, "down", sections.downLine, options, up.created);
   const issues = [...up.issues, ...down.issues];
   if (up.statements.length === 0)
     issues.push({
