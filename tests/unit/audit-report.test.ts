@@ -1,9 +1,10 @@
 import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AuditReport, buildAuditReport, formatAuditReport } from "../../src/core/audit/audit.js";
+import { type AuditReport, buildAuditReport } from "../../src/core/audit/audit.js";
 import { openAuditLog } from "../../src/core/audit/audit-log.js";
 import { auditCommand } from "../../src/core/audit/cli.js";
+import { formatAuditReport } from "../../src/core/audit/report-text.js";
 import { type Bus, createBus } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import { openDatabase } from "../../src/core/db/connection.js";
@@ -60,7 +61,7 @@ describe("rosey audit (offline)", () => {
     // Manifest says memory 32 / handler 1000; the config entry overrides the handler; maxima cap memory at 48.
     expect(greeter.limits).toEqual({ memoryMb: 32, handlerTimeoutMs: 700, publishPerSecond: 200 });
     expect(greeter.state).toBe("not running");
-    expect(greeter.violations).toBeNull();
+    expect(greeter.history).toBeNull();
 
     // intruder asks for users.kick, which nobody granted: it runs with chat.send only, and strict fails.
     const intruder = report.plugins.find((p) => p.name === "intruder")!;
@@ -111,22 +112,127 @@ describe("rosey audit (offline)", () => {
   });
 });
 
+describe("rosey audit: grants not requested, manifest subscriptions", () => {
+  const tmp = useTempDir("rosey-audit-grants-", "all");
+  let report: AuditReport;
+
+  beforeAll(async () => {
+    const dir = path.join(tmp(), "plugins");
+    const subscribe = [
+      "rosey.events.message",
+      "rosey.events.>",
+      "rosey.events.pm",
+      "rosey.platform.>",
+      "rosey.plugins.greedy.tick",
+    ];
+    writePluginFolder(dir, "greedy", { manifest: { capabilities: ["chat.send", "events.read"], subscribe } });
+    writePluginFolder(dir, "shelved", { manifest: { subscribe: ["rosey.platform.>"] } });
+    const grants = validateConfig(
+      {
+        plugins: {
+          directory: dir,
+          entries: { greedy: { grants: ["basic", "users.ban"] }, shelved: { enabled: false } },
+        },
+      },
+      "audit-grants-test",
+    );
+    report = await buildAuditReport({ config: grants });
+  });
+
+  it("lists what the config grants that the manifest does not request, with the entry that grants it", () => {
+    expectValid(report);
+    const greedy = report.plugins.find((p) => p.name === "greedy")!;
+    expect(greedy.effective).toEqual(["chat.send", "events.read"]);
+    const basic = "plugins.entries.greedy.grants: basic";
+    expect(greedy.grantedNotRequested).toEqual([
+      ...["chat.pm", "users.list", "channel.read", "playlist.read", "commands.list", "storage"].map((c) => ({
+        capability: c,
+        via: [basic],
+      })),
+      { capability: "users.ban", via: ["plugins.entries.greedy.grants: users.ban"] },
+    ]);
+    const text = formatAuditReport(report);
+    expect(text).toContain(
+      "  granted, not requested: users.ban (via plugins.entries.greedy.grants: users.ban) — would take effect if a manifest update requests it\n",
+    );
+    expect(text).toContain(
+      `  granted, not requested: chat.pm, users.list, channel.read, playlist.read, commands.list, storage (via ${basic}) — would take effect if a manifest update requests it\n`,
+    );
+    // Only what reaches past the basic group is a finding; none of it fails --strict.
+    expect(text).toContain(
+      "! greedy is granted, without requesting them, users.ban (plugins.entries.greedy.grants: users.ban): a manifest update that requests them gets them with no config change",
+    );
+    expect(report.strict.problems.some((p) => p.includes("without requesting"))).toBe(false);
+  });
+
+  it("shows each manifest subscription, what covers it, what it does not deliver, and which are refused at start", () => {
+    const greedy = report.plugins.find((p) => p.name === "greedy")!;
+    const events = { subject: "rosey.events.>", capability: "events.read" };
+    expect(greedy.manifestSubscribe).toEqual([
+      { pattern: "rosey.events.message", coveredBy: events, withheld: [] },
+      { pattern: "rosey.events.>", coveredBy: events, withheld: ["rosey.events.pm"] },
+      // chat.pm is granted (basic) but not requested: not effective, so PMs are not its to read.
+      { pattern: "rosey.events.pm", coveredBy: null, withheld: [] },
+      { pattern: "rosey.platform.>", coveredBy: null, withheld: [] },
+      {
+        pattern: "rosey.plugins.greedy.tick",
+        coveredBy: { subject: "rosey.plugins.greedy.>", capability: null },
+        withheld: [],
+      },
+    ]);
+    expect(greedy.subjects.withheld).toEqual(["rosey.events.pm"]);
+
+    const text = formatAuditReport(report);
+    expect(text).toContain(
+      "  subscribe:   rosey.plugins.greedy.>, rosey.events.>  (not delivered: rosey.events.pm, private: needs chat.pm)\n" +
+        "  request:     rosey.plugins.greedy.>\n" +
+        "  listens to:  rosey.events.message  (covered by rosey.events.>, events.read)\n" +
+        "               rosey.events.>  (covered by rosey.events.>, events.read; not delivered: rosey.events.pm, private: needs chat.pm)\n" +
+        "               rosey.events.pm  NOT COVERED: refused at every start and counted as a violation\n" +
+        "               rosey.platform.>  NOT COVERED: refused at every start and counted as a violation\n" +
+        "               rosey.plugins.greedy.tick  (covered by rosey.plugins.greedy.>, its own namespace)\n",
+    );
+    // A refusal at every start fails --strict for an enabled plugin; a disabled one never starts.
+    const problem =
+      "greedy subscribes (manifest) to patterns its grants do not cover: rosey.events.pm, rosey.platform.>; each is refused and counted as a violation at every start";
+    expect(report.strict.problems).toContain(problem);
+    expect(text).toContain(`! ${problem}`);
+    expect(report.strict.problems.some((p) => p.startsWith("shelved"))).toBe(false);
+    expect(text).toMatch(
+      /\nshelved 1\.0\.0 \(disabled\)\n[\s\S]*?listens to: {2}rosey\.platform\.> {2}NOT COVERED/,
+    );
+  });
+});
+
 describe("rosey audit (platform running)", () => {
   const nats = usePrivateNats();
   let bus: Bus;
+  let intruderSha: string;
 
   beforeAll(async () => {
+    const intruder = path.join(FIXTURES, "intruder");
+    intruderSha = sha256(await bundlePlugin(path.join(intruder, "index.js"), intruder));
     bus = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
+    // greeter runs an older build, version and grants than disk and config now give; intruder runs as on disk.
     bus.subscribe("rosey.monitoring.plugins", (m) => {
       m.respond({
         plugins: [
           {
             name: "greeter",
+            version: "0.9.0",
             state: "suspended",
             restarts: 2,
             violations: 7,
             lastError: "severe violation",
             codeSha256: "a".repeat(64),
+            grants: { requested: ["chat.send", "events.read"], effective: ["chat.send"], missing: [] },
+          },
+          {
+            name: "intruder",
+            version: "1.0.0",
+            state: "running",
+            codeSha256: intruderSha,
+            grants: { requested: ["users.kick", "chat.send"], effective: ["chat.send"], missing: [] },
           },
         ],
         rejected: [],
@@ -147,7 +253,54 @@ describe("rosey audit (platform running)", () => {
       state: "suspended",
       live: { restarts: 2, violations: 7, lastError: "severe violation" },
     });
-    expect(report.plugins.find((p) => p.name === "intruder")?.state).toBe("not running");
+    expect(report.plugins.find((p) => p.name === "welcomer")?.state).toBe("not running");
+  });
+
+  it("says where the running plugin differs from disk and config, and what applies the difference", async () => {
+    const report = await buildAuditReport({ config, natsUrl: nats.url });
+    expectValid(report);
+    const greeter = report.plugins.find((p) => p.name === "greeter")!;
+    expect(greeter.live).toEqual({
+      version: "0.9.0",
+      restarts: 2,
+      violations: 7,
+      lastError: "severe violation",
+      codeSha256: "a".repeat(64),
+      effective: ["chat.send"],
+      drift: [
+        { what: "code", running: "a".repeat(64), onDisk: greeter.codeSha256, apply: "reload" },
+        { what: "version", running: "0.9.0", onDisk: "1.0.0", apply: "restart" },
+        {
+          what: "effective",
+          running: ["chat.send"],
+          onDisk: ["chat.send", "events.read"],
+          apply: "restart",
+        },
+      ],
+    });
+    // Same code, same grants (in another order): nothing to say.
+    expect(report.plugins.find((p) => p.name === "intruder")?.live).toMatchObject({
+      codeSha256: intruderSha,
+      drift: [],
+    });
+
+    const text = formatAuditReport(report);
+    const block = text.slice(text.indexOf("\ngreeter 1.0.0\n"), text.indexOf("\nhanger 1.0.0\n"));
+    expect(block).toContain(
+      `  LIVE DIFFERS: running code differs from disk: running aaaaaaaaaaaa…, on disk ${greeter.codeSha256!.slice(0, 12)}…; reload to apply (rosey plugin reload greeter)\n` +
+        "  LIVE DIFFERS: running version 0.9.0 differs from the manifest's 1.0.0; restart the platform to apply (a reload does not re-read the manifest)\n" +
+        "  LIVE DIFFERS: the running gate enforces chat.send, the config now gives chat.send, events.read; restart the platform to apply\n",
+    );
+    expect(block).toContain(
+      "  running with: chat.send  (the running gate; the lines below are the config's)\n",
+    );
+    expect(block).toContain("  why:         severe violation\n");
+    expect(text).toContain(
+      "! greeter: the running gate enforces chat.send, the config now gives chat.send, events.read; restart the platform to apply",
+    );
+    expect(text).not.toMatch(/intruder.*LIVE DIFFERS|! intruder: running/);
+    // Differences from the running platform are for the reviewer: the config itself may be right.
+    expect(report.strict.problems.filter((p) => p.startsWith("greeter"))).toEqual([]);
   });
 
   it("reports 'not running' within the timeout when nothing listens at the URL", async () => {
@@ -156,6 +309,35 @@ describe("rosey audit (platform running)", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(report.platform.reachable).toBe(false);
     expect(report.plugins.every((p) => p.state === "not running" || p.state === "disabled")).toBe(true);
+  });
+});
+
+describe("rosey audit (platform answering something else)", () => {
+  const nats = usePrivateNats();
+  let bus: Bus;
+
+  beforeAll(async () => {
+    bus = await createBus({ url: nats.url, source: "core", logger: silentLogger() });
+    bus.subscribe("rosey.monitoring.plugins", (m) => {
+      m.respond({ plugins: [{ name: "greeter", state: "hacked" }] });
+    });
+    await bus.flush();
+  });
+
+  afterAll(async () => {
+    await bus?.close();
+  });
+
+  it("an answer that is not a plugin list is reported as such, not trusted", async () => {
+    const report = await buildAuditReport({ config, natsUrl: nats.url });
+    expectValid(report);
+    expect(report.platform).toMatchObject({
+      reachable: false,
+      error: expect.stringMatching(
+        /^rosey\.monitoring\.plugins answered something else than a plugin list: 'plugins\.0\.state'/,
+      ),
+    });
+    expect(report.plugins.every((p) => p.live === null)).toBe(true);
   });
 });
 

@@ -2,11 +2,12 @@ import { existsSync } from "node:fs";
 import type { RoseyConfig } from "../config/schema.js";
 import type { Engine } from "../db/connection.js";
 import { ownersWithTables } from "../migrations/owner-clash.js";
-import type { AuditLogReader, AuditLogRow } from "./audit.js";
+import type { AuditLogReader } from "./audit.js";
+import { readHistory } from "./history.js";
 
 /**
  * The audit log as the database service persists it (`audit_log`: every `rosey.security.violation` and
- * `rosey.security.audit` event), read through the service's own `audit` query, and the migration ledger
+ * `rosey.security.audit` event), read by history.ts with aggregates over all of it, and the migration ledger
  * (`plugin_schema_migrations`) over the same connection. Read-only: an audit never creates a database
  * file, and a database that is not there means "no audit log", not an error.
  */
@@ -16,28 +17,12 @@ export async function openAuditLog(
 ): Promise<AuditLogReader | undefined> {
   if (!config.database.enabled) return undefined;
   const { openDatabase, resolveDatabaseTarget } = await import("../db/connection.js");
-  const { runQuery } = await import("../db/queries.js");
   const target = resolveDatabaseTarget(config, env);
   if (target.engine === "sqlite" && !existsSync(target.file)) return undefined;
   const db = await openDatabase(target);
   return {
     source: db.description,
-    async rows(plugin: string, limit: number): Promise<AuditLogRow[]> {
-      const rows = (await runQuery(db, "audit", { plugin, limit })) as Array<{
-        kind: string;
-        plugin: string | null;
-        action: string;
-        reason: string | null;
-        createdAt: string;
-      }>;
-      return rows.map((r) => ({
-        kind: r.kind === "violation" ? "violation" : "audit",
-        plugin: r.plugin,
-        action: r.action,
-        reason: r.reason,
-        createdAt: r.createdAt,
-      }));
-    },
+    history: (plugin: string) => readHistory(db, plugin),
     ledger: {
       engine: db.engine,
       catalog: {

@@ -1,16 +1,14 @@
 import type { RoseyConfig } from "../config/schema.js";
 import type { Engine } from "../db/connection.js";
 import { errorMessage } from "../errors.js";
-import { silentLogger } from "../logger.js";
 import { bundlePlugin } from "../plugins/bundle.js";
-import { computeGrants } from "../plugins/grants.js";
+import { CAPABILITIES, isCapability } from "../plugins/capabilities.js";
+import { computeGrants, type EffectiveGrants } from "../plugins/grants.js";
 import { type ResolvedLimits, resolveLimits } from "../plugins/limits.js";
-import { discoverPlugins, sha256 } from "../plugins/manifest.js";
+import { discoverPlugins, type PluginManifest, sha256 } from "../plugins/manifest.js";
 import { redactUrl } from "../redact-url.js";
-import { SUBJECTS } from "../subjects.js";
+import { patternCovers, subjectMatches } from "../subjects.js";
 import {
-  formatMigrations,
-  formatStorage,
   type MigrationLedger,
   type MigrationsAudit,
   migrationsAudit,
@@ -19,29 +17,37 @@ import {
   storageAudit,
 } from "./data-access.js";
 import { pluginFindings } from "./findings.js";
+import type { PluginHistory } from "./history.js";
+import { fetchLiveStatus, type LiveAudit, type LiveStatus, liveAudit } from "./live.js";
 
 /**
  * `rosey audit`: for every plugin in the plugins directory, what it asks for, what the operator granted
- * and through which config entry, what it can therefore reach on the bus, its limits, its storage and
- * migrations (data-access.ts), and — when they can be read — its live state, its history of violations and
- * suspensions, and how far its migrations are applied. Works offline from the config and the plugins
- * directory; the running platform (over NATS) and the database (audit log, migration ledger) are optional.
- * The JSON form is `AuditReport`, documented by `schemas/audit-report.schema.json`.
+ * and through which config entry (what it was granted without asking too), what it can therefore reach on
+ * the bus and what its manifest subscribes to, its limits, its storage and migrations (data-access.ts),
+ * and — when they can be read — its live state and how the running plugin differs from disk and config
+ * (live.ts), its all-time history of violations and lifecycle events (history.ts), and how far its
+ * migrations are applied. Works offline from the config and the plugins directory; the running platform
+ * (over NATS) and the database (audit log, migration ledger) are optional. The JSON form is `AuditReport`,
+ * documented by `schemas/audit-report.schema.json`; report-text.ts prints the human form.
  */
 
-export const AUDIT_REPORT_VERSION = 2;
+export const AUDIT_REPORT_VERSION = 3;
 
 export type AuditLimits = ResolvedLimits;
 
-/** Most audit-log rows read per plugin; the report says when there were more. */
-const HISTORY_LIMIT = 500;
+export interface Grant {
+  capability: string;
+  /** The config entries that grant it (`plugins.entries.dice.grants: moderator`). */
+  via: string[];
+}
 
-export interface AuditHistory {
-  count: number;
-  /** True when `count` stopped at the read limit: there may be more. */
-  truncated: boolean;
-  lastReason: string | null;
-  lastAt: string | null;
+/** A manifest `subscribe` pattern, and the granted pattern that lets the worker take it (null: refused). */
+export interface ManifestSubscription {
+  pattern: string;
+  /** `capability` is null for the plugin's own namespace. */
+  coveredBy: { subject: string; capability: string | null } | null;
+  /** Private subjects it matches that are not delivered to the plugin (their capability is not effective). */
+  withheld: string[];
 }
 
 export interface PluginAudit {
@@ -54,23 +60,31 @@ export interface PluginAudit {
   codeSha256: string | null;
   loadError: string | null;
   requested: string[];
-  granted: Array<{ capability: string; via: string[] }>;
+  /** Requested capabilities the config grants. */
+  granted: Grant[];
+  /** Granted but not requested: not effective now, effective as soon as a manifest update requests them. */
+  grantedNotRequested: Grant[];
   effective: string[];
   /** Requested but not granted: the plugin runs without these. */
   missing: string[];
   /** Requested names that are not capabilities at all. */
   unknown: string[];
-  subjects: { publish: string[]; subscribe: string[]; request: string[] };
+  /**
+   * NATS patterns the effective grants open, the plugin's own namespace first; `withheld`: private subjects
+   * (`rosey.events.pm`) a subscribe pattern matches that the gate does not deliver without their capability.
+   */
+  subjects: { publish: string[]; subscribe: string[]; request: string[]; withheld: string[] };
+  /** The manifest's `subscribe` list: what the plugin listens to from its start. */
+  manifestSubscribe: ManifestSubscription[];
   limits: AuditLimits;
   storage: StorageAudit;
   migrations: MigrationsAudit;
-  /** Live state from `rosey.monitoring.plugins`, or "not running". */
+  /** Live state from `rosey.monitoring.plugins`, or "not running" / "disabled". */
   state: string;
-  /** Live figures when the platform answered. */
-  live: { restarts: number; violations: number; lastError: string | null; codeSha256: string | null } | null;
+  /** When the platform answered for this plugin. */
+  live: LiveAudit | null;
   /** From the audit log; null when no audit log could be read. */
-  violations: AuditHistory | null;
-  suspensions: AuditHistory | null;
+  history: PluginHistory | null;
 }
 
 export interface AuditReport {
@@ -86,31 +100,13 @@ export interface AuditReport {
   strict: { ok: boolean; problems: string[] };
 }
 
-/** One row of the audit log, as the database service's `audit` query returns it. */
-export interface AuditLogRow {
-  kind: "violation" | "audit";
-  plugin: string | null;
-  action: string;
-  reason: string | null;
-  createdAt: string;
-}
-
-/** Reads a plugin's audit-log rows, newest first, at most `limit`. */
+/** Reads the audit log (history.ts) and the migration ledger of one database. */
 export interface AuditLogReader {
   readonly source: string;
-  rows(plugin: string, limit: number): Promise<AuditLogRow[]>;
+  history(plugin: string): Promise<PluginHistory>;
   /** The same database's migration ledger. */
   readonly ledger: MigrationLedger;
   close(): Promise<void>;
-}
-
-export interface LiveStatus {
-  name: string;
-  state: string;
-  restarts?: number;
-  violations?: number;
-  lastError?: string | undefined;
-  codeSha256?: string | undefined;
 }
 
 export interface AuditOptions {
@@ -127,38 +123,35 @@ export interface AuditOptions {
   now?: () => Date;
 }
 
-/** Limits as the plugin manager resolves them: config entry, else manifest, else default; capped by the maxima. */
-function history(rows: AuditLogRow[], truncated: boolean): AuditHistory {
-  const last = rows[0];
-  return { count: rows.length, truncated, lastReason: last?.reason ?? null, lastAt: last?.createdAt ?? null };
+function grantList(grants: EffectiveGrants, requested: boolean): Grant[] {
+  return [...grants.granted.entries()]
+    .filter(([capability]) => grants.requested.includes(capability) === requested)
+    .map(([capability, via]) => ({ capability, via: [...via] }));
 }
 
-/** Asks a running platform for its plugins' states; undefined when it does not answer in time. */
-export async function fetchLiveStatus(
-  url: string,
-  timeoutMs: number,
-): Promise<{ statuses: LiveStatus[] } | { error: string }> {
-  const { createBus } = await import("../bus.js");
-  let bus: Awaited<ReturnType<typeof createBus>> | undefined;
-  try {
-    bus = await createBus({
-      url,
-      source: "cli:audit",
-      logger: silentLogger(),
-      connectTimeoutMs: timeoutMs,
-      maxReconnectAttempts: 0,
-    });
-    const reply = await bus.request<{ plugins?: LiveStatus[] }>(
-      SUBJECTS.monitoringPlugins,
-      {},
-      { timeoutMs },
+/** Private subjects `pattern` matches that the gate filters out of what it delivers (gate.ts `subscribe`). */
+const withheldFrom = (grants: EffectiveGrants, pattern: string) =>
+  grants.withheld.filter((subject) => subjectMatches(pattern, subject));
+
+/**
+ * As the gate checks the manifest's subscriptions at start: each must be covered by a granted pattern, and
+ * a private subject asked for by name needs its own capability.
+ */
+function manifestSubscriptions(manifest: PluginManifest, grants: EffectiveGrants): ManifestSubscription[] {
+  return (manifest.subscribe ?? []).map((pattern) => {
+    const subject = grants.withheld.includes(pattern)
+      ? undefined
+      : grants.subscribe.find((granted) => patternCovers(granted, pattern));
+    if (subject === undefined) return { pattern, coveredBy: null, withheld: [] };
+    const capability = grants.effective.find(
+      (c) => isCapability(c) && CAPABILITIES[c].subscribe.includes(subject),
     );
-    return { statuses: Array.isArray(reply.data?.plugins) ? reply.data.plugins : [] };
-  } catch (err) {
-    return { error: errorMessage(err) };
-  } finally {
-    await bus?.close().catch(() => {});
-  }
+    return {
+      pattern,
+      coveredBy: { subject, capability: capability ?? null },
+      withheld: withheldFrom(grants, pattern),
+    };
+  });
 }
 
 export async function buildAuditReport(options: AuditOptions): Promise<AuditReport> {
@@ -214,20 +207,10 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
       }
       const status = live?.get(manifest.name);
       const storage = storageAudit(manifest, grants.effective, config.database.maxQuota);
-      let violations: AuditHistory | null = null;
-      let suspensions: AuditHistory | null = null;
+      let history: PluginHistory | null = null;
       if (reader && auditLog.available) {
         try {
-          const rows = await reader.rows(manifest.name, HISTORY_LIMIT);
-          const truncated = rows.length >= HISTORY_LIMIT;
-          violations = history(
-            rows.filter((r) => r.kind === "violation"),
-            truncated,
-          );
-          suspensions = history(
-            rows.filter((r) => r.kind === "audit" && r.action === "plugin.suspended"),
-            truncated,
-          );
+          history = await reader.history(manifest.name);
         } catch (err) {
           auditLog.available = false;
           auditLog.error = errorMessage(err);
@@ -241,9 +224,8 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
         codeSha256,
         loadError,
         requested: [...grants.requested],
-        granted: [...grants.granted.entries()]
-          .filter(([capability]) => grants.requested.includes(capability))
-          .map(([capability, via]) => ({ capability, via: [...via] })),
+        granted: grantList(grants, true),
+        grantedNotRequested: grantList(grants, false),
         effective: [...grants.effective],
         missing: [...grants.missing],
         unknown: [...grants.unknown],
@@ -251,7 +233,9 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
           publish: [...grants.publish],
           subscribe: [...grants.subscribe],
           request: [...grants.request],
+          withheld: [...new Set(grants.subscribe.flatMap((pattern) => withheldFrom(grants, pattern)))],
         },
+        manifestSubscribe: manifestSubscriptions(manifest, grants),
         limits: resolveLimits(config, manifest),
         storage,
         migrations: await migrationsAudit({
@@ -263,15 +247,14 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
         }),
         state: status ? status.state : enabled ? "not running" : "disabled",
         live: status
-          ? {
-              restarts: status.restarts ?? 0,
-              violations: status.violations ?? 0,
-              lastError: status.lastError ?? null,
-              codeSha256: status.codeSha256 ?? null,
-            }
+          ? liveAudit(status, {
+              version: manifest.version,
+              codeSha256,
+              requested: grants.requested,
+              effective: grants.effective,
+            })
           : null,
-        violations,
-        suspensions,
+        history,
       });
     }
   } finally {
@@ -293,76 +276,4 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
     rejected: rejected.map((r) => ({ directory: r.dir, error: r.error.message })),
     strict: { ok: problems.length === 0, problems },
   };
-}
-
-/** The human form: one block per plugin, the grant difference spelled out. */
-export function formatAuditReport(report: AuditReport): string {
-  const lines: string[] = [];
-  const list = (xs: readonly string[]) => (xs.length ? xs.join(", ") : "—");
-  lines.push(
-    `Rosey audit — ${report.generatedAt}`,
-    `config: ${report.configFile ?? "(embedded defaults)"}   plugins: ${report.pluginsDirectory}`,
-    `platform: ${report.platform.reachable ? `reachable at ${report.platform.url}` : `not reachable (${report.platform.error})`}`,
-    `audit log: ${report.auditLog.available ? report.auditLog.source : `not read (${report.auditLog.error})`}`,
-    "",
-  );
-  const header = [
-    "plugin",
-    "version",
-    "state",
-    "requested",
-    "effective",
-    "missing",
-    "violations",
-    "suspensions",
-  ];
-  const rows = report.plugins.map((p) => [
-    p.name,
-    p.version,
-    p.state,
-    String(p.requested.length),
-    String(p.effective.length),
-    p.missing.length + p.unknown.length ? `${p.missing.length + p.unknown.length} !` : "0",
-    p.violations ? String(p.violations.count) : p.live ? `${p.live.violations} (live)` : "?",
-    p.suspensions ? String(p.suspensions.count) : "?",
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) =>
-    r
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  lines.push(fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt), "");
-  for (const p of report.plugins) {
-    lines.push(`${p.name} ${p.version}${p.enabled ? "" : " (disabled)"}`);
-    lines.push(`  code sha256: ${p.codeSha256 ?? `cannot bundle: ${p.loadError}`}`);
-    lines.push(`  requested:   ${list(p.requested)}`);
-    for (const g of p.granted) lines.push(`  granted:     ${g.capability}  by ${g.via.join("; ")}`);
-    if (p.granted.length === 0) lines.push("  granted:     —");
-    if (p.missing.length)
-      lines.push(`  NOT GRANTED: ${list(p.missing)}  (requested; the plugin runs without them)`);
-    if (p.unknown.length) lines.push(`  UNKNOWN:     ${list(p.unknown)}  (not in the capability catalogue)`);
-    lines.push(`  publish:     ${list(p.subjects.publish)}`);
-    lines.push(`  subscribe:   ${list(p.subjects.subscribe)}`);
-    lines.push(`  request:     ${list(p.subjects.request)}`);
-    lines.push(
-      `  limits:      memory ${p.limits.memoryMb} MB, handler ${p.limits.handlerTimeoutMs} ms, publish ${p.limits.publishPerSecond}/s`,
-    );
-    lines.push(`  storage:     ${formatStorage(p.storage, p.requested.includes("storage"))}`);
-    const [migrations, ...errors] = formatMigrations(p.migrations, " ".repeat(15));
-    lines.push(`  migrations:  ${migrations}`, ...errors);
-    if (p.violations?.count)
-      lines.push(
-        `  violations:  ${p.violations.count}, last ${p.violations.lastAt}: ${p.violations.lastReason}`,
-      );
-    if (p.suspensions?.count)
-      lines.push(
-        `  suspended:   ${p.suspensions.count}×, last ${p.suspensions.lastAt}: ${p.suspensions.lastReason}`,
-      );
-    if (p.live?.lastError) lines.push(`  last error:  ${p.live.lastError}`);
-    lines.push("");
-  }
-  for (const r of report.rejected) lines.push(`REJECTED ${r.directory}: ${r.error}`);
-  lines.push(...report.plugins.flatMap(pluginFindings).map((f) => `! ${f.message}`));
-  return `${lines.join("\n").trimEnd()}\n`;
 }

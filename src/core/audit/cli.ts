@@ -1,8 +1,9 @@
 import { terminalSafe } from "../../sandbox/escape-text.js";
 import { loadConfig } from "../config/load.js";
 import { platformNatsUrl } from "../nats/runtime-file.js";
-import { buildAuditReport, formatAuditReport } from "./audit.js";
+import { buildAuditReport } from "./audit.js";
 import { configuredEngine, openAuditLog } from "./audit-log.js";
+import { formatAuditReport } from "./report-text.js";
 
 export interface AuditCommandOptions {
   config?: string | undefined;
@@ -15,9 +16,10 @@ export interface AuditCommandOptions {
 /**
  * `rosey audit [--json] [--strict] [--config FILE]`. Prints the report (human table, or the JSON of
  * `schemas/audit-report.schema.json`) and returns the exit code: 1 under `--strict` when an enabled plugin
- * requests a capability the config does not grant (or one that does not exist), or has migrations the
- * database service would apply at start but cannot (not loadable, or ERRORs in those not yet applied);
- * else 0.
+ * requests a capability the config does not grant (or one that does not exist), subscribes in its manifest
+ * to a pattern its grants do not cover, has migrations the database service would apply at start but
+ * cannot (not loadable, or ERRORs in those not yet applied), or has severe violations on record that no
+ * operator resume or reload has followed (findings.ts says why); else 0.
  */
 export async function auditCommand(options: AuditCommandOptions): Promise<number> {
   const env = options.env ?? process.env;
