@@ -5,6 +5,7 @@ import type { RoseyConfig } from "../core/config/schema.js";
 import { errorMessage, RoseyError } from "../core/errors.js";
 import { createLogger, type Logger } from "../core/logger.js";
 import { type Rosey, startRosey } from "../core/orchestrator.js";
+import { PACKAGE_VERSION } from "../core/paths.js";
 import { terminalSafe } from "../sandbox/escape-text.js";
 
 /**
@@ -101,6 +102,7 @@ async function start(options: StartOptions): Promise<number> {
 export function buildProgram(): Command {
   const program = new Command("rosey")
     .description("Rosey: a chat-bot plugin platform with sandboxed plugins over NATS")
+    .version(PACKAGE_VERSION, "-V, --version", "print the version of Rosey")
     .showHelpAfterError()
     .exitOverride()
     // Needed for `rosey db`'s positional options; the program has no options of its own to lose.
@@ -118,7 +120,9 @@ export function buildProgram(): Command {
   const config = program.command("config").description("configuration tools");
   config
     .command("check")
-    .description("validate a config file and its plugins as rosey start would meet them; print every problem")
+    .description(
+      "validate a config file and its plugins as rosey start would meet them (NATS_URL, DATABASE_URL, LOG_LEVEL applied); print every problem",
+    )
     .argument("<file>", "config file (JSON or YAML)")
     .option(
       "--connect",
@@ -242,9 +246,8 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command("plugin")
-    .description("plugin authoring tools")
+  const plugin = program.command("plugin").description("plugin authoring tools and operator controls");
+  plugin
     .command("new")
     .description("create a plugin folder that loads as it is: plugin.json, index.js, README.md")
     .argument("<name>", "plugin name (lowercase letters, digits, '-'); also its first command")
@@ -258,6 +261,24 @@ export function buildProgram(): Command {
           `Nothing is granted by default: grant it chat.send in your config, then try it (${shown(readme)}).\n`,
       );
     });
+  const controls = {
+    suspend: "running platform: stop the plugin's worker until resumed (its commands answer 'unavailable')",
+    resume: "running platform: start a suspended or failed plugin again",
+    reload:
+      "running platform: bundle the plugin's code again and restart it (plugin.json, config not re-read)",
+  } as const;
+  for (const [action, description] of Object.entries(controls) as Array<[keyof typeof controls, string]>) {
+    natsToolOptions(plugin.command(action).description(description))
+      .argument("<name>", "plugin name")
+      .option("--timeout <ms>", "how long to wait for the platform's answer", "15000")
+      .action(async (name: string, options: NatsToolOptions & { timeout: string }) => {
+        const { pluginAdminCommand } = await import("../core/plugins/admin-cli.js");
+        process.exitCode = await pluginAdminCommand(action, name, {
+          ...options,
+          timeoutMs: wholeNumber("--timeout", options.timeout, 1, 600_000),
+        });
+      });
+  }
 
   program
     .command("bench")

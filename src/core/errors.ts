@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   QUOTA_EXCEEDED: "A plugin's storage quota is used up",
   NOT_FOUND: "The requested record does not exist",
   ALREADY_EXISTS: "A file or folder the command would create already exists; nothing is overwritten",
+  DATA_DIR_IN_USE:
+    "Another running `rosey start` holds the data dir (its lock file names the pid); two platforms cannot share one JetStream store and SQLite file",
   INTERNAL: "An unexpected internal failure",
 } as const;
 

@@ -2,6 +2,7 @@ import type { Readable, Writable } from "node:stream";
 import { type Connector, createConnectors, externalPlatforms } from "../connectors/index.js";
 import { type Bus, createBus } from "./bus.js";
 import type { RoseyConfig } from "./config/schema.js";
+import { lockDataDir } from "./data-dir-lock.js";
 import { databaseServiceFactory } from "./db/service.js";
 import { CORE_SOURCE } from "./envelope.js";
 import { errorMessage } from "./errors.js";
@@ -97,6 +98,8 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
   };
 
   try {
+    const lock = lockDataDir(config.dataDir);
+    undo.push({ name: "data dir lock", run: async () => lock.release() });
     const nats = await openPlatformNats(config, log);
     undo.push({ name: "nats", run: () => nats.stop() });
     const { url } = nats;

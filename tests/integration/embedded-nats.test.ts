@@ -109,6 +109,22 @@ describe("embedded nats-server", () => {
     expect(existsSync(path.join(dataDir, RUNTIME_FILE))).toBe(false);
   });
 
+  it("removes the config file (with its password) a killed server left, and keeps a running server's", async () => {
+    const running = await startEmbeddedNats({ dataDir });
+    const runningConf = path.join(dataDir, `nats-${running.port}.conf`);
+    // As a second SIGINT leaves it: the platform exited at once, its server died with it, the file stayed.
+    const leftover = path.join(dataDir, `nats-${await freePort()}.conf`);
+    writeFileSync(leftover, 'authorization { users: [{"user":"rosey","password":"left-behind"}] }\n');
+    const next = await startEmbeddedNats({ dataDir });
+    try {
+      expect(existsSync(leftover)).toBe(false);
+      expect(existsSync(runningConf)).toBe(true);
+    } finally {
+      await next.stop();
+      await running.stop();
+    }
+  });
+
   it("rosey start on it logs its URL without the password, and the database service still joins", async () => {
     mkdirSync(path.join(dataDir, "no-plugins"));
     const lines: Array<Record<string, unknown>> = [];

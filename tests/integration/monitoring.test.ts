@@ -273,6 +273,65 @@ describe("rosey health against the embedded nats-server of `rosey start`", () =>
   }, 60_000);
 });
 
+describe("rosey metrics --serve across a restart of the platform", () => {
+  it("finds the restarted platform's embedded server again when it found it through the runtime file", async () => {
+    const dir = tempDirForTest("rosey-metrics-restart-");
+    const file = path.join(dir, "rosey.yaml");
+    writeFileSync(
+      file,
+      "version: 2\ndataDir: data\ndatabase: { enabled: false }\nplatforms: [{ type: external, name: t }]\nplugins: { directory: plugins }\n",
+    );
+    mkdirSync(path.join(dir, "plugins"));
+    const startPlatform = () =>
+      startRosey({ config: loadConfig({ file, env: {} }).config, logger: silentLogger() });
+    let rosey: Rosey | undefined = await startPlatform();
+    const firstUrl = rosey.natsUrl;
+    let stop!: () => void;
+    const until = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    const bridge = (options: { config?: string; nats?: string }) => {
+      const output = { text: "" };
+      const running = metricsCommand({
+        ...options,
+        env: {},
+        serve: 0,
+        windowMs: 300,
+        until,
+        write: (t) => (output.text += t),
+      });
+      return { output, running };
+    };
+    // Found through <dataDir>/nats-server.json, and one told the URL (which is kept as told).
+    const found = bridge({ config: file });
+    const named = bridge({ nats: firstUrl });
+    try {
+      await expect.poll(() => found.output.text + named.output.text).toMatch(/metrics\n.*metrics\n/s);
+      const [foundUrl, namedUrl] = [found, named].map((b) => /(http:\S+)/.exec(b.output.text)![1]!);
+      expect((await fetch(foundUrl!)).status).toBe(200);
+
+      await rosey.stop();
+      rosey = undefined;
+      const down = await fetch(foundUrl!);
+      expect(down.status).toBe(503);
+      expect(await down.text()).toMatch(/^cannot reach NATS/);
+
+      rosey = await startPlatform();
+      expect(rosey.natsUrl).not.toBe(firstUrl);
+      const scrape = await fetch(foundUrl!);
+      expect(scrape.status).toBe(200);
+      expect(await scrape.text()).toMatch(/^process_resident_memory_bytes\{service="core"\} \d+$/m);
+      expect(found.output.text).toContain(`the platform moved: now on ${redactUrl(rosey.natsUrl)}\n`);
+      expect(found.output.text).not.toContain(new URL(rosey.natsUrl).password);
+      expect((await fetch(namedUrl!)).status).toBe(503);
+    } finally {
+      stop();
+      await Promise.all([found.running, named.running]);
+      await rosey?.stop();
+    }
+  }, 60_000);
+});
+
 describe("rosey health with nothing running", () => {
   const nats = usePrivateNats();
 

@@ -1,8 +1,10 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/core/config/load.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
+import { computeGrants } from "../../src/core/plugins/grants.js";
+import { readManifest } from "../../src/core/plugins/manifest.js";
 import { thrownRoseyError } from "../support/rosey-error.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -17,6 +19,27 @@ describe("loadConfig", () => {
       const text = example.includes("version:") ? example : `version: 2\n${example}`;
       const file = write(`readme-${i}.yaml`, text);
       expect(() => loadConfig({ file, env: {} }), example).not.toThrow();
+    }
+  });
+
+  it("the README's example rosey.yaml, copied as is, grants every bundled plugin all it requests", () => {
+    const readme = readFileSync(path.join(PACKAGE_ROOT, "README.md"), "utf8");
+    const example = [...readme.matchAll(/```yaml\n(# rosey\.yaml\n[\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(example).toHaveLength(1);
+    // Copied into the checkout, where its `plugins` directory is the bundled plugins' folder.
+    const file = path.join(dir(), "rosey.yaml");
+    writeFileSync(
+      file,
+      example[0]!.replace("directory: plugins", `directory: ${path.join(PACKAGE_ROOT, "plugins")}`),
+    );
+    const { config } = loadConfig({ file, env: {} });
+    const bundled = readdirSync(config.plugins.directory).filter((name) =>
+      existsSync(path.join(config.plugins.directory, name, "plugin.json")),
+    );
+    expect(bundled.length).toBeGreaterThan(0);
+    for (const name of bundled) {
+      const grants = computeGrants(readManifest(path.join(config.plugins.directory, name)).manifest, config);
+      expect(grants.missing, name).toEqual([]);
     }
   });
 
@@ -122,9 +145,66 @@ describe("loadConfig", () => {
     expect(config.logging.level).toBe("debug");
   });
 
-  it("validates env overrides like the file (a bad LOG_LEVEL names the path and value)", () => {
+  it("validates env overrides like the file, naming the variable as the source of a bad value", () => {
     const err = thrownRoseyError(() => loadConfig({ cwd: dir(), env: { LOG_LEVEL: "chatty" } }));
-    expect(err.message).toMatch(/'logging.level'.*current value is "chatty"/);
+    expect(err.code).toBe("CONFIG_INVALID");
+    expect(err.message).toBe(
+      "Invalid environment override of the config (embedded defaults):\n" +
+        `  - LOG_LEVEL="chatty" (environment, sets 'logging.level'): Invalid option: expected one of "fatal"|"error"|"warn"|"info"|"debug"|"trace"|"silent"`,
+    );
+  });
+
+  it("does not blame the file for an override's value: LOG_LEVEL over the file's logging.level", () => {
+    const file = write("rosey.yaml", "logging:\n  level: info\n");
+    const err = thrownRoseyError(() => loadConfig({ file, env: { LOG_LEVEL: "bogus" } }));
+    expect(err.message).toContain(`Invalid environment override of the config (${file}):`);
+    expect(err.message).toContain(
+      `LOG_LEVEL="bogus" (environment, overrides 'logging.level' in ${file}): Invalid option: expected one of`,
+    );
+    expect(err.message).not.toContain(`Invalid config in ${file}`);
+    expect(err.message).not.toContain("current value");
+  });
+
+  it("refuses a DATABASE_URL or NATS_URL start would refuse later, naming the variable, its password hidden", () => {
+    const file = write("rosey.yaml", "database:\n  url: postgres://db/rosey\n");
+    const err = thrownRoseyError(() =>
+      loadConfig({ file, env: { DATABASE_URL: "mysql://me:s3cret@y/z", NATS_URL: "nats://:s3cret@" } }),
+    );
+    expect(err.details?.problems).toEqual([
+      `NATS_URL="nats://:***@" (environment, sets 'nats.url'): must be nats://[user:password@]host[:port], or a comma-separated list of them sharing one set of credentials`,
+      `DATABASE_URL="mysql://me:***@y/z" (environment, overrides 'database.url' in ${file}): must be a postgres://, postgresql:// or file: URL`,
+    ]);
+    expect(err.message).not.toContain("s3cret");
+    for (const ok of ["postgresql://u:p@db:5432/rosey", "file:other.sqlite"])
+      expect(loadConfig({ file, env: { DATABASE_URL: ok } }).config.database.url).toBe(ok);
+  });
+
+  it("tells the file's problems from the environment's when both have some", () => {
+    const file = write("rosey.yaml", "router:\n  timeoutMs: 10\n");
+    const err = thrownRoseyError(() => loadConfig({ file, env: { LOG_LEVEL: "loud" } }));
+    expect(err.message).toMatch(new RegExp(`^Invalid config in ${file} with its environment overrides:\n`));
+    expect(err.details?.problems).toEqual([
+      expect.stringMatching(/^'router\.timeoutMs' .*current value is 10$/),
+      expect.stringMatching(/^LOG_LEVEL="loud" \(environment, sets 'logging\.level'\): /),
+    ]);
+  });
+
+  it("lists the overrides it applied, with the file's values they replace", () => {
+    const file = write("rosey.yaml", "logging:\n  level: info\nnats:\n  url: nats://u:filepw@a:4222\n");
+    const { overrides } = loadConfig({
+      file,
+      env: { LOG_LEVEL: "debug", NATS_URL: "nats://u:envpw@b:4222", DATABASE_URL: "" },
+    });
+    expect(overrides).toEqual([
+      {
+        variable: "NATS_URL",
+        key: "nats.url",
+        shown: "nats://u:***@b:4222",
+        replaced: "nats://u:***@a:4222",
+      },
+      { variable: "LOG_LEVEL", key: "logging.level", shown: "debug", replaced: "info" },
+    ]);
+    expect(loadConfig({ file, env: { LOG_LEVEL: "debug" }, ignoreEnv: true }).overrides).toEqual([]);
   });
 
   it("finds the file through ROSEY_CONFIG, and --config wins over it", () => {

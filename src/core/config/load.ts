@@ -3,7 +3,9 @@ import path from "node:path";
 import YAML from "yaml";
 import type { z } from "zod";
 import { RoseyError } from "../errors.js";
+import { natsConnectOptions } from "../nats/connect-options.js";
 import { PACKAGE_ROOT } from "../paths.js";
+import { redactUrl } from "../redact-url.js";
 import { DEFAULT_CONFIG } from "./defaults.js";
 import { configSchema, type RoseyConfig } from "./schema.js";
 
@@ -15,7 +17,7 @@ export interface LoadConfigOptions {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Skip env overrides (used by `rosey config check`, which checks the file as written). */
+  /** Skip env overrides (`NATS_URL`, `DATABASE_URL`, `LOG_LEVEL`): the file as written. */
   ignoreEnv?: boolean;
 }
 
@@ -23,6 +25,32 @@ export interface LoadedConfig {
   config: Readonly<RoseyConfig>;
   /** The file the config came from, or `undefined` for the embedded defaults. */
   file: string | undefined;
+  /** The environment variables that replaced config keys, in the order of `ENV_OVERRIDES`. */
+  overrides: readonly EnvOverride[];
+}
+
+/** The environment variables that override a config key when set (and not empty). */
+export const ENV_OVERRIDES = [
+  { variable: "NATS_URL", key: ["nats", "url"] },
+  { variable: "DATABASE_URL", key: ["database", "url"] },
+  { variable: "LOG_LEVEL", key: ["logging", "level"] },
+] as const;
+
+/** An environment variable that replaced a config key (`LOG_LEVEL` → `logging.level`). */
+export interface EnvOverride {
+  variable: (typeof ENV_OVERRIDES)[number]["variable"];
+  /** The dotted key it replaces: `logging.level`. */
+  key: string;
+  /** Its value as messages may show it: URLs with their passwords as `***`. */
+  shown: string;
+  /** The file's own value of the key (shown the same way), or undefined when the file does not set it. */
+  replaced: string | undefined;
+}
+
+/** Where an override came from, for messages: `LOG_LEVEL="bogus" (environment, overrides 'logging.level' in FILE)`. */
+export function describeOverride(o: EnvOverride, source: string): string {
+  const what = o.replaced === undefined ? `sets '${o.key}'` : `overrides '${o.key}' in ${source}`;
+  return `${o.variable}=${JSON.stringify(o.shown)} (environment, ${what})`;
 }
 
 /** Parses JSON or YAML text; the file name decides, YAML being a superset is the fallback. */
@@ -39,10 +67,20 @@ export function parseConfigText(text: string, file: string): unknown {
   }
 }
 
-/** One line per problem: where (dotted path), the rule, and the value found. */
-export function describeIssues(error: z.ZodError, input: unknown): string[] {
+/**
+ * One line per problem: where (dotted path), the rule, and the value found. A problem in a key an environment
+ * variable replaced names the variable instead (`describeOverride`).
+ */
+export function describeIssues(
+  error: z.ZodError,
+  input: unknown,
+  overrides: readonly EnvOverride[] = [],
+  source = "the config file",
+): string[] {
   return error.issues.map((issue) => {
     const where = issue.path.length ? issue.path.map(String).join(".") : "(root)";
+    const override = overrides.find((o) => where === o.key || where.startsWith(`${o.key}.`));
+    if (override) return `${describeOverride(override, source)}: ${issue.message}`;
     const value = valueAt(input, issue.path as PropertyKey[]);
     const shown = value === undefined ? "missing" : JSON.stringify(value);
     return `'${where}' ${issue.message}: current value is ${shown === undefined ? String(value) : truncate(shown)}`;
@@ -62,30 +100,76 @@ function valueAt(input: unknown, keys: PropertyKey[]): unknown {
   return current;
 }
 
-/** Validates raw config input; throws `CONFIG_INVALID` listing every problem. */
-export function validateConfig(input: unknown, source: string): RoseyConfig {
+/**
+ * Validates raw config input; throws `CONFIG_INVALID` listing every problem. `overrides` are the environment
+ * variables already folded into `input`: their problems are reported as theirs, not the file's.
+ */
+export function validateConfig(
+  input: unknown,
+  source: string,
+  overrides: readonly EnvOverride[] = [],
+): RoseyConfig {
   const parsed = configSchema.safeParse(input ?? {});
-  if (!parsed.success) {
-    const lines = describeIssues(parsed.error, input);
-    throw new RoseyError("CONFIG_INVALID", `Invalid config in ${source}:\n  - ${lines.join("\n  - ")}`, {
+  const envLines = overrides.flatMap((o) => {
+    const problem = overrideProblem(o.variable, valueAt(input, o.key.split(".")));
+    return problem ? [`${describeOverride(o, source)}: ${problem}`] : [];
+  });
+  const lines = [
+    ...(parsed.success ? [] : describeIssues(parsed.error, input, overrides, source)),
+    ...envLines,
+  ];
+  if (lines.length > 0 || !parsed.success) {
+    const fromEnv = lines.every((line) => overrides.some((o) => line.startsWith(`${o.variable}=`)));
+    const title = fromEnv
+      ? `Invalid environment override of the config (${source})`
+      : `Invalid config in ${source}${overrides.length ? " with its environment overrides" : ""}`;
+    throw new RoseyError("CONFIG_INVALID", `${title}:\n  - ${lines.join("\n  - ")}`, {
       details: { problems: lines },
     });
   }
   return parsed.data;
 }
 
-function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...raw };
-  const section = (key: string): Record<string, unknown> => {
-    const current = out[key];
+/**
+ * What the schema cannot tell about an override's value, and `rosey start` would only find later (a database
+ * URL of another kind, a NATS URL nats.js cannot read): said at load, naming the variable.
+ */
+function overrideProblem(variable: EnvOverride["variable"], value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  if (variable === "DATABASE_URL") {
+    if (value.startsWith("file:")) return undefined;
+    if (!/^postgres(ql)?:\/\//i.test(value)) return "must be a postgres://, postgresql:// or file: URL";
+    return URL.canParse(value) ? undefined : "is not a URL (percent-encode @ : / in the password)";
+  }
+  if (variable === "NATS_URL") {
+    try {
+      natsConnectOptions(value);
+    } catch {
+      return "must be nats://[user:password@]host[:port], or a comma-separated list of them sharing one set of credentials";
+    }
+  }
+  return undefined;
+}
+
+function applyEnv(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): { input: Record<string, unknown>; overrides: EnvOverride[] } {
+  const input: Record<string, unknown> = { ...raw };
+  const overrides: EnvOverride[] = [];
+  const show = (value: unknown): string | undefined =>
+    value === undefined ? undefined : typeof value === "string" ? redactUrl(value) : JSON.stringify(value);
+  for (const { variable, key } of ENV_OVERRIDES) {
+    const value = env[variable];
+    if (!value) continue;
+    const [section, name] = key;
+    const current = input[section];
     const copy = current && typeof current === "object" ? { ...(current as Record<string, unknown>) } : {};
-    out[key] = copy;
-    return copy;
-  };
-  if (env.NATS_URL) section("nats").url = env.NATS_URL;
-  if (env.DATABASE_URL) section("database").url = env.DATABASE_URL;
-  if (env.LOG_LEVEL) section("logging").level = env.LOG_LEVEL;
-  return out;
+    overrides.push({ variable, key: key.join("."), shown: show(value) ?? "", replaced: show(copy[name]) });
+    copy[name] = value;
+    input[section] = copy;
+  }
+  return { input, overrides };
 }
 
 function findConfigFile(options: LoadConfigOptions, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
@@ -127,15 +211,15 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new RoseyError("CONFIG_INVALID", `Invalid config in ${file}: the top level must be a mapping`);
   }
-  const withEnv = options.ignoreEnv
-    ? (raw as Record<string, unknown>)
+  const { input, overrides } = options.ignoreEnv
+    ? { input: raw as Record<string, unknown>, overrides: [] }
     : applyEnv(raw as Record<string, unknown>, env);
-  const config = validateConfig(withEnv, file ?? "embedded defaults");
+  const config = validateConfig(input, file ?? "embedded defaults", overrides);
   const base = file ? path.dirname(file) : cwd;
   config.dataDir = path.resolve(base, config.dataDir);
   config.plugins.directory = path.resolve(file ? base : PACKAGE_ROOT, config.plugins.directory);
   if (config.database.path) config.database.path = path.resolve(base, config.database.path);
-  return { config: deepFreeze(config), file };
+  return { config: deepFreeze(config), file, overrides };
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

@@ -35,8 +35,8 @@ const PG_CONNECT_TIMEOUT_MS = 5_000;
  * changing it. An existing SQLite file is opened read-only and checked as the migration runner would
  * (DATABASE_NOT_EMPTY: another program's database, such as the one `rosey config migrate` carries over from
  * the Python Rosey-Robot); so is a PostgreSQL database when `connect` is asked, which also finds a server
- * that is down, refuses the credentials or has no such database. Env overrides are ignored, as for the
- * rest of the file.
+ * that is down, refuses the credentials or has no such database. `config` is as `rosey start` sees it, with
+ * the environment's overrides (`DATABASE_URL`) applied.
  */
 export async function databaseFindings(
   config: Readonly<RoseyConfig>,

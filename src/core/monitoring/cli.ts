@@ -1,5 +1,7 @@
+import { loadConfig } from "../config/load.js";
 import { errorMessage } from "../errors.js";
 import { runningPlatformUrl } from "../nats/platform-url.js";
+import { runningEmbeddedNats } from "../nats/runtime-file.js";
 import { redactUrl } from "../redact-url.js";
 import { SUBJECTS } from "../subjects.js";
 import { byService, gatherAnswers } from "./gather.js";
@@ -111,7 +113,9 @@ export interface MetricsCommandOptions {
 /**
  * `rosey metrics [--serve PORT] [--host H] [--window MS] [--nats URL] [--config FILE]`: every service's
  * metrics in Prometheus's text format, printed once (exit 1 when no service answered), or served on
- * `http://H:PORT/metrics` for Prometheus to scrape.
+ * `http://H:PORT/metrics` for Prometheus to scrape. A bridge that found the platform through its data dir
+ * (no `--nats`, `NATS_URL` or `nats.url`) finds it again when a scrape cannot reach it: a restarted platform's
+ * embedded server has a new port and password.
  */
 export async function metricsCommand(options: MetricsCommandOptions): Promise<number> {
   const env = options.env ?? process.env;
@@ -132,6 +136,8 @@ export async function metricsCommand(options: MetricsCommandOptions): Promise<nu
     host: options.host ?? "127.0.0.1",
     port: options.serve,
     windowMs,
+    rediscover: rediscovery(options, env),
+    onRediscovered: (url) => write(`the platform moved: now on ${redactUrl(url)}\n`),
   });
   write(`serving the metrics of the Rosey services on ${redactUrl(natsUrl)} at ${server.url}\n`);
   await (options.until ??
@@ -141,4 +147,19 @@ export async function metricsCommand(options: MetricsCommandOptions): Promise<nu
     }));
   await server.close();
   return 0;
+}
+
+/**
+ * How the bridge finds the platform again after a restart, when it found it through the embedded server's
+ * runtime file (a new port and password at each start); undefined when the operator named the server
+ * (`--nats`, `NATS_URL`, `nats.url`), which is kept as named.
+ */
+function rediscovery(
+  options: Pick<MetricsCommandOptions, "nats" | "config">,
+  env: NodeJS.ProcessEnv,
+): (() => string | undefined) | undefined {
+  if (options.nats !== undefined) return undefined;
+  const { config } = loadConfig({ file: options.config, env });
+  if (config.nats.url) return undefined;
+  return () => runningEmbeddedNats(config.dataDir);
 }

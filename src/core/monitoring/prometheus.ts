@@ -32,6 +32,15 @@ export async function gatherMetrics(url: string, windowMs: number): Promise<Gath
 
 export interface MetricsServerOptions {
   natsUrl: string;
+  /**
+   * How to find the platform again, when `natsUrl` was found rather than named (the embedded server's runtime
+   * file, whose port and password are new at each start of the platform): called after a scrape cannot reach
+   * NATS, and a URL it returns that differs is used from that scrape on. `undefined`: no platform runs.
+   * Without it, a URL named by the operator (`--nats`, `NATS_URL`, `nats.url`) is kept come what may.
+   */
+  rediscover?: (() => string | undefined) | undefined;
+  /** Told each time `rediscover` moves the bridge to another URL. */
+  onRediscovered?: ((url: string) => void) | undefined;
   host: string;
   port: number;
   /** How long each scrape waits for the services' snapshots. */
@@ -47,14 +56,32 @@ export interface MetricsServer {
 /**
  * Serves `GET /metrics` for Prometheus: each scrape gathers fresh snapshots. A scrape that reaches no service
  * (NATS down, nothing running) answers 503, so the target shows as down rather than as an empty success.
+ * With `rediscover`, a scrape that cannot reach NATS looks for the platform again and, found elsewhere,
+ * gathers from there: a restarted platform is scraped again without restarting the bridge.
  */
 export async function serveMetrics(options: MetricsServerOptions): Promise<MetricsServer> {
+  let natsUrl = options.natsUrl;
+  const gather = async (): Promise<GatheredMetrics> => {
+    const tried = natsUrl;
+    try {
+      return await gatherMetrics(tried, options.windowMs);
+    } catch (err) {
+      const found = options.rediscover?.();
+      if (found === undefined || found === tried) throw err;
+      // Scrapes that overlap may all fail on the old URL: the first to rediscover moves the bridge.
+      if (found !== natsUrl) {
+        natsUrl = found;
+        options.onRediscovered?.(found);
+      }
+      return gatherMetrics(found, options.windowMs);
+    }
+  };
   const server: Server = createServer((req, res) => {
     if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics\n");
       return;
     }
-    gatherMetrics(options.natsUrl, options.windowMs).then(
+    gather().then(
       ({ snapshots, text }) => {
         if (snapshots.length === 0) {
           res.writeHead(503, { "content-type": "text/plain" }).end("no Rosey service answered\n");

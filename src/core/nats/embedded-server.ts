@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { RoseyError } from "../errors.js";
@@ -80,6 +80,7 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
   if (!bin) throw new RoseyError("NATS_SERVER_MISSING", natsInstallHint());
   const storeDir = path.join(options.dataDir, "jetstream");
   mkdirSync(storeDir, { recursive: true });
+  await removeStaleConfigFiles(options.dataDir);
   for (let attempt = 1; ; attempt++) {
     const port = options.port ?? (await freePort());
     try {
@@ -89,6 +90,29 @@ export async function startEmbeddedNats(options: EmbeddedNatsOptions): Promise<E
       if (!(retry && err instanceof RoseyError && err.details?.addressInUse === true)) throw err;
     }
   }
+}
+
+/**
+ * A server's config file holds its passwords and is removed when it stops; one killed with its platform (a
+ * second SIGINT, SIGKILL) leaves it behind. A `nats-<port>.conf` whose port nothing listens on belongs to no
+ * running server: removed at the next start on that data dir. (`rosey start` holds the data dir's lock, so
+ * no other server of this data dir is between writing its file and binding its port.)
+ */
+async function removeStaleConfigFiles(dataDir: string): Promise<void> {
+  for (const name of readdirSync(dataDir)) {
+    const port = Number(/^nats-(\d+)\.conf$/.exec(name)?.[1]);
+    if (port > 0 && port < 65_536 && (await portIsFree(port)))
+      rmSync(path.join(dataDir, name), { force: true });
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 }
 
 async function launch(

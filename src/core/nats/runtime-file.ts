@@ -43,7 +43,8 @@ function readRuntimeFile(dataDir: string, name: string): RuntimeInfo | undefined
   }
 }
 
-function isRunning(pid: number): boolean {
+/** Whether a process with this pid runs (as anyone): how a file naming a pid is told stale. */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
