@@ -162,7 +162,10 @@ export function buildProgram(): Command {
     )
     .option("-c, --config <file>", "config file (JSON or YAML); default ROSEY_CONFIG or ./rosey.yaml")
     .option("--json", "print the report as JSON (schemas/audit-report.schema.json)")
-    .option("--strict", "exit 1 when a plugin requests a capability the config does not grant")
+    .option(
+      "--strict",
+      "exit 1 on what needs a reviewer: a requested capability not granted, a manifest subscription no grant covers, severe violations no operator resume or reload has followed, migrations the database service would apply but cannot",
+    )
     .action(async (options: { config?: string; json?: boolean; strict?: boolean }) => {
       const { auditCommand } = await import("../core/audit/cli.js");
       process.exitCode = await auditCommand(options);

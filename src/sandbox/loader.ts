@@ -1,3 +1,5 @@
+import { BUNDLE_SOURCE_URL } from "./plugin-error.js";
+
 /**
  * Evaluates a plugin's bundled code inside a SES Compartment whose globals are only the safe
  * built-ins SES provides (no `process`, `require`, `import()`, `fetch`, `Buffer`, timers, `Math.random`,
@@ -13,15 +15,21 @@ export interface PluginModule {
 
 export const HOOKS = ["start", "onCommand", "onEvent", "stop"] as const;
 
+/**
+ * Lines the loader puts before the bundle's first line: stack positions in the evaluated text are this many
+ * lines below the bundle's own (plugin-error.ts `pluginFrames`).
+ */
+export const BUNDLE_LINE_OFFSET = 1;
+
 /** Hook-like names (`onSomething`) outside the closed list are typos, reported instead of silently ignored. */
 const HOOK_LIKE = /^on[A-Z]/;
 
 export function loadPlugin(source: string, name: string): PluginModule & { readonly self: object } {
   const compartment = new Compartment({ __options__: true, name: `plugin:${name}` });
-  const factory = compartment.evaluate(`(function (module, exports) {\n${source}\n})`) as (
-    module: { exports: unknown },
-    exports: unknown,
-  ) => void;
+  // The sourceURL names the bundle in stack traces, so the plugin's own frames can be told from the sandbox's.
+  const factory = compartment.evaluate(
+    `(function (module, exports) {\n${source}\n})\n//# sourceURL=${BUNDLE_SOURCE_URL}\n`,
+  ) as (module: { exports: unknown }, exports: unknown) => void;
   const module: { exports: unknown } = { exports: {} };
   factory(module, module.exports);
   const exported = module.exports as { default?: unknown; __esModule?: boolean } | null;

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { ACTIVITY_KINDS } from "./activity.js";
+import { MAX_FRAME_NAME_CHARS, MAX_FRAME_POSITION, MAX_STACK_FRAMES } from "./plugin-error.js";
 import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
 
 /**
@@ -10,7 +12,10 @@ import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
  *                            ◀───────────────────   ready | load-failed
  *   command / event / response / ping  ────────▶   handlers
  *                            ◀───────────────────   publish / subscribe / request / respond /
- *                                                   command-reply / command-result / log / pong
+ *                                                   command-reply / command-result / log /
+ *                                                   handler-error / pong
+ *                            ◀─── plugin host ────   blocked (process isolation: the host read the
+ *                                                   worker's activity record, see activity.ts)
  *   stop                     ───────────────────▶   stop(ctx), timers + subscriptions released
  *                            ◀───────────────────   stopped
  *
@@ -26,6 +31,11 @@ export interface WorkerInit {
   source: string;
   /** The plugin's own config block. */
   config: Record<string, unknown>;
+  /**
+   * Where the worker records which handler it runs (activity.ts); shared with whoever spawned it: the core
+   * (thread isolation) or the plugin host (process isolation), which add it.
+   */
+  activity?: SharedArrayBuffer;
 }
 
 /** The command as a plugin sees it (design.md §4). */
@@ -54,10 +64,26 @@ export type MainToWorker =
 const subject = z.string().max(512);
 const json = z.string().max(MAX_PAYLOAD_CHARS);
 const id = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+// The worker escapes control characters in every text it reports (ctx.ts sanitizeLogText, escape-text.ts); a raw
+// CR/LF/ESC means the shim was bypassed, and it would forge log lines in a pretty-printed log.
+const escaped = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, "text must have its control characters escaped");
+const position = z.number().int().min(1).max(MAX_FRAME_POSITION);
+/** Where in the plugin's bundle an error happened, innermost first (plugin-error.ts): numbers and short names. */
+const frames = z
+  .array(z.strictObject({ fn: escaped(MAX_FRAME_NAME_CHARS).optional(), line: position, column: position }))
+  .max(MAX_STACK_FRAMES);
 
 export const workerMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("ready") }),
-  z.strictObject({ type: z.literal("load-failed"), message: z.string().max(4096) }),
+  z.strictObject({
+    type: z.literal("load-failed"),
+    message: z.string().max(4096),
+    frames: frames.optional(),
+  }),
   z.strictObject({
     type: z.literal("publish"),
     subject,
@@ -82,6 +108,7 @@ export const workerMessageSchema = z.discriminatedUnion("type", [
     ok: z.boolean(),
     text: z.string().max(10_000).optional(),
     error: z.string().max(1024).optional(),
+    frames: frames.optional(),
     /** Not run: its turn in the worker came after its sender's deadline. */
     late: z.literal(true).optional(),
   }),
@@ -97,6 +124,27 @@ export const workerMessageSchema = z.discriminatedUnion("type", [
     fields: z.string().max(2048).optional(),
     /** Lines the worker dropped before this one (LOG_LINES_PER_SECOND). */
     dropped: z.number().int().positive().optional(),
+  }),
+  /**
+   * A handler outside a command failed (threw or rejected), or a rejection went unhandled: a log line of the
+   * plugin's, within the same budget, with where it happened.
+   */
+  z.strictObject({
+    type: z.literal("handler-error"),
+    handler: z.enum(["onEvent", "subscription", "timeout", "interval", "stop", "unhandled-rejection"]),
+    /** The subject (onEvent, subscription) or the timer (`'tick' (every 1000 ms)`). */
+    detail: escaped(MAX_LOG_CHARS).optional(),
+    error: escaped(MAX_LOG_CHARS),
+    frames: frames.optional(),
+    correlationId: escaped(128).optional(),
+    dropped: z.number().int().positive().optional(),
+  }),
+  /** From the plugin host, not the worker: a handler has been running for a while (activity.ts). */
+  z.strictObject({
+    type: z.literal("blocked"),
+    seq: z.number().int(),
+    kind: z.enum(ACTIVITY_KINDS),
+    label: escaped(2048),
   }),
   z.strictObject({
     type: z.literal("pong"),

@@ -1,3 +1,5 @@
+import { escapeControls } from "./escape-text.js";
+
 /**
  * Timers a plugin can set. The plugin gets numeric ids, never the host's timer objects (those expose
  * host state), every callback runs guarded, and `clearAll()` releases them all when the plugin stops.
@@ -7,8 +9,26 @@ export const MAX_TIMERS = 64;
 export const MIN_INTERVAL_MS = 10;
 
 export interface TimerHost {
-  /** Runs a plugin callback, reporting (not propagating) what it throws. */
-  guard(label: string, fn: () => unknown): void;
+  /**
+   * Runs a plugin callback, reporting (not propagating) what it throws. `detail` says which timer it is
+   * (`'tick' (every 1000 ms)`), for the error line and the watchdog.
+   */
+  guard(kind: "timeout" | "interval", detail: string, fn: () => unknown): void;
+}
+
+/**
+ * `'name' (every N ms)`, `(after N ms)` for an anonymous function. The name is read as a plain data property only: a getter (or a Proxy
+ * trap) would run plugin code inside ctx.setTimeout.
+ */
+function describeTimer(callback: unknown, delay: number, repeat: boolean): string {
+  let name: unknown;
+  try {
+    name = Object.getOwnPropertyDescriptor(callback, "name")?.value;
+  } catch {
+    name = undefined;
+  }
+  const when = repeat ? `(every ${delay} ms)` : `(after ${delay} ms)`;
+  return typeof name === "string" && name !== "" ? `'${escapeControls(name.slice(0, 64))}' ${when}` : when;
 }
 
 export class PluginTimers {
@@ -54,7 +74,8 @@ export class PluginTimers {
     const delay =
       typeof ms === "number" && Number.isFinite(ms) ? Math.max(repeat ? MIN_INTERVAL_MS : 0, ms) : 0;
     const id = this.#nextId++;
-    const run = () => this.#host.guard(repeat ? "interval" : "timeout", callback as () => unknown);
+    const detail = describeTimer(callback, delay, repeat);
+    const run = () => this.#host.guard(repeat ? "interval" : "timeout", detail, callback as () => unknown);
     const handle = repeat
       ? setInterval(run, delay)
       : setTimeout(() => {

@@ -1,8 +1,11 @@
 import "ses";
 import { parentPort, workerData } from "node:worker_threads";
+import { type ActivityKind, ActivityWriter } from "./activity.js";
 import { type CtxHost, createCtx, sanitizeLogText, scopeCtx, toJson } from "./ctx.js";
-import { loadPlugin, type PluginModule } from "./loader.js";
+import { escapeControls } from "./escape-text.js";
+import { BUNDLE_LINE_OFFSET, loadPlugin, type PluginModule } from "./loader.js";
 import { MessageBatcher, unbatch } from "./message-batch.js";
+import { pluginFrames, type StackFrame } from "./plugin-error.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "./protocol.js";
 import { PluginTimers } from "./timers.js";
 import { WindowBudget } from "./window-budget.js";
@@ -38,6 +41,23 @@ const init = workerData as WorkerInit;
 const outgoing = new MessageBatcher((batch) => port.postMessage(batch));
 const post = (message: WorkerToMain): void => outgoing.push(message);
 
+/** Which handler runs, for the watchdog (activity.ts); absent when the spawner shares no buffer. */
+const activity = init.activity instanceof SharedArrayBuffer ? new ActivityWriter(init.activity) : undefined;
+const enter = (kind: ActivityKind, label: string): void => activity?.enter(kind, label);
+const leave = (): void => activity?.leave();
+
+/**
+ * SES keeps an error's stack from code in compartments (`err.stack` is empty there) and gives it to the start
+ * compartment through this global, concise (its own and Node's frames filtered out).
+ */
+const getStackString = (globalThis as { getStackString?: (error: Error) => string }).getStackString;
+
+/** What a failure report carries: the error's `Name: message`, and where in the plugin's code it happened. */
+interface Failure {
+  error: string;
+  frames?: StackFrame[];
+}
+
 /**
  * Plugin-controlled errors can be anything: a Proxy, getters that throw, a toString that throws.
  * Describing one must never throw, or the catch block reporting it would itself fail.
@@ -48,6 +68,18 @@ function describeError(err: unknown): string {
     return sanitizeLogText(String(err));
   } catch {
     return "(an error that cannot be described)";
+  }
+}
+
+/** The error and the plugin's own frames of its stack (none for a thrown non-error, or code the plugin made). */
+function describeFailure(err: unknown): Failure {
+  const error = describeError(err);
+  try {
+    if (!(err instanceof Error) || !getStackString) return { error };
+    const frames = pluginFrames(getStackString(err), BUNDLE_LINE_OFFSET);
+    return frames.length > 0 ? { error, frames } : { error };
+  } catch {
+    return { error };
   }
 }
 
@@ -64,6 +96,26 @@ function postLog(level: LogLevel, msg: string, fields?: string): void {
 /** A log line the main thread accepts: escaped, and cut to the protocol's limit after the label. */
 function logLine(level: LogLevel, msg: string): void {
   postLog(level, sanitizeLogText(msg));
+}
+
+type FailedHandler = Extract<WorkerToMain, { type: "handler-error" }>["handler"];
+
+/** A handler outside a command failed: a log line of the plugin's (same budget), with where it happened. */
+function reportFailure(handler: FailedHandler, err: unknown, detail?: string, correlationId?: unknown): void {
+  if (!logBudget.take()) return;
+  const dropped = logBudget.takeDropped();
+  const { error, frames } = describeFailure(err);
+  post({
+    type: "handler-error",
+    handler,
+    error,
+    ...(detail ? { detail: sanitizeLogText(detail) } : {}),
+    ...(frames ? { frames } : {}),
+    ...(typeof correlationId === "string"
+      ? { correlationId: escapeControls(correlationId).slice(0, 128) }
+      : {}),
+    ...(dropped > 0 ? { dropped } : {}),
+  });
 }
 
 let nextId = 1;
@@ -84,7 +136,18 @@ const settled = (): void => {
   pendingHandlers--;
 };
 
-const guard = (label: string, fn: () => unknown): void => {
+/**
+ * Runs an event, subscription or timer handler: its synchronous part marked in the activity record, its
+ * failure (a throw, or its promise's rejection) reported, never propagated. `detail` is the subject or the
+ * timer; `correlationId` the event's.
+ */
+const guard = (
+  kind: Exclude<ActivityKind, "onCommand">,
+  detail: string,
+  fn: () => unknown,
+  correlationId?: unknown,
+): void => {
+  enter(kind, detail);
   try {
     const result = fn();
     if (isThenable(result)) {
@@ -93,11 +156,13 @@ const guard = (label: string, fn: () => unknown): void => {
       // call at will (forged failure lines, a pending count driven below zero).
       Promise.resolve(result).then(settled, (err: unknown) => {
         settled();
-        logLine("error", `${label} failed: ${describeError(err)}`);
+        reportFailure(kind, err, detail, correlationId);
       });
     }
   } catch (err) {
-    logLine("error", `${label} failed: ${describeError(err)}`);
+    reportFailure(kind, err, detail, correlationId);
+  } finally {
+    leave();
   }
 };
 
@@ -139,6 +204,27 @@ const host: CtxHost = {
 const baseCtx = createCtx(host);
 let plugin: (PluginModule & { readonly self: object }) | undefined;
 
+let warnedIgnoredResult = false;
+
+/**
+ * Only a string returned from onCommand is sent. Anything else (`{ text }`, a number) is a likely mistake
+ * that would otherwise pass in silence: said once per worker, in the plugin's log.
+ */
+function warnIgnoredResult(result: unknown, commandName: string): void {
+  if (warnedIgnoredResult) return;
+  warnedIgnoredResult = true;
+  let kind: string = typeof result;
+  try {
+    if (Array.isArray(result)) kind = "array";
+  } catch {
+    // A revoked Proxy: typeof said enough.
+  }
+  logLine(
+    "warn",
+    `onCommand for '${commandName}' returned ${/^[aeiou]/.test(kind) ? "an" : "a"} ${kind}, not a string, so nothing was sent (return a string to reply, or undefined to send nothing); said once per worker`,
+  );
+}
+
 async function onCommand(id: number, command: MainToWorker & { type: "command" }): Promise<void> {
   // A burst is taken whole and runs back to back: what the sender has given up on is not started.
   if (command.deadline !== undefined && hostNow() > command.deadline) {
@@ -155,13 +241,22 @@ async function onCommand(id: number, command: MainToWorker & { type: "command" }
     // The core builds the command from strings and a number, and this copy was just parsed from its batch:
     // freezing it and its args in place is the whole transitive freeze, without harden's generic walk.
     Object.freeze(command.command.args);
-    const returned = handler.call(plugin?.self, Object.freeze(command.command), ctx);
+    let returned: unknown;
+    enter("onCommand", command.command.name);
+    try {
+      returned = handler.call(plugin?.self, Object.freeze(command.command), ctx);
+    } finally {
+      leave();
+    }
     // A synchronous handler's result is posted before the next message of its batch runs (see the batch loop).
     const result = isThenable(returned) ? await returned : returned;
     const text = typeof result === "string" && result.length > 0 ? result.slice(0, 10_000) : undefined;
+    if (typeof result !== "string" && result !== undefined && result !== null)
+      warnIgnoredResult(result, command.command.name);
     post({ type: "command-result", id, ok: true, ...(text ? { text } : {}) });
   } catch (err) {
-    post({ type: "command-result", id, ok: false, error: describeError(err) });
+    const { error, frames } = describeFailure(err);
+    post({ type: "command-result", id, ok: false, error, ...(frames ? { frames } : {}) });
   }
 }
 
@@ -172,7 +267,12 @@ function onEvent(message: MainToWorker & { type: "event" }): void {
     if (!handler) return;
     const correlationId = (envelope as { correlationId?: string } | null)?.correlationId;
     const ctx = typeof correlationId === "string" ? scopeCtx(baseCtx, host, { correlationId }) : baseCtx;
-    guard(`onEvent(${message.subject})`, () => handler.call(plugin?.self, message.subject, envelope, ctx));
+    guard(
+      "onEvent",
+      message.subject,
+      () => handler.call(plugin?.self, message.subject, envelope, ctx),
+      correlationId,
+    );
     return;
   }
   const handler = subscriptions.get(message.subId);
@@ -184,7 +284,12 @@ function onEvent(message: MainToWorker & { type: "event" }): void {
         post({ type: "respond", token, json: toJson(data) });
       })
     : undefined;
-  guard(`subscription(${message.subject})`, () => handler(message.subject, envelope, respond));
+  guard(
+    "subscription",
+    message.subject,
+    () => handler(message.subject, envelope, respond),
+    (envelope as { correlationId?: unknown } | null)?.correlationId,
+  );
 }
 
 async function stop(): Promise<void> {
@@ -193,7 +298,7 @@ async function stop(): Promise<void> {
   try {
     if (plugin?.stop) await plugin.stop.call(plugin.self, baseCtx);
   } catch (err) {
-    logLine("error", `stop failed: ${describeError(err)}`);
+    reportFailure("stop", err);
   }
   timers.clearAll();
   for (const subId of subscriptions.keys()) post({ type: "unsubscribe", subId });
@@ -261,7 +366,7 @@ function onMessage(message: MainToWorker): void {
 }
 
 process.on("unhandledRejection", (reason) => {
-  logLine("error", `unhandled rejection: ${describeError(reason)}`);
+  reportFailure("unhandled-rejection", reason);
 });
 
 try {
@@ -269,5 +374,6 @@ try {
   if (plugin.start) await plugin.start.call(plugin.self, baseCtx);
   post({ type: "ready" });
 } catch (err) {
-  post({ type: "load-failed", message: describeError(err) });
+  const { error, frames } = describeFailure(err);
+  post({ type: "load-failed", message: error, ...(frames ? { frames } : {}) });
 }

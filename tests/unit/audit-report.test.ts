@@ -40,6 +40,8 @@ const config = validateConfig(
 );
 
 describe("rosey audit (offline)", () => {
+  const tmpDir = useTempDir("rosey-audit-offline-", "all");
+
   it("reports requested, granted-by, effective, missing, subjects, limits and code hash per plugin", async () => {
     const report = await buildAuditReport({ config, now: () => new Date("2026-01-01T00:00:00Z") });
     expectValid(report);
@@ -96,6 +98,18 @@ describe("rosey audit (offline)", () => {
       handlerTimeoutMs: 5_000,
       publishPerSecond: 5,
     });
+  });
+
+  it("--strict fails for a plugin folder that is not loaded (no one has reviewed its grants)", async () => {
+    const plugins = path.join(tmpDir(), "rejected-plugins");
+    writePluginFolder(plugins, "ok", { code: "export default { start() {} };\n" });
+    writePluginFolder(plugins, "broken", { manifest: { version: "one" } });
+    const report = await buildAuditReport({
+      config: validateConfig({ plugins: { directory: plugins } }, "test"),
+    });
+    expect(report.rejected.map((r) => path.basename(r.directory))).toEqual(["broken"]);
+    expect(report.strict.ok).toBe(false);
+    expect(report.strict.problems[0]).toMatch(/broken is not loaded: [\s\S]*version/);
   });
 
   it("--strict exits 1 when a plugin requests an ungranted capability, 0 when everything requested is granted", async () => {

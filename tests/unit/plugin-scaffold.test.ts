@@ -2,8 +2,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { isRoseyError } from "../../src/core/errors.js";
+import { PACKAGE_ROOT } from "../../src/core/paths.js";
 import { readManifest } from "../../src/core/plugins/manifest.js";
-import { scaffoldPlugin } from "../../src/core/plugins/scaffold.js";
+import { roseyCommand, scaffoldPlugin } from "../../src/core/plugins/scaffold.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 describe("scaffoldPlugin (rosey plugin new)", () => {
@@ -26,7 +27,17 @@ describe("scaffoldPlugin (rosey plugin new)", () => {
     expect(entryFile).toBe(path.join(result.dir, "index.js"));
     const readme = readFileSync(path.join(result.dir, "README.md"), "utf8");
     expect(readme).toContain("greeter-2: { grants: [chat.send] }");
-    expect(readme).toContain("echo '!greeter-2 world' | npx rosey start --config rosey.yaml");
+    // Not `npx rosey`: outside the checkout npx would fetch an unrelated registry package of that name.
+    expect(readme).toContain(`echo '!greeter-2 world' | ${roseyCommand()} start --config rosey.yaml`);
+    expect(readme).not.toMatch(/^npx rosey|\| npx rosey/m);
+  });
+
+  it("tells the author to run this checkout's bin/rosey.js: by its relative path inside the checkout, else absolute", () => {
+    const bin = path.join(PACKAGE_ROOT, "bin", "rosey.js");
+    expect(existsSync(bin)).toBe(true);
+    expect(roseyCommand(PACKAGE_ROOT)).toBe("node bin/rosey.js");
+    expect(roseyCommand(path.join(PACKAGE_ROOT, "plugins"))).toBe(`node ${bin}`);
+    expect(roseyCommand(dir())).toBe(`node ${bin}`);
   });
 
   it("refuses a name whose table prefix would clash with an installed plugin's, either way round", () => {

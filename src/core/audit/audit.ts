@@ -261,10 +261,15 @@ export async function buildAuditReport(options: AuditOptions): Promise<AuditRepo
     await reader?.close().catch(() => {});
   }
 
-  const problems = out
-    .flatMap(pluginFindings)
-    .filter((f) => f.strict)
-    .map((f) => f.message);
+  // A folder that is no plugin (bad manifest, code that does not build) is code nobody has reviewed the
+  // grants of yet: `config check` fails on it too.
+  const problems = [
+    ...rejected.map((r) => `${r.dir} is not loaded: ${r.error.message}`),
+    ...out
+      .flatMap(pluginFindings)
+      .filter((f) => f.strict)
+      .map((f) => f.message),
+  ];
   return {
     version: AUDIT_REPORT_VERSION,
     generatedAt: (options.now?.() ?? new Date()).toISOString(),

@@ -13,6 +13,10 @@ import { isInside } from "./plugin-files.js";
  * `platform: "neutral"` resolves no Node built-ins, so `import fs from "node:fs"` is a load error that
  * names the module. SES rejects any text containing `import(` or HTML comments, so those are reported
  * here with a clear message instead of an opaque SES error in the worker.
+ *
+ * The bundle ends with its source map as an inline comment (sources relative to the plugin's folder, no
+ * source text): the worker handle takes it off and keeps it, to show a plugin's errors in the author's files
+ * and lines (bundle-source-map.ts). The worker gets the code alone.
  */
 const FORBIDDEN_TEXT = [
   { pattern: /\bimport\s*\(/, what: "'import(' (dynamic import)" },
@@ -35,6 +39,12 @@ export const MAX_BUNDLE_BYTES = MAX_FRAME_BYTES / 2;
  * comments), so this leaves room above `MAX_BUNDLE_BYTES`, which still bounds the result.
  */
 export const MAX_SOURCE_BYTES = 4 * MAX_BUNDLE_BYTES;
+
+/**
+ * Largest source map kept with a bundle, in bytes of JSON. It stays in the core (the plugin manager's copy of
+ * the code, the worker handle); past this, errors show bundled positions instead of the author's.
+ */
+export const MAX_SOURCE_MAP_BYTES = MAX_BUNDLE_BYTES;
 
 /** Builds in progress; esbuild's service process is stopped when none is. */
 let building = 0;
@@ -63,12 +73,19 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
   const realDir = realFile(pluginDir);
   let sourceBytes = 0;
   let code: string;
+  let map: string | undefined;
   try {
     const result = await build({
       entryPoints: [entryFile],
       absWorkingDir: pluginDir,
       bundle: true,
       write: false,
+      // Never written (write: false, so overwriting an entry of that name is moot); it places the map's
+      // `sources` relative to the plugin's folder.
+      outfile: path.join(pluginDir, "bundle.js"),
+      allowOverwrite: true,
+      sourcemap: "external",
+      sourcesContent: false,
       format: "cjs",
       platform: "neutral",
       target: "es2022",
@@ -126,7 +143,8 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
         },
       ],
     });
-    code = result.outputFiles[0]?.text ?? "";
+    code = result.outputFiles.find((file) => file.path.endsWith(".js"))?.text ?? "";
+    map = result.outputFiles.find((file) => file.path.endsWith(".js.map"))?.text;
   } catch (err) {
     const errors = (
       err as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }
@@ -159,5 +177,7 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
       `Cannot load ${entryFile}: its code contains ${forbidden.what}, which the sandbox rejects even inside strings and comments`,
     );
   }
-  return code;
+  if (map === undefined || Buffer.byteLength(map) > MAX_SOURCE_MAP_BYTES) return code;
+  const separator = code.endsWith("\n") ? "" : "\n";
+  return `${code}${separator}//# sourceMappingURL=data:application/json;base64,${Buffer.from(map).toString("base64")}\n`;
 }

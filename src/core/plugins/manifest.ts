@@ -66,6 +66,116 @@ function describe(errors: ErrorObject[] | null | undefined): string[] {
 }
 
 /**
+ * JSON.parse's message with the line and column of the problem: V8 gives a character offset for some errors
+ * (`… in JSON at position 46`), none for others (`Unexpected token 'x', "…" is not valid JSON`,
+ * `Unexpected end of JSON input`), where `jsonErrorOffset` finds it.
+ */
+export function jsonSyntaxError(text: string, message: string): string {
+  const given = / at position (\d+)/.exec(message);
+  const offset = given ? Number(given[1]) : jsonErrorOffset(text);
+  if (offset === undefined) return message;
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - (before.lastIndexOf("\n") + 1) + 1;
+  const where = `line ${line}, column ${column}`;
+  return given ? message.replace(given[0], ` at ${where} (position ${offset})`) : `${message} (at ${where})`;
+}
+
+/** Deeper nesting than any manifest needs: the scan gives up rather than recurse further. */
+const MAX_SCAN_DEPTH = 256;
+
+/**
+ * The offset where `text` stops being JSON (RFC 8259), or undefined when it is JSON or nests too deep to
+ * scan. Only run after JSON.parse failed, to place its error.
+ */
+export function jsonErrorOffset(text: string): number | undefined {
+  let i = 0;
+  const stop = (): never => {
+    throw i;
+  };
+  const space = (): void => {
+    while (i < text.length && " \t\n\r".includes(text.charAt(i))) i++;
+  };
+  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  const string = (): void => {
+    i++;
+    while (i < text.length) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c < 0x20) stop();
+      if (c !== 0x5c) {
+        i++;
+        continue;
+      }
+      const escaped = text.charAt(i + 1);
+      if (escaped === "u") {
+        if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) stop();
+        i += 6;
+      } else if (escaped !== "" && '"\\/bfnrt'.includes(escaped)) i += 2;
+      else stop();
+    }
+    stop();
+  };
+  const value = (depth: number): void => {
+    if (depth > MAX_SCAN_DEPTH) throw undefined;
+    space();
+    const c = text.charAt(i);
+    if (c === "{" || c === "[") {
+      const close = c === "{" ? "}" : "]";
+      i++;
+      space();
+      if (text.charAt(i) === close) {
+        i++;
+        return;
+      }
+      for (;;) {
+        if (close === "}") {
+          space();
+          if (text.charAt(i) !== '"') stop();
+          string();
+          space();
+          if (text.charAt(i) !== ":") stop();
+          i++;
+        }
+        value(depth + 1);
+        space();
+        if (text.charAt(i) === ",") {
+          i++;
+          continue;
+        }
+        if (text.charAt(i) !== close) stop();
+        i++;
+        return;
+      }
+    }
+    if (c === '"') {
+      string();
+      return;
+    }
+    for (const word of ["true", "false", "null"]) {
+      if (text.startsWith(word, i)) {
+        i += word.length;
+        return;
+      }
+    }
+    NUMBER.lastIndex = i;
+    if (!NUMBER.test(text)) stop();
+    i = NUMBER.lastIndex;
+  };
+  try {
+    value(0);
+    space();
+    if (i < text.length) stop();
+    return undefined;
+  } catch (at) {
+    return typeof at === "number" ? at : undefined;
+  }
+}
+
+/**
  * Reads and validates `<dir>/plugin.json`. Throws `MANIFEST_INVALID` naming the file and every problem.
  * The manifest's name must equal its folder name: a plugin cannot claim another's identity.
  */
@@ -80,13 +190,16 @@ export function readManifest(dir: string): DiscoveredPlugin {
     what: "manifest",
   });
   let raw: unknown;
+  const text = bytes.toString("utf8");
   try {
-    raw = JSON.parse(bytes.toString("utf8"));
+    raw = JSON.parse(text);
   } catch (err) {
     // V8 quotes the text it choked on: escaped, it cannot write to the operator's terminal.
-    throw new RoseyError("MANIFEST_INVALID", `Cannot read ${shown}: ${escapeControls(errorMessage(err))}`, {
-      cause: err,
-    });
+    throw new RoseyError(
+      "MANIFEST_INVALID",
+      `Cannot read ${shown}: ${escapeControls(jsonSyntaxError(text, errorMessage(err)))}`,
+      { cause: err },
+    );
   }
   if (!validateManifest(raw)) {
     const problems = describe(validateManifest.errors);

@@ -1,5 +1,12 @@
 import { randomBytes } from "node:crypto";
 import {
+  type Activity,
+  createActivityBuffer,
+  describeActivity,
+  readActivity,
+} from "../../sandbox/activity.js";
+import type { StackFrame } from "../../sandbox/plugin-error.js";
+import {
   type MainToWorker,
   type WorkerInit,
   type WorkerToMain,
@@ -13,6 +20,12 @@ import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
 import { SUBJECTS } from "../subjects.js";
 import { compileCheck } from "../validation.js";
+import {
+  BundleLocator,
+  type PluginErrorReport,
+  reportPluginError,
+  splitSourceMap,
+} from "./bundle-source-map.js";
 import type { PermissionGate } from "./gate.js";
 import { type ResolvedLimits, workerResourceLimits } from "./limits.js";
 import type { SandboxSpawner, SandboxThread } from "./sandbox-thread.js";
@@ -47,6 +60,7 @@ export interface PluginWorkerOptions {
 }
 
 type RequestMessage = Extract<WorkerToMain, { type: "request" }>;
+type HandlerError = Extract<WorkerToMain, { type: "handler-error" }>;
 
 export type WorkerAlert =
   | { type: "cpu-hog"; utilization: number; seconds: number }
@@ -131,15 +145,29 @@ export class PluginWorker {
   #resolveStopped: (() => void) | undefined;
   #hotSamples = 0;
   #stopping: Promise<void> | undefined;
+  /** Maps the positions the worker reports in its bundle to the author's files (bundle-source-map.ts). */
+  readonly #locator: BundleLocator;
+  /** Lines with the stack of a failed command: the router logs the failure itself, without it. */
+  readonly #errorLogBudget = new LogBudget(LOG_LINES_PER_SECOND);
+  /**
+   * Which handler the worker runs (activity.ts). Thread isolation: shared with the worker and read here.
+   * Process isolation: the plugin host reads it and says when a handler has run for a while (`#blocked`).
+   */
+  readonly #activity: SharedArrayBuffer | undefined;
+  #blocked: Activity | undefined;
 
   constructor(options: PluginWorkerOptions) {
     this.name = options.init.plugin.name;
     this.#options = options;
     this.#gate = options.gate;
     this.#log = options.logger.child({ plugin: this.name });
+    // The source map stays here: the worker gets the code alone.
+    const { code, map } = splitSourceMap(options.init.source);
+    this.#locator = new BundleLocator(map);
+    this.#activity = options.spawner.isolation === "thread" ? createActivityBuffer() : undefined;
     this.#worker = options.spawner.spawn({
       name: `plugin:${this.name}`,
-      workerData: options.init,
+      workerData: { ...options.init, source: code, ...(this.#activity ? { activity: this.#activity } : {}) },
       resourceLimits: workerResourceLimits(options.limits.memoryMb),
     });
     this.#worker.onOutput((text) => this.#log.debug({ output: text.slice(0, 1024) }, "worker output"));
@@ -393,8 +421,17 @@ export class PluginWorker {
     if (this.#exited) return;
     const silenceMs = performance.now() - this.#lastHeard;
     if (silenceMs <= silenceLimit) return;
-    this.#log.warn({ silenceMs: Math.round(silenceMs) }, "worker stopped answering heartbeats; terminating");
-    this.#terminate(`unresponsive for more than ${silenceLimit} ms (handler blocking the thread?)`);
+    const running = this.#activity ? readActivity(this.#activity) : this.#blocked;
+    const handler = running && describeActivity(running);
+    this.#log.warn(
+      { silenceMs: Math.round(silenceMs), ...(handler ? { handler } : {}) },
+      "worker stopped answering heartbeats; terminating",
+    );
+    this.#terminate(
+      handler
+        ? `unresponsive for more than ${silenceLimit} ms: ${handler} was blocking the thread`
+        : `unresponsive for more than ${silenceLimit} ms (handler blocking the thread?)`,
+    );
   };
 
   /** A hog that yields passes heartbeats; sustained event-loop utilisation gives it away. */
@@ -492,11 +529,21 @@ export class PluginWorker {
       case "ready":
         this.#onReady?.();
         break;
-      case "load-failed":
+      case "load-failed": {
+        const report = reportPluginError(message.message, message.frames, this.#locator);
+        if (message.frames?.length)
+          this.#log.error(
+            { source: "plugin", ...errorFields(message.message, report) },
+            "plugin code failed to load",
+          );
         this.#onReady?.(
-          new RoseyError("PLUGIN_LOAD_FAILED", `Plugin '${this.name}' failed to load: ${message.message}`),
+          new RoseyError(
+            "PLUGIN_LOAD_FAILED",
+            `Plugin '${this.name}' failed to load: ${oneLine(message.message, report)}`,
+          ),
         );
         break;
+      }
       case "publish":
         this.#gate.publish(message.subject, message.json, message.correlationId);
         break;
@@ -548,24 +595,34 @@ export class PluginWorker {
         // Pings wait in the same queue as commands: a worker completing commands is alive even if its pong is late.
         this.#progressAt = now;
         this.#lastHeard = now;
+        this.#blocked = undefined;
         const handlerMs = now - pending.started;
-        pending.resolve(
-          message.late
-            ? { ok: false, late: "not run: its turn in the worker came after its sender's deadline" }
-            : message.ok
-              ? { ok: true, text: message.text, handlerMs }
-              : {
-                  ok: false,
-                  error: { code: "PLUGIN_ERROR", message: message.error ?? "handler failed" },
-                  handlerMs,
-                },
-        );
+        if (message.late) {
+          pending.resolve({
+            ok: false,
+            late: "not run: its turn in the worker came after its sender's deadline",
+          });
+        } else if (message.ok) {
+          pending.resolve({ ok: true, text: message.text, handlerMs });
+        } else {
+          const error = message.error ?? "handler failed";
+          const text = this.#commandFailed(pending.command, error, message.frames);
+          pending.resolve({ ok: false, error: { code: "PLUGIN_ERROR", message: text }, handlerMs });
+        }
         break;
       }
       case "log":
         this.#pluginLog(message.level, message.msg, message.fields, message.dropped);
         break;
+      case "handler-error":
+        this.#handlerError(message);
+        break;
+      case "blocked":
+        // Said by the plugin host, not the worker: kept for the watchdog, and not a sign of life.
+        this.#blocked = { seq: message.seq, kind: message.kind, label: message.label };
+        break;
       case "pong":
+        this.#blocked = undefined;
         this.#lastHeard = performance.now();
         this.#memory = { heapUsed: message.heapUsed, arrayBuffers: message.arrayBuffers };
         this.#pendingHandlers = message.pendingHandlers;
@@ -633,6 +690,57 @@ export class PluginWorker {
   }
 
   /**
+   * A command's handler failed: the router logs the failure (code and message) and answers the user; this
+   * logs where it happened, when the worker said, and returns the message for the router, with the place.
+   */
+  #commandFailed(command: Command, error: string, frames: StackFrame[] | undefined): string {
+    const report = reportPluginError(error, frames, this.#locator);
+    if ((frames?.length || report.hint) && this.#errorLogBudget.admit(this.#log, "plugin error"))
+      this.#log.error(
+        {
+          source: "plugin",
+          handler: "onCommand",
+          command: command.name,
+          correlationId: command.correlationId,
+          ...errorFields(error, report),
+        },
+        `onCommand(${command.name}) failed: ${error}`,
+      );
+    return oneLine(error, report);
+  }
+
+  /** An event, subscription, timer or stop handler failed, or a rejection went unhandled: a plugin log line. */
+  #handlerError(message: HandlerError): void {
+    if (!this.#logBudget.admit(this.#log, "plugin")) return;
+    if (message.dropped)
+      this.#log.warn({ source: "plugin", dropped: message.dropped }, "plugin log lines dropped (rate limit)");
+    const { handler, detail, error } = message;
+    const report = reportPluginError(error, message.frames, this.#locator);
+    const label =
+      handler === "onEvent" || handler === "subscription"
+        ? `${handler}(${detail ?? ""}) failed`
+        : handler === "unhandled-rejection"
+          ? "unhandled rejection"
+          : `${handler} failed`;
+    const where =
+      handler === "onEvent" || handler === "subscription"
+        ? { subject: detail }
+        : handler === "timeout" || handler === "interval"
+          ? { timer: detail }
+          : {};
+    this.#log.error(
+      {
+        source: "plugin",
+        handler,
+        ...where,
+        ...(message.correlationId ? { correlationId: message.correlationId } : {}),
+        ...errorFields(error, report),
+      },
+      `${label}: ${error}`,
+    );
+  }
+
+  /**
    * The worker keeps to the budget itself (and says what it dropped); the core's own budget stands behind it
    * for a worker whose shim is not the one it was given.
    */
@@ -647,4 +755,24 @@ export class PluginWorker {
       this.#log.warn({ source: "plugin", dropped: droppedInWorker }, "plugin log lines dropped (rate limit)");
     this.#log[level]({ source: "plugin", ...(fields ? { fields } : {}) }, msg);
   }
+}
+
+/**
+ * A plugin's error as the core logs it: `message` is the plugin's `Name: message`, `stack` the frames in its
+ * own files. An Error of its own class, so pino's serializer logs `type: "PluginError"`, and its pretty printer
+ * shows the stack.
+ */
+class PluginError extends Error {}
+
+/** A plugin error's log fields: `err` (with the stack in the author's files) and the hint. */
+function errorFields(error: string, report: PluginErrorReport): Record<string, unknown> {
+  const err = new PluginError(error);
+  err.stack = report.stack;
+  return { err, ...(report.hint ? { hint: report.hint } : {}) };
+}
+
+/** A plugin error on one line, for messages: `Error: x (at index.ts:12:5; use ctx.now() …)`. */
+function oneLine(error: string, report: PluginErrorReport): string {
+  const notes = [report.at && `at ${report.at}`, report.hint].filter(Boolean);
+  return notes.length > 0 ? `${error} (${notes.join("; ")})` : error;
 }

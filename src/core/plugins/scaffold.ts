@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { errorMessage, RoseyError } from "../errors.js";
+import { PACKAGE_ROOT } from "../paths.js";
 import { PLUGIN_NAME } from "../subjects.js";
 import { prefixClashes, readManifest } from "./manifest.js";
 
@@ -59,7 +60,23 @@ export default {
 `;
 }
 
-function readme(name: string, pluginsDir: string): string {
+/** A path as a POSIX shell word: as it is when it is plain, else single-quoted. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * How to run this Rosey from the folder `rosey plugin new` ran in: `node bin/rosey.js` in the checkout,
+ * `node /abs/path/bin/rosey.js` elsewhere. Not `npx rosey`: the package is not published, so outside the
+ * checkout npx would look up (and offer to install) an unrelated registry package of that name.
+ */
+export function roseyCommand(cwd = process.cwd()): string {
+  const bin = path.join(PACKAGE_ROOT, "bin", "rosey.js");
+  const relative = path.relative(cwd, bin);
+  return `node ${shellWord(relative.startsWith("..") || path.isAbsolute(relative) ? bin : relative)}`;
+}
+
+function readme(name: string, pluginsDir: string, rosey: string): string {
   return `# ${name}
 
 A Rosey plugin: \`!${name} [name]\` greets the name given, or whoever asked.
@@ -76,11 +93,13 @@ plugins:
     ${name}: { grants: [chat.send] }
 \`\`\`
 
-then, with no chat platform configured, each line typed is a chat message (the console connector):
+then, with no chat platform configured, each line typed is a chat message (the console connector). Run these
+in that folder too; \`${rosey}\` is the Rosey that created this plugin. (\`npx rosey\` works only inside
+Rosey's checkout: Rosey is not a published package, so elsewhere npx would fetch an unrelated one.)
 
 \`\`\`sh
-echo '!${name} world' | npx rosey start --config rosey.yaml  # prints: <rosey> Hello, world!
-npx rosey audit --config rosey.yaml  # what ${name} requests, is granted and may reach
+echo '!${name} world' | ${rosey} start --config rosey.yaml  # prints: <rosey> Hello, world!
+${rosey} audit --config rosey.yaml  # what ${name} requests, is granted and may reach
 \`\`\`
 
 ## Grow it
@@ -142,7 +161,7 @@ export function scaffoldPlugin(name: string, pluginsDir: string): ScaffoldResult
   const files: Array<[string, string]> = [
     ["plugin.json", manifest(name)],
     ["index.js", entry(name)],
-    ["README.md", readme(name, path.relative(process.cwd(), parent) || ".")],
+    ["README.md", readme(name, path.relative(process.cwd(), parent) || ".", roseyCommand())],
   ];
   const written: string[] = [];
   for (const [file, text] of files) {

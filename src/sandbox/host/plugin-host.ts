@@ -1,6 +1,8 @@
 import net from "node:net";
 import type { EventLoopUtilization } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
+import { createActivityBuffer, readActivity } from "../activity.js";
+import { escapeControls } from "../escape-text.js";
 import { splitBatch } from "../message-batch.js";
 import { encodeBatchFrame, encodeFrame, type Frame, FrameDecoder, perTickWriter } from "./framing.js";
 import { type CoreToHost, type HostToCore, MAX_RELAYED_MESSAGE_BYTES } from "./host-protocol.js";
@@ -14,9 +16,19 @@ import { type CoreToHost, type HostToCore, MAX_RELAYED_MESSAGE_BYTES } from "./h
 
 const WORKER_ENTRY = new URL("../worker-entry.js", import.meta.url);
 const ELU_SAMPLE_MS = 1_000;
+/** How often the workers' activity records are read: a handler seen twice in a row has run at least this long. */
+const ACTIVITY_SAMPLE_MS = 100;
 
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
-const workers = new Map<number, { worker: Worker; elu: EventLoopUtilization | undefined }>();
+interface HostedWorker {
+  worker: Worker;
+  elu: EventLoopUtilization | undefined;
+  activity: SharedArrayBuffer;
+  /** The handler run seen at the last sample, and whether the core has been told about it. */
+  lastSeq: number | undefined;
+  reported: boolean;
+}
+const workers = new Map<number, HostedWorker>();
 
 const write = perTickWriter(channel);
 
@@ -26,8 +38,10 @@ function send(frame: HostToCore): void {
 
 function spawn(frame: Extract<CoreToHost, { t: "spawn" }>): void {
   const { wid } = frame;
+  const activity = createActivityBuffer();
   const worker = new Worker(WORKER_ENTRY, {
-    workerData: frame.workerData,
+    // The core's init, plus the activity record only this process can share with the thread.
+    workerData: { ...(frame.workerData as object), activity },
     resourceLimits: frame.resourceLimits,
     env: {},
     execArgv: [],
@@ -35,7 +49,7 @@ function spawn(frame: Extract<CoreToHost, { t: "spawn" }>): void {
     stderr: true,
     name: frame.name,
   });
-  workers.set(wid, { worker, elu: undefined });
+  workers.set(wid, { worker, elu: undefined, activity, lastSeq: undefined, reported: false });
   let error: (Error & { code?: string }) | undefined;
   worker.on("online", () => send({ t: "online", wid, threadId: worker.threadId }));
   worker.on("message", (batch: unknown) => relay(wid, batch));
@@ -94,7 +108,35 @@ const decoder = new FrameDecoder(onFrame, (reason) => {
 channel.on("data", (chunk: Buffer) => decoder.push(chunk));
 // The core closed the pipe (it stopped, crashed or was killed): end every worker and leave.
 channel.on("close", () => process.exit(0));
+// Ctrl-C signals the whole process group, a service manager's stop the whole cgroup: this process gets the
+// core's SIGINT or SIGTERM too. Its life is the core's to end, which stops the plugins in order (their
+// stop() runs) and then closes the pipe; dying of the signal first would cut every plugin off mid-stop.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => undefined);
 channel.on("error", () => process.exit(0));
+
+/**
+ * A worker blocked in a handler answers nothing, and the core cannot read its activity record across the
+ * process boundary: the host reads it, and when the same handler run is still going at the next sample, tells
+ * the core as a message in that worker's stream, which its watchdog names when it ends the worker.
+ */
+setInterval(() => {
+  for (const [wid, entry] of workers) {
+    const now = readActivity(entry.activity);
+    if (!now) {
+      entry.lastSeq = undefined;
+      continue;
+    }
+    if (now.seq !== entry.lastSeq) {
+      entry.lastSeq = now.seq;
+      entry.reported = false;
+      continue;
+    }
+    if (entry.reported) continue;
+    entry.reported = true;
+    const blocked = { type: "blocked", seq: now.seq, kind: now.kind, label: escapeControls(now.label) };
+    write(encodeBatchFrame(wid, JSON.stringify(blocked)));
+  }
+}, ACTIVITY_SAMPLE_MS).unref();
 
 setInterval(() => {
   for (const [wid, entry] of workers) {
