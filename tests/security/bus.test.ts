@@ -293,7 +293,8 @@ describe("red team: abusing the bus", () => {
     await expect.poll(() => statusOf(p, "publish-flood")?.state).toBe("suspended");
     const passed = fromPlugin("publish-flood").filter((e) => e.subject === "rosey.plugins.publish-flood.out");
     expect(passed.length).toBeGreaterThanOrEqual(20);
-    expect(passed.length).toBeLessThanOrEqual(45);
+    // The burst (40), then 20/s for as long as the flood takes to reach its suspension (2,000 refusals).
+    expect(passed.length).toBeLessThanOrEqual(100);
     const v = violationsOf(p, "publish-flood");
     expect(v.length).toBeGreaterThanOrEqual(10);
     expect(v.every((x) => /publish rate above 20\/s/.test(x.reason) && !x.severe && x.rate)).toBe(true);
