@@ -58,10 +58,13 @@ const RESTART_BASE_MS = 250;
 const RESTART_MAX_MS = 30_000;
 /**
  * Refusals for a plugin's rate suspend it only past this many times what its rate lets through in a
- * violation window (10/s over 10 s: 1,000 refused operations). A burst of users' commands costs a plugin
- * some replies, not its place; a plugin publishing in a loop gets there in milliseconds.
+ * violation window (10/s over 10 s: 1,000 refused operations), and at most `RATE_FLOOD_MAX`: every refusal
+ * is published and persisted, so a plugin allowed 1,000/s must not get to make 100,000 records first. A
+ * burst of users' commands costs a plugin some replies, not its place; a plugin publishing in a loop gets
+ * there in milliseconds.
  */
 const RATE_FLOOD_FACTOR = 10;
+const RATE_FLOOD_MAX = 1_000;
 
 interface ManagedPlugin {
   discovered: DiscoveredPlugin;
@@ -496,7 +499,7 @@ export class PluginManager {
     const { threshold, suspendOnSevere, windowMs } = this.#config.sandbox.violations;
     const rate = p.limits.publishPerSecond;
     const limit = violation.rate
-      ? Math.max(threshold, (RATE_FLOOD_FACTOR * rate * windowMs) / 1000)
+      ? Math.max(threshold, Math.min(RATE_FLOOD_MAX, (RATE_FLOOD_FACTOR * rate * windowMs) / 1000))
       : threshold;
     if ((suspendOnSevere && violation.severe) || violation.count >= limit) {
       const reason = violation.severe
