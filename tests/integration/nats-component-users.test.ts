@@ -13,7 +13,7 @@ const PERMISSIONS_VIOLATION = "PERMISSIONS_VIOLATION";
  * What the server says to a publish: a request to a subject nobody answers fails with "no responders" when
  * the publish was allowed, and with a permissions violation when it was not.
  */
-async function publishVerdict(nc: NatsConnection, subject: string): Promise<"allowed" | "refused"> {
+async function publishVerdict(nc: NatsConnection, subject: string): Promise<Verdict> {
   const err = await nc.request(subject, new Uint8Array(), { timeout: 1_000 }).then(
     () => undefined,
     (e: NatsError) => e,
@@ -22,7 +22,7 @@ async function publishVerdict(nc: NatsConnection, subject: string): Promise<"all
 }
 
 /** The server answers a refused subscription with an error before the flush's PONG. */
-async function subscribeVerdict(nc: NatsConnection, subject: string): Promise<"allowed" | "refused"> {
+async function subscribeVerdict(nc: NatsConnection, subject: string): Promise<Verdict> {
   let refused = false;
   const sub = nc.subscribe(subject, {
     callback: (err) => {
@@ -32,6 +32,19 @@ async function subscribeVerdict(nc: NatsConnection, subject: string): Promise<"a
   await nc.flush();
   sub.unsubscribe();
   return refused ? "refused" : "allowed";
+}
+
+type Verdict = "allowed" | "refused";
+
+/** The server's verdict on each of `expected`'s subjects, to compare with `expected`. */
+async function verdicts(
+  nc: NatsConnection,
+  check: (nc: NatsConnection, subject: string) => Promise<Verdict>,
+  expected: Record<string, Verdict>,
+): Promise<Record<string, Verdict>> {
+  const found: Record<string, Verdict> = {};
+  for (const subject of Object.keys(expected)) found[subject] = await check(nc, subject);
+  return found;
 }
 
 describe("the NATS users of Rosey's parts on the embedded server", () => {
@@ -65,25 +78,7 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
 
   it("a connector publishes events and its platform's raw events, and nothing that steers the bot", async () => {
     const nc = await open(connector);
-    const verdicts: Record<string, string> = {};
-    for (const subject of [
-      "rosey.events.message",
-      "rosey.events.pm",
-      "rosey.platform.chat.chatMsg",
-      "rosey.db.message.log",
-      "rosey.platform.cytube.chatMsg",
-      "rosey.commands.dice.execute",
-      "rosey.actions.chat.send",
-      "rosey.admin.plugins.reload",
-      "rosey.plugins.dice.state",
-      "rosey.db.kv.get",
-      "rosey.db.migrate.dice.apply",
-      "rosey.security.violation",
-      "rosey.security.audit",
-      "$JS.API.STREAM.DELETE.ROSEY_DB",
-    ])
-      verdicts[subject] = await publishVerdict(nc, subject);
-    expect(verdicts).toEqual({
+    const expected: Record<string, Verdict> = {
       "rosey.events.message": "allowed",
       "rosey.events.pm": "allowed",
       "rosey.platform.chat.chatMsg": "allowed",
@@ -98,29 +93,13 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
       "rosey.security.violation": "refused",
       "rosey.security.audit": "refused",
       "$JS.API.STREAM.DELETE.ROSEY_DB": "refused",
-    });
+    };
+    expect(await verdicts(nc, publishVerdict, expected)).toEqual(expected);
   });
 
   it("a connector hears actions and API requests, not events, PMs, plugin traffic or others' answers", async () => {
     const nc = await open(connector);
-    const verdicts: Record<string, string> = {};
-    for (const subject of [
-      "rosey.actions.>",
-      "rosey.api.users.list",
-      "rosey.monitoring.health",
-      `${connector.inboxPrefix}.x`,
-      "rosey.events.pm",
-      "rosey.events.>",
-      "rosey.plugins.>",
-      "rosey.commands.*.execute",
-      "rosey.db.>",
-      "rosey.security.>",
-      "_INBOX.>",
-      `${database.inboxPrefix}.>`,
-      ">",
-    ])
-      verdicts[subject] = await subscribeVerdict(nc, subject);
-    expect(verdicts).toEqual({
+    const expected: Record<string, Verdict> = {
       "rosey.actions.>": "allowed",
       "rosey.api.users.list": "allowed",
       "rosey.monitoring.health": "allowed",
@@ -134,7 +113,8 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
       "_INBOX.>": "refused",
       [`${database.inboxPrefix}.>`]: "refused",
       ">": "refused",
-    });
+    };
+    expect(await verdicts(nc, subscribeVerdict, expected)).toEqual(expected);
   });
 
   it("a connector answers the core's requests, and the core's answers reach the connector's own inbox", async () => {
@@ -166,24 +146,7 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
 
   it("the database service serves storage and its own JetStream store, and cannot speak in chat or read it", async () => {
     const nc = await open(database);
-    const publish: Record<string, string> = {};
-    for (const subject of [
-      "$JS.API.INFO",
-      "$JS.API.STREAM.INFO.ROSEY_DB",
-      "$JS.API.CONSUMER.MSG.NEXT.ROSEY_DB.rosey-db-ingest",
-      "$JS.API.STREAM.INFO.ROSEY_DB_DEADLETTER",
-      "rosey.db.deadletter.rosey.db.message.log",
-      "rosey.security.violation",
-      "$JS.API.STREAM.DELETE.KV_other",
-      "$JS.API.STREAM.LIST",
-      "rosey.actions.chat.send",
-      "rosey.events.message",
-      "rosey.commands.dice.execute",
-      "rosey.admin.plugins.reload",
-      "rosey.security.audit",
-    ])
-      publish[subject] = await publishVerdict(nc, subject);
-    expect(publish).toEqual({
+    const publish: Record<string, Verdict> = {
       "$JS.API.INFO": "allowed",
       "$JS.API.STREAM.INFO.ROSEY_DB": "allowed",
       "$JS.API.CONSUMER.MSG.NEXT.ROSEY_DB.rosey-db-ingest": "allowed",
@@ -197,22 +160,15 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
       "rosey.commands.dice.execute": "refused",
       "rosey.admin.plugins.reload": "refused",
       "rosey.security.audit": "refused",
-    });
-    const subscribe: Record<string, string> = {};
-    for (const subject of [
-      "rosey.db.kv.*",
-      "rosey.db.migrate.*.*",
-      "rosey.events.>",
-      "rosey.actions.>",
-      "_INBOX.>",
-    ])
-      subscribe[subject] = await subscribeVerdict(nc, subject);
-    expect(subscribe).toEqual({
+    };
+    expect(await verdicts(nc, publishVerdict, publish)).toEqual(publish);
+    const subscribe: Record<string, Verdict> = {
       "rosey.db.kv.*": "allowed",
       "rosey.db.migrate.*.*": "allowed",
       "rosey.events.>": "refused",
       "rosey.actions.>": "refused",
       "_INBOX.>": "refused",
-    });
+    };
+    expect(await verdicts(nc, subscribeVerdict, subscribe)).toEqual(subscribe);
   });
 });

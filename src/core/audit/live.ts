@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { errorMessage } from "../errors.js";
 import { silentLogger } from "../logger.js";
-import type { PluginState } from "../plugins/plugin-manager.js";
+import { PLUGIN_STATES } from "../plugins/plugin-state.js";
 import { SUBJECTS } from "../subjects.js";
 import { describeProblem } from "../validation.js";
 
@@ -11,16 +11,6 @@ import { describeProblem } from "../validation.js";
  * manager bundles a plugin's code when it first launches it (again on `rosey.admin.plugins.reload`), and
  * reads manifests and grants once, at start: a file edited since is not what runs, and the report must say so.
  */
-
-const PLUGIN_STATES = [
-  "loaded",
-  "starting",
-  "running",
-  "suspended",
-  "crashed",
-  "failed",
-  "stopped",
-] as const satisfies readonly PluginState[];
 
 const count = z.number().int().nonnegative();
 // Fields a platform of an older version may not send are optional: the report then says less, not wrong.

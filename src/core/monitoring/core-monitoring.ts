@@ -3,7 +3,8 @@ import type { Bus, BusSubscription } from "../bus.js";
 import type { CommandCompleted } from "../commands.js";
 import { CORE_SOURCE } from "../envelope.js";
 import type { Logger } from "../logger.js";
-import type { PluginState, PluginStatus } from "../plugins/plugin-manager.js";
+import type { PluginStatus } from "../plugins/plugin-manager.js";
+import { PLUGIN_STATES } from "../plugins/plugin-state.js";
 import { SUBJECTS } from "../subjects.js";
 import { CommandTally } from "./command-tally.js";
 import { type HealthCheck, HealthResponder } from "./health.js";
@@ -36,16 +37,6 @@ export interface CoreMonitoringOptions {
   /** `monitoring.metricsIntervalMs`; 0 publishes no periodic metrics. */
   metricsIntervalMs: number;
 }
-
-const PLUGIN_STATES: readonly PluginState[] = [
-  "loaded",
-  "starting",
-  "running",
-  "suspended",
-  "crashed",
-  "failed",
-  "stopped",
-];
 
 export class CoreMonitoring {
   readonly registry: Registry;

@@ -15,6 +15,7 @@ import { type ResolvedLimits, resolveLimits } from "./limits.js";
 import { type DiscoveredPlugin, discoverPlugins, sha256 } from "./manifest.js";
 import { checkPluginConfig } from "./plugin-config.js";
 import { ProcessSpawner } from "./plugin-host-process.js";
+import type { PluginState } from "./plugin-state.js";
 import { PluginWorker, type WorkerAlert, type WorkerExit } from "./plugin-worker.js";
 import { claimCommands, isPluginEnabled, setupFindings } from "./preflight.js";
 import { type SandboxSpawner, ThreadSpawner } from "./sandbox-thread.js";
@@ -25,8 +26,6 @@ import { type SandboxSpawner, ThreadSpawner } from "./sandbox-thread.js";
  * with exponential backoff until `sandbox.maxRestarts` within `sandbox.restartWindowMs`, then the plugin
  * is `failed`. Commands arrive on `rosey.commands.<plugin>.execute` (one queue group per plugin).
  */
-
-export type PluginState = "loaded" | "starting" | "running" | "suspended" | "crashed" | "failed" | "stopped";
 
 export interface PluginStatus {
   name: string;
