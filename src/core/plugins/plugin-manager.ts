@@ -3,7 +3,7 @@ import { backoffDelay } from "../backoff.js";
 import type { Bus, BusMessage, BusSubscription } from "../bus.js";
 import { type Command, type CommandInfo, type CommandResult, commandSchema } from "../commands.js";
 import type { RoseyConfig } from "../config/schema.js";
-import { errorMessage, type RoseyError } from "../errors.js";
+import { type ErrorCode, errorMessage, type RoseyError } from "../errors.js";
 import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
 import { commandSubject, SUBJECTS, subjectMatches } from "../subjects.js";
@@ -561,23 +561,27 @@ export class PluginManager {
         command.correlationId,
       );
       if (!replied) {
-        const granted = p.grants.publish.some((g) => subjectMatches(g, SUBJECTS.actionsChatSend));
-        this.#reply(message, {
-          ok: false,
-          error: granted
-            ? {
-                code: "RATE_LIMITED",
-                message: `plugin '${p.grants.plugin}' is above its publish rate (${p.limits.publishPerSecond}/s): its reply was not sent`,
-              }
-            : {
-                code: "PERMISSION_DENIED",
-                message: `plugin '${p.grants.plugin}' may not send chat messages`,
-              },
-        });
+        this.#reply(message, { ok: false, error: this.#unsentReply(p) });
         return;
       }
     }
     this.#reply(message, { ok: true, replied });
+  }
+
+  /** Why the gate did not send a command's reply: the plugin was suspended meanwhile, has no grant, or no tokens. */
+  #unsentReply(p: ManagedPlugin): { code: ErrorCode; message: string } {
+    const name = p.grants.plugin;
+    if (p.gate.suspended)
+      return {
+        code: "PLUGIN_NOT_RUNNING",
+        message: `plugin '${name}' was suspended before its reply was sent`,
+      };
+    if (!p.grants.publish.some((g) => subjectMatches(g, SUBJECTS.actionsChatSend)))
+      return { code: "PERMISSION_DENIED", message: `plugin '${name}' may not send chat messages` };
+    return {
+      code: "RATE_LIMITED",
+      message: `plugin '${name}' is above its publish rate (${p.limits.publishPerSecond}/s): its reply was not sent`,
+    };
   }
 
   #late(p: ManagedPlugin, message: BusMessage, command: Command, what: string): void {
