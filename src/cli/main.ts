@@ -257,12 +257,17 @@ export function buildProgram(): Command {
     .option("-d, --dir <dir>", "plugins directory to create it in", "plugins")
     .action(async (name: string, options: { dir: string }) => {
       const { scaffoldPlugin } = await import("../core/plugins/scaffold.js");
-      const { dir, files, readme } = scaffoldPlugin(name, options.dir);
+      const { dir, files, readme, commandClashes } = scaffoldPlugin(name, options.dir);
       const shown = (file: string) => path.relative(process.cwd(), file) || ".";
       process.stdout.write(
         `Created plugin '${name}' in ${shown(dir)}:\n${files.map((f) => `  ${shown(f)}\n`).join("")}` +
           `Nothing is granted by default: grant it chat.send in your config, then try it (${shown(readme)}).\n`,
       );
+      for (const { word, claimants } of commandClashes)
+        process.stderr.write(
+          `Warning: command '${word}' is also claimed by ${claimants.filter((c) => c !== name).join(", ")}: ` +
+            `none of them answers it until router.commands.${word} names one (or rename the command in plugin.json).\n`,
+        );
     });
   const controls = {
     suspend: "running platform: stop the plugin's worker until resumed (its commands answer 'unavailable')",

@@ -5,6 +5,7 @@ import { isRoseyError } from "../../src/core/errors.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
 import { readManifest } from "../../src/core/plugins/manifest.js";
 import { roseyCommand, scaffoldPlugin } from "../../src/core/plugins/scaffold.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 describe("scaffoldPlugin (rosey plugin new)", () => {
@@ -60,6 +61,17 @@ describe("scaffoldPlugin (rosey plugin new)", () => {
       /overlaps that of 'quote-book' \(prefix 'quote_book_'\)/,
     );
     expect(existsSync(path.join(pluginsB, "quote"))).toBe(false);
+  });
+
+  it("says when the new plugin's command is one an installed plugin claims too (none would answer it)", () => {
+    const plugins = path.join(dir(), "clash");
+    writePluginFolder(plugins, "quotes", {
+      manifest: { commands: [{ name: "quotes", aliases: ["quote"] }] },
+    });
+    expect(scaffoldPlugin("quote", plugins).commandClashes).toEqual([
+      { word: "quote", claimants: ["quotes", "quote"] },
+    ]);
+    expect(scaffoldPlugin("dice", plugins).commandClashes).toEqual([]);
   });
 
   it("refuses a name the manifest schema refuses, naming the rule, and writes nothing", () => {

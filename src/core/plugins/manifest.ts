@@ -50,8 +50,27 @@ export interface RejectedPlugin {
   error: RoseyError;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
+// verbose: a pattern error carries the value it refused, which the message quotes.
+const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
 const validateManifest = ajv.compile<PluginManifest>(manifestSchema);
+
+/**
+ * What each pattern of the manifest schema means, by the path it applies to (array indices as `*`): an
+ * author told `must match pattern "^(0|[1-9]\d*)\.…"` has to read a regular expression to learn that
+ * `1.0` is not a version.
+ */
+const PATTERN_MEANINGS: Readonly<Record<string, string>> = {
+  name: "1-32 lowercase letters, digits or '-', starting with a letter",
+  version: "a semantic version such as 1.0.0 or 2.1.0-beta.1",
+  entry: "a relative path inside the plugin's folder to a .js, .mjs, .ts or .mts file",
+  "commands.*.name":
+    "1-32 lowercase letters, digits, '_' or '-', starting with a letter or digit, without the prefix",
+  "commands.*.aliases.*":
+    "1-32 lowercase letters, digits, '_' or '-', starting with a letter or digit, without the prefix",
+  "subscribe.*": "a NATS subject pattern of letters, digits, '_', '-', '.', '*' and '>'",
+  "capabilities.*": "a capability name such as chat.send (docs/permissions.md)",
+  "storage.collections": "a collection name of 1-64 lowercase letters, digits or '_', starting with a letter",
+};
 
 function describe(errors: ErrorObject[] | null | undefined): string[] {
   return (errors ?? []).map((e) => {
@@ -60,8 +79,11 @@ function describe(errors: ErrorObject[] | null | undefined): string[] {
       e.keyword === "additionalProperties"
         ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'`
         : "";
+    const meaning =
+      e.keyword === "pattern" ? PATTERN_MEANINGS[where.replace(/\.\d+(?=\.|$)/g, ".*")] : undefined;
+    const message = meaning ? `must be ${meaning}: current value is ${JSON.stringify(e.data)}` : e.message;
     // Keys come from the plugin's author: no control character may reach a log line or a terminal.
-    return escapeControls(`'${where}' ${e.message ?? "is invalid"}${extra}`);
+    return escapeControls(`'${where}' ${message ?? "is invalid"}${extra}`);
   });
 }
 

@@ -4,6 +4,7 @@ import { errorMessage, RoseyError } from "../errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { PLUGIN_NAME } from "../subjects.js";
 import { prefixClashes, readManifest } from "./manifest.js";
+import { claimCommands } from "./preflight.js";
 
 /**
  * `rosey plugin new NAME`: a new plugin folder that loads as it is (manifest, entry module, README), so
@@ -18,6 +19,11 @@ export interface ScaffoldResult {
   files: string[];
   /** The README among them: how to grant and try the plugin. */
   readme: string;
+  /**
+   * Command words the new plugin claims that an installed plugin claims too: until `router.commands` names
+   * one of them, none answers such a word (preflight.ts).
+   */
+  commandClashes: Array<{ word: string; claimants: string[] }>;
 }
 
 function manifest(name: string): string {
@@ -114,17 +120,21 @@ ${rosey} audit --config rosey.yaml  # what ${name} requests, is granted and may 
 `;
 }
 
+/** The other plugin folders under `parent`. */
+function installedPlugins(name: string, parent: string): string[] {
+  if (!existsSync(parent)) return [];
+  return readdirSync(parent).filter(
+    (other) =>
+      other !== name && PLUGIN_NAME.test(other) && existsSync(path.join(parent, other, "plugin.json")),
+  );
+}
+
 /**
  * A name whose table prefix overlaps an installed plugin's would get both refused at start: the same rule and
  * wording as discovery's (`prefixClashes`), said before anything is created.
  */
 function refuseClash(name: string, parent: string): void {
-  if (!existsSync(parent)) return;
-  const installed = readdirSync(parent).filter(
-    (other) =>
-      other !== name && PLUGIN_NAME.test(other) && existsSync(path.join(parent, other, "plugin.json")),
-  );
-  const clash = prefixClashes([...installed, name]).get(name);
+  const clash = prefixClashes([...installedPlugins(name, parent), name]).get(name);
   if (clash)
     throw new RoseyError("PLUGIN_PREFIX_CLASH", `Cannot create plugin '${name}': ${clash.message}`, {
       details: clash.details,
@@ -170,6 +180,16 @@ export function scaffoldPlugin(name: string, pluginsDir: string): ScaffoldResult
     written.push(target);
   }
   // What was written must load through the same reader the plugin manager uses.
-  readManifest(dir);
-  return { dir, files: written, readme: path.join(dir, "README.md") };
+  const created = readManifest(dir).manifest;
+  const siblings = installedPlugins(name, parent).flatMap((other) => {
+    try {
+      return [readManifest(path.join(parent, other)).manifest];
+    } catch {
+      return [];
+    }
+  });
+  const commandClashes = claimCommands([...siblings, created])
+    .clashes.filter((c) => c.claimants.includes(name))
+    .map(({ word, claimants }) => ({ word, claimants }));
+  return { dir, files: written, readme: path.join(dir, "README.md"), commandClashes };
 }
