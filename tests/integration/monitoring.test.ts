@@ -72,10 +72,13 @@ describe("health and metrics of a running platform", () => {
     expect(formatHealth(health)).toMatch(/: DEGRADED\n {2}core \(pid \d+, v[\d.]+, up \d+ s\): degraded\n/);
   });
 
-  it("asks only the service named", async () => {
+  it("reports only the service named, and which others answered when none is of that name", async () => {
     const health = await gatherHealth(nats.url, 800, "database");
     expect(health.services.map((s) => s.service)).toEqual(["database"]);
     expect(health.status).toBe("ok");
+    const misspelt = await gatherHealth(nats.url, 800, "databse");
+    expect(misspelt).toMatchObject({ status: "down", services: [], others: ["core", "database"] });
+    expect(formatHealth(misspelt)).toContain("no service of that name answered; these did: core, database");
   });
 
   it("rosey health exits 1 when a service is not ok, and prints JSON on request", async () => {

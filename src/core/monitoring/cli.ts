@@ -1,3 +1,4 @@
+import { escapeControls } from "../../sandbox/escape-text.js";
 import { loadConfig } from "../config/load.js";
 import { errorMessage } from "../errors.js";
 import { runningPlatformUrl } from "../nats/platform-url.js";
@@ -28,6 +29,8 @@ export interface HealthGathering {
   services: HealthReport[];
   /** Answers that were not health reports (another tool on the subject): counted, not trusted. */
   malformed: number;
+  /** With `--service`: the services that answered but were not asked, so a misspelt name is told apart from silence. */
+  others?: string[];
   /** Why NATS itself could not be asked. */
   error?: string;
 }
@@ -42,27 +45,34 @@ export async function gatherHealth(
   service?: string,
 ): Promise<HealthGathering> {
   const services: HealthReport[] = [];
+  const others = new Set<string>();
   let malformed = 0;
-  const answers = await gatherAnswers(
-    url,
-    SUBJECTS.monitoringHealth,
-    service ? { service } : {},
-    timeoutMs,
-    "cli:health",
-  );
+  // Everyone is asked and the answers filtered here: who else answered tells a misspelt name from silence.
+  const answers = await gatherAnswers(url, SUBJECTS.monitoringHealth, {}, timeoutMs, "cli:health");
   for (const answer of answers) {
     const report = healthReportSchema.safeParse(answer);
-    if (report.success) services.push(report.data);
-    else malformed++;
+    if (!report.success) malformed++;
+    else if (service === undefined || report.data.service === service) services.push(report.data);
+    else others.add(report.data.service);
   }
   services.sort(byService);
   const status = services.length ? worstStatus(services.map((s) => s.status)) : "down";
-  return { url: redactUrl(url), status, services, malformed };
+  return {
+    url: redactUrl(url),
+    status,
+    services,
+    malformed,
+    ...(service === undefined ? {} : { others: [...others].sort() }),
+  };
 }
 
 export function formatHealth(g: HealthGathering): string {
   const lines = [`Rosey health at ${g.url}: ${g.status.toUpperCase()}`];
   if (g.error) lines.push(`  cannot reach NATS: ${g.error}`);
+  else if (g.services.length === 0 && g.others?.length)
+    lines.push(
+      `  no service of that name answered; these did: ${g.others.map((o) => escapeControls(o)).join(", ")}`,
+    );
   else if (g.services.length === 0)
     lines.push("  no service answered (is `rosey start` running on this NATS?)");
   for (const s of g.services) {
