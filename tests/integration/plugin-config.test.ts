@@ -20,9 +20,15 @@ describe("checkPluginConfig", () => {
       [
         "Invalid config for plugin 'g':",
         '  - \'plugins.entries.g.config\' must have required property \'greeting\': current value is {"times":9,"colour":"red"}',
-        '  - \'plugins.entries.g.config\' must NOT have additional properties: current value is {"times":9,"colour":"red"}',
+        "  - 'plugins.entries.g.config.colour' is not a setting g defines (it defines: greeting, times)",
         "  - 'plugins.entries.g.config.times' must be <= 3: current value is 9",
       ].join("\n"),
+    );
+  });
+
+  it("names a misspelt setting and the one probably meant", () => {
+    expect(() => checkPluginConfig("g", SCHEMA, { greting: "Hi" })).toThrow(
+      "'plugins.entries.g.config.greting' is not a setting g defines; did you mean \"greeting\"? (it defines: greeting, times)",
     );
   });
 

@@ -95,6 +95,32 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ file: bad, env: {} })).toThrow(/platforms\.0\.name/);
   });
 
+  it("names a key the config does not define, the key probably meant and the keys known there", () => {
+    const file = write(
+      "typo.yaml",
+      [
+        "sandbx: {}",
+        "platforms:",
+        "  - { type: cytube, server: https://cytu.be, channel: x, usrname: bob }",
+        "plugins:",
+        "  entries:",
+        "    dice: { grants: [basic], confg: {} }",
+      ].join("\n"),
+    );
+    const message = thrownRoseyError(() => loadConfig({ file, env: {} })).message;
+    expect(message).toContain(
+      `'(root)' has a key the config does not define: "sandbx"; did you mean "sandbox"? (known here: version, dataDir, platforms, nats, database, plugins, router, sandbox, monitoring, logging)`,
+    );
+    expect(message).toContain(
+      `'platforms.0' has a key the config does not define: "usrname"; did you mean "username"?`,
+    );
+    expect(message).toContain(
+      `'plugins.entries.dice' has a key the config does not define: "confg"; did you mean "config"? (known here: enabled, grants, config, limits)`,
+    );
+    // Not the whole file as the root's "current value".
+    expect(message).not.toContain("current value is {");
+  });
+
   it("takes a metrics interval of 0 (off) or 1 s to 1 h, and says so otherwise", () => {
     expect(
       loadConfig({ file: write("m0.yaml", "monitoring: { metricsIntervalMs: 0 }\n"), env: {} }).config

@@ -2,10 +2,12 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import type { z } from "zod";
+import { didYouMean } from "../closest-name.js";
 import { RoseyError } from "../errors.js";
 import { natsConnectOptions } from "../nats/connect-options.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { redactUrl } from "../redact-url.js";
+import { configJsonSchema, type JsonSchema } from "./config-doc.js";
 import { DEFAULT_CONFIG } from "./defaults.js";
 import { configSchema, type RoseyConfig } from "./schema.js";
 
@@ -81,10 +83,47 @@ export function describeIssues(
     const where = issue.path.length ? issue.path.map(String).join(".") : "(root)";
     const override = overrides.find((o) => where === o.key || where.startsWith(`${o.key}.`));
     if (override) return `${describeOverride(override, source)}: ${issue.message}`;
+    if (issue.code === "unrecognized_keys")
+      return unknownKeys(where, issue.path as PropertyKey[], issue.keys, input);
     const value = valueAt(input, issue.path as PropertyKey[]);
     const shown = value === undefined ? "missing" : JSON.stringify(value);
     return `'${where}' ${issue.message}: current value is ${shown === undefined ? String(value) : truncate(shown)}`;
   });
+}
+
+/**
+ * A key the config does not define is most often a typo: say which keys were meant, not the whole value
+ * around it (the root's value is the entire file).
+ */
+function unknownKeys(where: string, at: PropertyKey[], keys: readonly string[], input: unknown): string {
+  const known = knownKeysAt(configJsonSchema(), at, input);
+  const each = keys.map((key) => `${JSON.stringify(key)}${didYouMean(key, known)}`).join(", ");
+  const list = known.length ? ` (known here: ${known.join(", ")})` : "";
+  return `'${where}' has ${keys.length === 1 ? "a key" : "keys"} the config does not define: ${each}${list}`;
+}
+
+/** The keys the config's JSON Schema allows at `path` (a platform entry: those of its `type`). */
+function knownKeysAt(schema: JsonSchema, path: PropertyKey[], input: unknown): string[] {
+  let node: JsonSchema | undefined = schema;
+  let value = input;
+  for (const key of path) {
+    if (!node) return [];
+    const branch = pickBranch(node, value);
+    node =
+      typeof key === "number"
+        ? (branch.items as JsonSchema | undefined)
+        : (branch.properties?.[String(key)] ??
+          (typeof branch.additionalProperties === "object" ? branch.additionalProperties : undefined));
+    value =
+      value !== null && typeof value === "object" ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  }
+  return node ? Object.keys(pickBranch(node, value).properties ?? {}) : [];
+}
+
+/** Of a `oneOf`, the branch whose `type` constant the value carries (a platform entry); else the node itself. */
+function pickBranch(node: JsonSchema, value: unknown): JsonSchema {
+  const type = (value as { type?: unknown } | null)?.type;
+  return node.oneOf?.find((b) => b.properties?.type?.const === type) ?? node;
 }
 
 function truncate(text: string): string {

@@ -1,4 +1,5 @@
 import { Ajv } from "ajv";
+import { didYouMean } from "../closest-name.js";
 import { errorMessage, RoseyError } from "../errors.js";
 
 /**
@@ -7,7 +8,8 @@ import { errorMessage, RoseyError } from "../errors.js";
  * the config file, instead of surfacing later as the plugin's own error (or not at all).
  */
 
-const ajv = new Ajv({ strict: false, allErrors: true });
+// verbose: an unknown key's error carries the schema it broke, whose properties say what was meant.
+const ajv = new Ajv({ strict: false, allErrors: true, verbose: true });
 
 export function checkPluginConfig(
   plugin: string,
@@ -46,10 +48,21 @@ export function pluginConfigProblems(
     );
   }
   if (validate(config)) return [];
-  return (validate.errors ?? []).map((e) => ({
-    where: `plugins.entries.${plugin}.config${e.instancePath.replaceAll("/", ".")}`,
-    message: `${e.message ?? "is invalid"}: current value is ${JSON.stringify(valueAt(config, e.instancePath)) ?? "missing"}`,
-  }));
+  return (validate.errors ?? []).map((e) => {
+    const where = `plugins.entries.${plugin}.config${e.instancePath.replaceAll("/", ".")}`;
+    if (e.keyword === "additionalProperties") {
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      return {
+        where: `${where}.${key}`,
+        message: `is not a setting ${plugin} defines${didYouMean(key, known)}${known.length ? ` (it defines: ${known.join(", ")})` : ""}`,
+      };
+    }
+    return {
+      where,
+      message: `${e.message ?? "is invalid"}: current value is ${JSON.stringify(valueAt(config, e.instancePath)) ?? "missing"}`,
+    };
+  });
 }
 
 function valueAt(value: unknown, pointer: string): unknown {
