@@ -1,4 +1,5 @@
 import { Ajv } from "ajv";
+import { escapeControls } from "../../sandbox/escape-text.js";
 import { didYouMean } from "../closest-name.js";
 import { errorMessage, RoseyError } from "../errors.js";
 
@@ -53,9 +54,13 @@ export function pluginConfigProblems(
     if (e.keyword === "additionalProperties") {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      // The names come from the plugin's manifest: escaped, and not a list of thousands.
+      const listed = known.length > 20 ? `${known.slice(0, 20).join(", ")}, …` : known.join(", ");
       return {
-        where: `${where}.${key}`,
-        message: `is not a setting ${plugin} defines${didYouMean(key, known)}${known.length ? ` (it defines: ${known.join(", ")})` : ""}`,
+        where: escapeControls(`${where}.${key}`),
+        message: escapeControls(
+          `is not a setting ${plugin} defines${didYouMean(key, known)}${known.length ? ` (it defines: ${listed})` : ""}`,
+        ),
       };
     }
     return {
