@@ -19,7 +19,7 @@ import { createBus } from "../src/core/bus.js";
 import { configSchema } from "../src/core/config/schema.js";
 import type { DatabaseTarget } from "../src/core/db/connection.js";
 import { startDatabaseService } from "../src/core/db/database-service.js";
-import { ensureIngestStream } from "../src/core/db/ingestion.js";
+import { ensureIngestStream } from "../src/core/db/streams.js";
 import { silentLogger } from "../src/core/logger.js";
 import { startEmbeddedNats } from "../src/core/nats/embedded-server.js";
 import { startTestPostgres, type TestPostgres } from "../tests/support/postgres.js";

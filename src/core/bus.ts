@@ -13,6 +13,7 @@ import { errorMessage, RoseyError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { natsConnectOptions } from "./nats/connect-options.js";
 import { redactUrl } from "./redact-url.js";
+import { isReplySubject } from "./subjects.js";
 
 /**
  * The bus: the only way parts of Rosey talk. A thin layer over a real NATS connection that speaks
@@ -158,11 +159,12 @@ class IncomingMessage<T> implements BusMessage<T> {
   }
 
   get replyTo(): string | undefined {
-    return this.#msg.reply || undefined;
+    const reply = this.#msg.reply;
+    return reply && isReplySubject(reply) ? reply : undefined;
   }
 
   respond(data: unknown, fields?: { source?: string }): boolean {
-    const replyTo = this.#msg.reply;
+    const replyTo = this.replyTo;
     if (!replyTo) return false;
     const reply = createEnvelope(replyTo, data, {
       source: fields?.source ?? this.#source,

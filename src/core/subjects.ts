@@ -90,5 +90,31 @@ export function patternCovers(outer: string, inner: string): boolean {
   return o.length === n.length;
 }
 
+/**
+ * True when some subject matches both patterns: a subscription that reaches reserved space (the gate), a
+ * NATS user allowed to publish where it also listens (component-users.ts).
+ */
+export function patternsOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === ">" || q === ">") return p !== undefined && q !== undefined;
+    if (p === undefined || q === undefined) return false;
+    if (p !== "*" && q !== "*" && p !== q) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether a message's reply subject is an inbox (`_INBOX.…`, or a part's own `_INBOX_<user>.…`). Anything
+ * else is not answered: a sender that set `rosey.admin.plugins.resume` or `rosey.security.violation` as the
+ * reply subject would otherwise have the core (with every right) publish its answer there.
+ */
+export function isReplySubject(subject: string): boolean {
+  return /^_INBOX(?:_[A-Za-z0-9-]+)?\.[A-Za-z0-9_.-]+$/.test(subject);
+}
+
 /** Plugin names double as subject tokens and table prefixes. */
 export const PLUGIN_NAME = /^[a-z][a-z0-9-]{0,31}$/;

@@ -79,6 +79,34 @@ describe("bus over a real nats-server", () => {
     expect(await got.waitFor(1)).toEqual([2]);
   });
 
+  it("answers only reply subjects that are inboxes: a sender cannot aim the answer at a subject of its choosing", async () => {
+    const answered: boolean[] = [];
+    bus.subscribe(`${prefix}.ask`, (m) => void answered.push(m.respond("yes")));
+    const aimed = collect<string>();
+    bus.subscribe(`${prefix}.target`, (m) => aimed.push(m.subject));
+    await bus.flush();
+    const raw = await connect(natsConnectOptions(natsUrl()));
+    const ask = (reply: string) =>
+      raw.publish(
+        `${prefix}.ask`,
+        new TextEncoder().encode(JSON.stringify({ ...envelopeOf(`${prefix}.ask`) })),
+        {
+          reply,
+        },
+      );
+    ask(`${prefix}.target`);
+    const inbox = `_INBOX.${uniqueToken()}`;
+    const reply = new Promise((resolve) =>
+      raw.subscribe(inbox, { max: 1, callback: (_e, m) => resolve(m.subject) }),
+    );
+    ask(inbox);
+    await raw.flush();
+    expect(await reply).toBe(inbox);
+    await raw.close();
+    expect(answered).toEqual([false, true]);
+    expect(aimed.items).toEqual([]);
+  });
+
   it("close() drains and is idempotent; publishing after close is a typed error", async () => {
     const other = await testBus("other");
     await Promise.all([other.close(), other.close()]);
@@ -87,3 +115,15 @@ describe("bus over a real nats-server", () => {
     );
   });
 });
+
+/** A minimal valid envelope, as another NATS client would write it. */
+function envelopeOf(subject: string) {
+  return {
+    id: uniqueToken(),
+    subject,
+    source: "test",
+    timestamp: Date.now(),
+    correlationId: uniqueToken(),
+    data: null,
+  };
+}

@@ -73,9 +73,7 @@ describe("an untrusted chat user against the bot", () => {
     // Everything the flood asked for has had time to be answered (the bot sends ~7 lines a second).
     await new Promise((r) => setTimeout(r, 3_000));
     const answers = botLines().slice(before);
-    expect(answers.filter((l) => l.startsWith("Unknown command"))).toEqual([
-      "Unknown command !nosuch0",
-    ]);
+    expect(answers.filter((l) => l.startsWith("Unknown command"))).toEqual(["Unknown command !nosuch0"]);
     expect(answers.filter((l) => l.startsWith("flooder rolled"))).toHaveLength(1);
     expect(answers.filter((l) => l.startsWith("flooder, please wait"))).toHaveLength(2);
     expect(answers.filter((l) => l.startsWith("spam"))).toEqual(["spam 0"]);

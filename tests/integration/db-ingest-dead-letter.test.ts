@@ -7,8 +7,12 @@ import { configSchema } from "../../src/core/config/schema.js";
 import type { DatabaseTarget } from "../../src/core/db/connection.js";
 import { type DatabaseService, startDatabaseService } from "../../src/core/db/database-service.js";
 import { DEAD_LETTER_HEADERS } from "../../src/core/db/dead-letter.js";
-import { ensureIngestStream } from "../../src/core/db/ingestion.js";
-import { CONSUMER_NAME, DEAD_LETTER_STREAM, STREAM_NAME } from "../../src/core/db/streams.js";
+import {
+  CONSUMER_NAME,
+  DEAD_LETTER_STREAM,
+  ensureIngestStream,
+  STREAM_NAME,
+} from "../../src/core/db/streams.js";
 import { createEnvelope, type Envelope, encodeEnvelope } from "../../src/core/envelope.js";
 import { silentLogger } from "../../src/core/logger.js";
 import type { MetricsSnapshot } from "../../src/core/monitoring/metrics.js";

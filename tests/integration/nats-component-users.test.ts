@@ -92,6 +92,7 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
       "rosey.db.migrate.dice.apply": "refused",
       "rosey.security.violation": "refused",
       "rosey.security.audit": "refused",
+      "rosey.monitoring.metrics": "refused",
       "$JS.API.STREAM.DELETE.ROSEY_DB": "refused",
     };
     expect(await verdicts(nc, publishVerdict, expected)).toEqual(expected);
@@ -102,8 +103,9 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
     const expected: Record<string, Verdict> = {
       "rosey.actions.>": "allowed",
       "rosey.api.users.list": "allowed",
-      "rosey.monitoring.health": "allowed",
       [`${connector.inboxPrefix}.x`]: "allowed",
+      "rosey.monitoring.health": "refused",
+      "rosey.monitoring.metrics": "refused",
       "rosey.events.pm": "refused",
       "rosey.events.>": "refused",
       "rosey.plugins.>": "refused",
@@ -144,6 +146,24 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
     }
   });
 
+  it("no part can answer its own message onto a subject of its choosing (allow_responses)", async () => {
+    const seen: string[] = [];
+    core.subscribe("rosey.admin.plugins.resume", (m) => void seen.push(m.subject));
+    await core.flush();
+    for (const user of [connector, database]) {
+      const nc = await open(user);
+      // Every subject it may listen on: publishing there, with the reply subject aimed at the core's admin
+      // subject, is refused, so there is no message of its own to "answer".
+      for (const subject of user.subscribe.filter((s) => !s.includes("*") && !s.includes(">"))) {
+        expect(await publishVerdict(nc, subject), `${user.user} publishing on ${subject}`).toBe("refused");
+      }
+      // Nor on its own inbox, the one other place it listens.
+      expect(await publishVerdict(nc, `${user.inboxPrefix}.trick`)).toBe("refused");
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toEqual([]);
+  });
+
   it("the database service serves storage and its own JetStream store, and cannot speak in chat or read it", async () => {
     const nc = await open(database);
     const publish: Record<string, Verdict> = {
@@ -153,6 +173,12 @@ describe("the NATS users of Rosey's parts on the embedded server", () => {
       "$JS.API.STREAM.INFO.ROSEY_DB_DEADLETTER": "allowed",
       "rosey.db.deadletter.rosey.db.message.log": "allowed",
       "rosey.security.violation": "allowed",
+      // Its store is the core's to make and change: widened, it would capture PMs and commands.
+      "$JS.API.STREAM.UPDATE.ROSEY_DB": "refused",
+      "$JS.API.STREAM.CREATE.ROSEY_DB": "refused",
+      "$JS.API.STREAM.DELETE.ROSEY_DB_DEADLETTER": "refused",
+      "$JS.API.CONSUMER.DURABLE.CREATE.ROSEY_DB.rosey-db-ingest": "refused",
+      "rosey.monitoring.metrics": "refused",
       "$JS.API.STREAM.DELETE.KV_other": "refused",
       "$JS.API.STREAM.LIST": "refused",
       "rosey.actions.chat.send": "refused",

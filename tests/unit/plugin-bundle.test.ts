@@ -1,7 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { bundlePlugin, MAX_BUNDLE_BYTES } from "../../src/core/plugins/bundle.js";
+import { splitSourceMap } from "../../src/core/plugins/bundle-source-map.js";
 import { useTempDir } from "../support/temp-dir.js";
 
 /**
@@ -52,6 +54,30 @@ describe("bundlePlugin keeps a plugin inside its folder", () => {
     await expect(load).rejects.toThrow(
       // esbuild follows the link, so the error names where it leads.
       /cannot import '\.\.\/\.\.\/secret\.json': it is outside the plugin's folder \(directly or through a symlink\)/,
+    );
+  });
+
+  it("ignores sourceMappingURL comments: esbuild would follow them out of the folder, to a FIFO or /dev/zero", async () => {
+    execFileSync("mkfifo", [path.join(root, "fifo.map")]);
+    writeFileSync(path.join(dir, "lib", "a.js"), "export const a = 1;\n//# sourceMappingURL=/dev/zero\n");
+    const fake = Buffer.from(
+      JSON.stringify({ version: 3, sources: ["../other/index.ts"], mappings: "AAAA" }),
+    );
+    const started = Date.now();
+    const code = await entry(
+      `import { a } from "./lib/a.js";\nexport default { onCommand: () => String(a) };\n//# sourceMappingURL=../../fifo.map\n/*# sourceMappingURL=data:application/json;base64,${fake.toString("base64")} */\n`,
+    );
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The map the core keeps names the plugin's own files only.
+    const { map } = splitSourceMap(code);
+    expect((JSON.parse(map ?? "{}") as { sources?: string[] }).sources).toEqual(["index.js", "lib/a.js"]);
+    expect(code).not.toContain("fifo.map");
+  });
+
+  it("refuses to bundle a file no loader is meant for", async () => {
+    writeFileSync(path.join(dir, "lib", "notes.txt"), "hello");
+    await expect(entry('import t from "./lib/notes.txt"; export default {};')).rejects.toThrow(
+      /cannot import 'lib\/notes\.txt': not a \.js, \.mjs, \.cjs, \.ts, \.mts, \.cts or \.json file/,
     );
   });
 

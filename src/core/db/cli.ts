@@ -3,6 +3,7 @@ import type { RoseyConfig } from "../config/schema.js";
 import { RoseyError } from "../errors.js";
 import { createLogger, type Logger } from "../logger.js";
 import { type DatabaseService, startDatabaseService } from "./database-service.js";
+import { ackWaitFromEnv } from "./streams.js";
 
 /**
  * `rosey db`: the database service alone, against an existing NATS (`--nats`, `NATS_URL` or config
@@ -33,8 +34,7 @@ export async function runDbCommand(options: DbCommandOptions = {}): Promise<Data
       "Cannot start 'rosey db' alone without a NATS server to join: set NATS_URL, 'nats.url' in the config, or --nats",
     );
   }
-  const fromEnv = Number(process.env.ROSEY_DB_ACK_WAIT_MS);
-  const ackWaitMs = options.ackWaitMs ?? (Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : undefined);
+  const ackWaitMs = options.ackWaitMs ?? ackWaitFromEnv(process.env);
   return startDatabaseService({
     natsUrl,
     config,

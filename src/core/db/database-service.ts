@@ -154,7 +154,6 @@ export async function startDatabaseService(options: DatabaseServiceOptions): Pro
       ingestor,
       storage: storageMetrics,
       logger: options.logger,
-      metricsIntervalMs: options.config.monitoring.metricsIntervalMs,
     });
     log.info({ database: db.description }, "database service started");
   } catch (err) {

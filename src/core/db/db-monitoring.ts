@@ -21,7 +21,6 @@ export interface DbMonitoringOptions {
   /** Plugins' storage requests, counted by the request handlers. */
   storage: StorageMetrics;
   logger: Logger;
-  metricsIntervalMs: number;
 }
 
 export interface DbMonitoring {
@@ -85,7 +84,9 @@ export async function startDbMonitoring(options: DbMonitoringOptions): Promise<D
     logger,
     service: "database",
     registry,
-    intervalMs: options.metricsIntervalMs,
+    // Answered on request only: a periodic publish would need its NATS user to publish on the subject it
+    // listens on, which no part may (nats/component-users.ts).
+    intervalMs: 0,
   });
   await health.start();
   await metrics.start();

@@ -1,7 +1,5 @@
-import { DiscardPolicy, headers, type JsMsg, type NatsConnection, RetentionPolicy, StorageType } from "nats";
-import { errorMessage, RoseyError } from "../errors.js";
+import { headers, type JsMsg, type NatsConnection } from "nats";
 import { dbDeadLetterSubject } from "../subjects.js";
-import { DEAD_LETTER_STREAM } from "./streams.js";
 
 /**
  * Where ingestion sets aside an event it cannot write: the `ROSEY_DB_DEADLETTER` JetStream stream, on
@@ -11,9 +9,6 @@ import { DEAD_LETTER_STREAM } from "./streams.js";
  * headers say where it came from and why it was refused.
  */
 
-/** Retention: long enough for someone to notice and look; bounded so a flood of bad events cannot fill the disk. */
-const MAX_AGE_MS = 30 * 24 * 3600 * 1000;
-const MAX_BYTES = 256 * 1024 * 1024;
 /** Header values are one line; a database error can be many. */
 const MAX_ERROR_CHARS = 2_000;
 
@@ -23,33 +18,6 @@ export const DEAD_LETTER_HEADERS = {
   deliveries: "Rosey-Deliveries",
   error: "Rosey-Error",
 } as const;
-
-/** Creates the stream when missing; an existing one keeps its (possibly operator-tuned) limits. */
-export async function ensureDeadLetterStream(connection: NatsConnection): Promise<void> {
-  const jsm = await connection.jetstreamManager();
-  try {
-    await jsm.streams.info(DEAD_LETTER_STREAM);
-  } catch (err) {
-    if (!/stream not found/i.test(errorMessage(err))) throw err;
-    await jsm.streams
-      .add({
-        name: DEAD_LETTER_STREAM,
-        subjects: [dbDeadLetterSubject(">")],
-        storage: StorageType.File,
-        retention: RetentionPolicy.Limits,
-        discard: DiscardPolicy.Old,
-        max_age: MAX_AGE_MS * 1_000_000,
-        max_bytes: MAX_BYTES,
-      })
-      .catch((addErr: unknown) => {
-        throw new RoseyError(
-          "INTERNAL",
-          `Cannot create JetStream stream ${DEAD_LETTER_STREAM}: ${errorMessage(addErr)}`,
-          { cause: addErr },
-        );
-      });
-  }
-}
 
 /**
  * Stores `msg` on the dead-letter stream and resolves once JetStream has it; the caller then terms it.

@@ -1,13 +1,5 @@
 import { randomUUID } from "node:crypto";
-import {
-  AckPolicy,
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JsMsg,
-  type NatsConnection,
-  RetentionPolicy,
-  StorageType,
-} from "nats";
+import type { ConsumerMessages, JsMsg, NatsConnection } from "nats";
 import { z } from "zod";
 import { backoffDelay } from "../backoff.js";
 import { decodeEnvelope, type Envelope } from "../envelope.js";
@@ -15,8 +7,15 @@ import { errorMessage, RoseyError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { describeProblem } from "../validation.js";
 import { type Database, type Engine, isStatementTimeout, SqlBuilder, type Tx } from "./connection.js";
-import { deadLetter, ensureDeadLetterStream } from "./dead-letter.js";
-import { CONSUMER_NAME, DEAD_LETTER_STREAM, INGEST_SUBJECTS, STREAM_NAME } from "./streams.js";
+import { deadLetter } from "./dead-letter.js";
+import {
+  CONSUMER_NAME,
+  DEAD_LETTER_STREAM,
+  ensureDeadLetterStream,
+  ensureIngestStream,
+  INGEST_SUBJECTS,
+  STREAM_NAME,
+} from "./streams.js";
 
 /**
  * Event ingestion: connectors publish on `rosey.db.<event>` (plain NATS publishes are enough) and the
@@ -59,61 +58,6 @@ export interface IngestOptions {
 const MAX_DELIVERIES = 5;
 const RETRY_DELAY_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
-
-const ms = (n: number) => n * 1_000_000; // JetStream durations are nanoseconds.
-
-/** Creates or updates the stream and the durable consumer; safe to call from every service start. */
-export async function ensureIngestStream(
-  connection: NatsConnection,
-  options: IngestOptions = {},
-): Promise<void> {
-  const jsm = await connection.jetstreamManager();
-  const subjects = Object.values(INGEST_SUBJECTS);
-  const config = {
-    name: STREAM_NAME,
-    subjects,
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    max_age: ms(options.maxAgeMs ?? 7 * 24 * 3600 * 1000),
-  };
-  try {
-    const info = await jsm.streams.info(STREAM_NAME);
-    const missing = subjects.filter((s) => !info.config.subjects?.includes(s));
-    if (missing.length > 0)
-      await jsm.streams.update(STREAM_NAME, {
-        ...info.config,
-        subjects: [...new Set([...(info.config.subjects ?? []), ...subjects])],
-      });
-  } catch (err) {
-    if (!/stream not found/i.test(errorMessage(err))) throw err;
-    await jsm.streams.add(config).catch((addErr: unknown) => {
-      throw new RoseyError(
-        "INTERNAL",
-        `Cannot create JetStream stream ${STREAM_NAME} on ${subjects.join(", ")}: ${errorMessage(addErr)}`,
-        { cause: addErr },
-      );
-    });
-  }
-  const consumer = {
-    durable_name: CONSUMER_NAME,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: ms(options.ackWaitMs ?? 30_000),
-    max_ack_pending: 20_000,
-  };
-  try {
-    const info = await jsm.consumers.info(STREAM_NAME, CONSUMER_NAME);
-    if (info.config.ack_wait !== consumer.ack_wait) {
-      await jsm.consumers.update(STREAM_NAME, CONSUMER_NAME, {
-        ack_wait: consumer.ack_wait,
-        max_ack_pending: consumer.max_ack_pending,
-      });
-    }
-  } catch (err) {
-    if (!/consumer not found/i.test(errorMessage(err))) throw err;
-    await jsm.consumers.add(STREAM_NAME, consumer);
-  }
-}
 
 const name = z.string().min(1).max(100);
 const optionalTime = z.number().int().nonnegative().optional();

@@ -14,6 +14,7 @@ import {
   livenessOptions,
   watchLiveness,
 } from "./liveness.js";
+import { ackWaitFromEnv, ensureDeadLetterStream, ensureIngestStream } from "./streams.js";
 
 /**
  * The database service as an orchestrator service (`rosey start`), unless `database.enabled === false`.
@@ -167,6 +168,9 @@ function databaseProcess(
         log.info("database service disabled (database.enabled: false)");
         return;
       }
+      // With the core's rights: the service's own NATS user may read its store, not make or change it.
+      await ensureIngestStream(bus.connection, { ackWaitMs: ackWaitFromEnv(process.env) });
+      await ensureDeadLetterStream(bus.connection);
       await spawnService();
     },
     health() {

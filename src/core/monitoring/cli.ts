@@ -1,4 +1,4 @@
-import { escapeControls } from "../../sandbox/escape-text.js";
+import { escapeControls, terminalSafe } from "../../sandbox/escape-text.js";
 import { loadConfig } from "../config/load.js";
 import { errorMessage } from "../errors.js";
 import { runningPlatformUrl } from "../nats/platform-url.js";
@@ -101,7 +101,8 @@ export async function healthCommand(options: HealthCommandOptions): Promise<numb
     gathered = { url: redactUrl(url), status: "down", services: [], malformed: 0, error: errorMessage(err) };
   }
   const write = options.write ?? ((text: string) => process.stdout.write(text));
-  write(options.json ? `${JSON.stringify(gathered, null, 2)}\n` : formatHealth(gathered));
+  // Answers come from whoever may answer on the health subject: no control character reaches the terminal.
+  write(options.json ? `${JSON.stringify(gathered, null, 2)}\n` : terminalSafe(formatHealth(gathered)));
   return gathered.status === "ok" ? 0 : 1;
 }
 

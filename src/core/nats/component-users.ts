@@ -27,12 +27,12 @@ export const CORE_USER = "rosey";
 
 const inboxOf = (user: string): string => `_INBOX_${user}`;
 
-/** Its own store only: the ingestion stream and consumer, and the dead-letter stream. */
-const jetStreamApi = (stream: string): string[] => [
-  `$JS.API.STREAM.*.${stream}`,
-  `$JS.API.CONSUMER.*.${stream}.>`,
-  `$JS.API.CONSUMER.*.*.${stream}.>`,
-];
+/**
+ * No part may publish where it also listens: `allow_responses` lets a user answer any message delivered to
+ * it, its own included, so a user that could publish on a subject it subscribes to could send itself a
+ * message whose reply subject is any subject at all, and "answer" it there. tests/unit/component-users.test.ts
+ * holds every user to this.
+ */
 
 export function databaseUser(): ComponentUser {
   const user = "rosey-db";
@@ -40,15 +40,19 @@ export function databaseUser(): ComponentUser {
     user,
     inboxPrefix: inboxOf(user),
     publish: [
+      // Its store, read only: the core creates the streams and the consumer (db/streams.ts).
       "$JS.API.INFO",
-      ...jetStreamApi(STREAM_NAME),
-      ...jetStreamApi(DEAD_LETTER_STREAM),
+      `$JS.API.STREAM.INFO.${STREAM_NAME}`,
+      `$JS.API.STREAM.INFO.${DEAD_LETTER_STREAM}`,
+      `$JS.API.CONSUMER.INFO.${STREAM_NAME}.${CONSUMER_NAME}`,
+      `$JS.API.CONSUMER.MSG.NEXT.${STREAM_NAME}.${CONSUMER_NAME}`,
       `$JS.ACK.${STREAM_NAME}.${CONSUMER_NAME}.>`,
       "rosey.db.deadletter.>",
       // A plugin's storage request that breaks the storage rules is reported like a gate refusal.
       SUBJECTS.securityViolation,
-      SUBJECTS.monitoringMetrics,
     ],
+    // It answers health and metrics requests, and publishes no periodic metrics (it would have to publish
+    // where it listens).
     subscribe: [
       "rosey.db.kv.*",
       "rosey.db.query.*",
@@ -70,19 +74,9 @@ export function connectorUser(platform: string): ComponentUser {
   return {
     user,
     inboxPrefix: inboxOf(user),
-    publish: [
-      "rosey.events.>",
-      `rosey.platform.${platform}.>`,
-      ...CONNECTOR_INGEST,
-      SUBJECTS.monitoringMetrics,
-    ],
-    subscribe: [
-      // Actions and API requests name their platform in the payload, not the subject.
-      "rosey.actions.>",
-      "rosey.api.>",
-      SUBJECTS.monitoringHealth,
-      SUBJECTS.monitoringMetrics,
-      `${inboxOf(user)}.>`,
-    ],
+    publish: ["rosey.events.>", `rosey.platform.${platform}.>`, ...CONNECTOR_INGEST],
+    // Actions and API requests name their platform in the payload, not the subject. No health or metrics:
+    // the core reports on the connectors it runs, and an answer from a connector could speak for the core.
+    subscribe: ["rosey.actions.>", "rosey.api.>", `${inboxOf(user)}.>`],
   };
 }

@@ -1,6 +1,6 @@
-import { realpathSync, statSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
 import path from "node:path";
-import { build, stop } from "esbuild";
+import { build, type Loader, stop } from "esbuild";
 import { escapeControls } from "../../sandbox/escape-text.js";
 import { MAX_FRAME_BYTES } from "../../sandbox/host/framing.js";
 import { errorMessage, RoseyError } from "../errors.js";
@@ -68,6 +68,21 @@ function realFile(file: string): string {
     return file;
   }
 }
+
+/** The loaders of the files a plugin may import; nothing else is bundled. */
+const LOADERS: Readonly<Record<string, Loader>> = {
+  ".js": "js",
+  ".mjs": "js",
+  ".cjs": "js",
+  ".ts": "ts",
+  ".mts": "ts",
+  ".cts": "ts",
+  ".json": "json",
+};
+
+/** `//# sourceMappingURL=…` (or `//@`) line comments and their `/*# … *\/` block form. */
+const SOURCE_MAP_COMMENT =
+  /(?:\/\/[#@][ \t]*sourceMappingURL=[^\r\n]*|\/\*[#@][ \t]*sourceMappingURL=[\s\S]*?\*\/)/g;
 
 async function bundle(entryFile: string, pluginDir: string): Promise<string> {
   const realDir = realFile(pluginDir);
@@ -137,7 +152,19 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
                     },
                   ],
                 };
-              return undefined;
+              const loader = LOADERS[path.extname(real).toLowerCase()];
+              if (!loader)
+                return {
+                  errors: [
+                    {
+                      text: `cannot import '${shown}': not a .js, .mjs, .cjs, .ts, .mts, .cts or .json file`,
+                    },
+                  ],
+                };
+              // Read here, not by esbuild: it would follow a `sourceMappingURL` comment to any file, outside the
+              // folder and past the checks above (a FIFO hangs the bundle, /dev/zero fills memory), and an
+              // inline map would let the plugin say its errors come from another plugin's files.
+              return { contents: readFileSync(real, "utf8").replace(SOURCE_MAP_COMMENT, ""), loader };
             });
           },
         },

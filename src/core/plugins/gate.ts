@@ -5,7 +5,7 @@ import type { Envelope } from "../envelope.js";
 import { RoseyError } from "../errors.js";
 import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
-import { patternCovers, SUBJECTS, subjectMatches, subjectProblem } from "../subjects.js";
+import { patternCovers, patternsOverlap, SUBJECTS, subjectMatches, subjectProblem } from "../subjects.js";
 import { CAPABILITIES, type CapabilityName, NEVER_GRANTED, PRIVATE_SUBJECTS } from "./capabilities.js";
 import type { EffectiveGrants } from "./grants.js";
 import { TokenBucket } from "./token-bucket.js";
@@ -349,20 +349,6 @@ export class PermissionGate {
 
 /** Field names by which a storage request could try to pick whose records it reads. */
 const OWNER_FIELDS = /^(namespace|plugin|source|owner|table|schema|prefix|tenant)$/i;
-
-/** True when some subject matches both patterns (used to refuse subscriptions that reach reserved space). */
-function patternsOverlap(a: string, b: string): boolean {
-  const x = a.split(".");
-  const y = b.split(".");
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const p = x[i];
-    const q = y[i];
-    if (p === ">" || q === ">") return p !== undefined && q !== undefined;
-    if (p === undefined || q === undefined) return false;
-    if (p !== "*" && q !== "*" && p !== q) return false;
-  }
-  return true;
-}
 
 /**
  * The capability to name in a refusal: of those that would allow it, one the plugin requested (so the
