@@ -81,7 +81,7 @@ export const workerMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("ready") }),
   z.strictObject({
     type: z.literal("load-failed"),
-    message: z.string().max(4096),
+    message: escaped(4096),
     frames: frames.optional(),
   }),
   z.strictObject({
@@ -107,7 +107,7 @@ export const workerMessageSchema = z.discriminatedUnion("type", [
     id,
     ok: z.boolean(),
     text: z.string().max(10_000).optional(),
-    error: z.string().max(1024).optional(),
+    error: escaped(1024).optional(),
     frames: frames.optional(),
     /** Not run: its turn in the worker came after its sender's deadline. */
     late: z.literal(true).optional(),

@@ -5,6 +5,7 @@ import {
   describeActivity,
   readActivity,
 } from "../../sandbox/activity.js";
+import { escapeControls } from "../../sandbox/escape-text.js";
 import type { StackFrame } from "../../sandbox/plugin-error.js";
 import {
   type MainToWorker,
@@ -422,7 +423,8 @@ export class PluginWorker {
     const silenceMs = performance.now() - this.#lastHeard;
     if (silenceMs <= silenceLimit) return;
     const running = this.#activity ? readActivity(this.#activity) : this.#blocked;
-    const handler = running && describeActivity(running);
+    // Read straight from the worker's memory under thread isolation: its text is escaped here like any.
+    const handler = running && escapeControls(describeActivity(running));
     this.#log.warn(
       { silenceMs: Math.round(silenceMs), ...(handler ? { handler } : {}) },
       "worker stopped answering heartbeats; terminating",
