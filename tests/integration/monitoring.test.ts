@@ -230,6 +230,25 @@ describe("the Prometheus bridge (rosey metrics)", () => {
     expect(text).toMatch(/^process_resident_memory_bytes\{service="core"\} \d+$/m);
   });
 
+  it("leaves out a malformed snapshot instead of failing the whole scrape", async () => {
+    const liar = await createBus({ url: nats.url, source: "test", logger: silentLogger() });
+    try {
+      liar.subscribe(SUBJECTS.monitoringMetrics, (m) => {
+        m.respond({
+          service: "core",
+          pid: 1,
+          metrics: [{ name: "x", type: "gauge", values: [{ value: "nope" }] }, null],
+        });
+      });
+      await liar.flush();
+      const { snapshots, text } = await gatherMetrics(nats.url, 800);
+      expect(snapshots.map((s) => s.service)).toEqual(["core", "database"]);
+      expect(text).toMatch(/^process_resident_memory_bytes\{service="core"\} \d+$/m);
+    } finally {
+      await liar.close();
+    }
+  });
+
   it("serves GET /metrics for scraping: 200 with the text, 404 elsewhere, closed on stop", async () => {
     let out = "";
     let stop!: () => void;

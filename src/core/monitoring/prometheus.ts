@@ -23,9 +23,20 @@ function isSnapshot(data: unknown): data is MetricsSnapshot {
   return typeof s?.service === "string" && Number.isInteger(s.pid) && Array.isArray(s.metrics);
 }
 
+function aggregates(snapshot: MetricsSnapshot): boolean {
+  try {
+    AggregatorRegistry.aggregate([snapshot.metrics]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function gatherMetrics(url: string, windowMs: number): Promise<GatheredMetrics> {
   const answers = await gatherAnswers(url, SUBJECTS.monitoringMetrics, {}, windowMs, "cli:metrics");
-  const snapshots = answers.filter(isSnapshot).sort(byService);
+  // prom-client's aggregate throws on one malformed metric, and whoever may answer on the subject could
+  // send one: each snapshot is tried alone first, so a bad one is left out instead of failing every scrape.
+  const snapshots = answers.filter(isSnapshot).filter(aggregates).sort(byService);
   const registry = AggregatorRegistry.aggregate(snapshots.map((s) => s.metrics));
   return { snapshots, text: await registry.metrics() };
 }
