@@ -3,7 +3,11 @@ import { describe, expect, it } from "vitest";
 import type { Bus, BusMessage } from "../../src/core/bus.js";
 import { validateConfig } from "../../src/core/config/load.js";
 import { silentLogger } from "../../src/core/logger.js";
-import { PermissionGate, type Violation } from "../../src/core/plugins/gate.js";
+import {
+  PermissionGate,
+  RATE_REFUSALS_REPORTED_PER_WINDOW,
+  type Violation,
+} from "../../src/core/plugins/gate.js";
 import { computeGrants } from "../../src/core/plugins/grants.js";
 import { subjectMatches } from "../../src/core/subjects.js";
 
@@ -135,6 +139,20 @@ describe("PermissionGate", () => {
       [true, 2],
       [false, 1],
     ]);
+  });
+
+  it("publishes the first rate refusals of a window one by one, the rest as one summary (the audit log is not a counter)", () => {
+    const { gate, violations } = setup([]);
+    for (let i = 0; i < 35; i++) gate.publish("rosey.plugins.x.out", "{}");
+    // 35 publishes at 5/s (burst 10): 25 refusals, of which 10 published so far.
+    expect(violations).toHaveLength(RATE_REFUSALS_REPORTED_PER_WINDOW);
+    gate.close();
+    expect(violations).toHaveLength(RATE_REFUSALS_REPORTED_PER_WINDOW + 1);
+    expect(violations.at(-1)).toMatchObject({
+      rate: true,
+      count: 25,
+      reason: "publish rate above 5/s: 15 more refused in this window, counted here instead of one by one",
+    });
   });
 
   it("names the capability a refusal needs: one the plugin requested, else the narrowest", () => {

@@ -54,6 +54,13 @@ export interface GateOptions {
 
 type Op = "publish" | "subscribe" | "request";
 
+/**
+ * Refusals for the rate published one by one in a violation window; the rest of that window's are counted and
+ * published as one summary when it ends. A plugin kept just under its flood threshold (90 refusals a second)
+ * wrote one audit record each, millions a day; the count that decides suspension still includes every one.
+ */
+export const RATE_REFUSALS_REPORTED_PER_WINDOW = 10;
+
 /** Subjects remembered as allowed, per gate and operation; past this many, nothing new is remembered. */
 const MAX_REMEMBERED_SUBJECTS = 256;
 const DENIAL_LOGS_PER_SECOND = 20;
@@ -75,6 +82,8 @@ export class PermissionGate {
   readonly #recent = { rate: [] as number[], other: [] as number[] };
   /** Why the refusal just made was made, for the error a refused request rejects with. */
   #lastRefusal = "";
+  /** This window's rate refusals past those reported one by one, published as a summary at its end. */
+  #unreported: { count: number; last: Violation; timer: ReturnType<typeof setTimeout> } | undefined;
   readonly #ownPrefix: string;
   /**
    * Publish and request subjects already checked and allowed. Grants never change for a gate, so the verdict
@@ -336,14 +345,52 @@ export class PermissionGate {
       rate,
     };
     this.#lastRefusal = violation.reason;
-    // Every refusal is published (and persisted by the audit log); only the log lines are budgeted.
+    if (rate && recent.length > RATE_REFUSALS_REPORTED_PER_WINDOW)
+      this.#countUnreported(violation, recent[0]!);
+    else this.#report(violation);
+    this.#onViolation?.(violation);
+  }
+
+  /** Every other refusal is published (and persisted by the audit log); only the log lines are budgeted. */
+  #report(violation: Violation): void {
     if (this.#logBudget.admit(this.#log, "denial")) this.#log.warn({ violation }, "operation denied");
     try {
       this.#bus.publish(SUBJECTS.securityViolation, violation);
     } catch (err) {
       this.#log.error({ err }, "could not publish violation");
     }
-    this.#onViolation?.(violation);
+  }
+
+  #countUnreported(violation: Violation, windowStart: number): void {
+    if (this.#unreported) {
+      this.#unreported.count++;
+      this.#unreported.last = violation;
+      return;
+    }
+    const timer = setTimeout(
+      () => this.#reportUnreported(),
+      Math.max(1, windowStart + this.#windowMs - Date.now()),
+    );
+    timer.unref();
+    this.#unreported = { count: 1, last: violation, timer };
+  }
+
+  #reportUnreported(): void {
+    const pending = this.#unreported;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.#unreported = undefined;
+    const n = pending.count;
+    this.#report({
+      ...pending.last,
+      reason: `${pending.last.reason}: ${n} more refused in this window, counted here instead of one by one`,
+      count: pending.last.count,
+    });
+  }
+
+  /** Publishes what is still counted and not reported; the plugin's gate is done (its manager stops). */
+  close(): void {
+    this.#reportUnreported();
   }
 }
 

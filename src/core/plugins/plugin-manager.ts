@@ -225,6 +225,7 @@ export class PluginManager {
           const worker = p.worker;
           this.#setState(p, "stopped");
           await worker?.stop();
+          p.gate.close();
         }),
       );
       await this.#spawner.close();
