@@ -54,6 +54,9 @@ export interface GateOptions {
 
 type Op = "publish" | "subscribe" | "request";
 
+/** What became of a publish the core made for the plugin (`publishData`). */
+export type SendOutcome = "sent" | "suspended" | "denied" | "rate-limited";
+
 /**
  * Refusals for the rate published one by one in a violation window; the rest of that window's are counted and
  * published as one summary when it ends. A plugin kept just under its flood threshold (90 refusals a second)
@@ -129,11 +132,13 @@ export class PermissionGate {
 
   /**
    * Publishes data the core built on the plugin's behalf (a command's returned text): grant- and
-   * rate-checked like any publish, but not parsed back, since the core itself just encoded it.
+   * rate-checked like any publish, but not parsed back, since the core itself just encoded it. Says why
+   * it was not sent, for the caller that must tell the command's sender.
    */
-  publishData(subject: string, data: unknown, correlationId: string): boolean {
-    if (this.#suspended || !this.#check("publish", subject)) return false;
-    return this.#send(subject, JSON.stringify(data), correlationId);
+  publishData(subject: string, data: unknown, correlationId: string): SendOutcome {
+    if (this.#suspended) return "suspended";
+    if (!this.#check("publish", subject)) return "denied";
+    return this.#send(subject, JSON.stringify(data), correlationId) ? "sent" : "rate-limited";
   }
 
   #send(subject: string, json: string, correlationId: string | undefined): boolean {

@@ -6,10 +6,10 @@ import type { RoseyConfig } from "../config/schema.js";
 import { type ErrorCode, errorMessage, type RoseyError } from "../errors.js";
 import { LogBudget } from "../log-budget.js";
 import type { Logger } from "../logger.js";
-import { commandSubject, SUBJECTS, subjectMatches } from "../subjects.js";
+import { commandSubject, SUBJECTS } from "../subjects.js";
 import { compileCheck } from "../validation.js";
 import { bundlePlugin } from "./bundle.js";
-import { PermissionGate, type Violation } from "./gate.js";
+import { PermissionGate, type SendOutcome, type Violation } from "./gate.js";
 import { computeGrants, type EffectiveGrants } from "./grants.js";
 import { type ResolvedLimits, resolveLimits } from "./limits.js";
 import { type DiscoveredPlugin, discoverPlugins, sha256 } from "./manifest.js";
@@ -556,33 +556,18 @@ export class PluginManager {
       return;
     }
     if (outcome.text) {
-      replied = p.gate.publishData(
+      const sent = p.gate.publishData(
         SUBJECTS.actionsChatSend,
         { platform: command.platform, channel: command.channel, text: outcome.text },
         command.correlationId,
       );
-      if (!replied) {
-        this.#reply(message, { ok: false, error: this.#unsentReply(p) });
+      if (sent !== "sent") {
+        this.#reply(message, { ok: false, error: unsentReply(p, sent) });
         return;
       }
+      replied = true;
     }
     this.#reply(message, { ok: true, replied });
-  }
-
-  /** Why the gate did not send a command's reply: the plugin was suspended meanwhile, has no grant, or no tokens. */
-  #unsentReply(p: ManagedPlugin): { code: ErrorCode; message: string } {
-    const name = p.grants.plugin;
-    if (p.gate.suspended)
-      return {
-        code: "PLUGIN_NOT_RUNNING",
-        message: `plugin '${name}' was suspended before its reply was sent`,
-      };
-    if (!p.grants.publish.some((g) => subjectMatches(g, SUBJECTS.actionsChatSend)))
-      return { code: "PERMISSION_DENIED", message: `plugin '${name}' may not send chat messages` };
-    return {
-      code: "RATE_LIMITED",
-      message: `plugin '${name}' is above its publish rate (${p.limits.publishPerSecond}/s): its reply was not sent`,
-    };
   }
 
   #late(p: ManagedPlugin, message: BusMessage, command: Command, what: string): void {
@@ -605,5 +590,27 @@ export class PluginManager {
         "could not answer command",
       );
     }
+  }
+}
+
+/** A command's reply the gate did not send: the plugin was suspended meanwhile, has no grant, or no tokens. */
+function unsentReply(
+  p: ManagedPlugin,
+  why: Exclude<SendOutcome, "sent">,
+): { code: ErrorCode; message: string } {
+  const name = p.grants.plugin;
+  switch (why) {
+    case "suspended":
+      return {
+        code: "PLUGIN_NOT_RUNNING",
+        message: `plugin '${name}' was suspended before its reply was sent`,
+      };
+    case "denied":
+      return { code: "PERMISSION_DENIED", message: `plugin '${name}' may not send chat messages` };
+    case "rate-limited":
+      return {
+        code: "RATE_LIMITED",
+        message: `plugin '${name}' is above its publish rate (${p.limits.publishPerSecond}/s): its reply was not sent`,
+      };
   }
 }
