@@ -91,12 +91,16 @@ export function describeIssues(
   });
 }
 
+/** The config's JSON Schema, rendered at the first unknown key: only a config with a typo needs it. */
+let jsonSchema: JsonSchema | undefined;
+
 /**
  * A key the config does not define is most often a typo: say which keys were meant, not the whole value
  * around it (the root's value is the entire file).
  */
 function unknownKeys(where: string, at: PropertyKey[], keys: readonly string[], input: unknown): string {
-  const known = knownKeysAt(configJsonSchema(), at, input);
+  jsonSchema ??= configJsonSchema();
+  const known = knownKeysAt(jsonSchema, at, input);
   const each = keys.map((key) => `${JSON.stringify(key)}${didYouMean(key, known)}`).join(", ");
   const list = known.length ? ` (known here: ${known.join(", ")})` : "";
   return `'${where}' has ${keys.length === 1 ? "a key" : "keys"} the config does not define: ${each}${list}`;

@@ -1,4 +1,4 @@
-import { escapeControls, terminalSafe } from "../../sandbox/escape-text.js";
+import { terminalSafe } from "../../sandbox/escape-text.js";
 import { loadConfig } from "../config/load.js";
 import { errorMessage } from "../errors.js";
 import { runningPlatformUrl } from "../nats/platform-url.js";
@@ -70,9 +70,7 @@ export function formatHealth(g: HealthGathering): string {
   const lines = [`Rosey health at ${g.url}: ${g.status.toUpperCase()}`];
   if (g.error) lines.push(`  cannot reach NATS: ${g.error}`);
   else if (g.services.length === 0 && g.others?.length)
-    lines.push(
-      `  no service of that name answered; these did: ${g.others.map((o) => escapeControls(o)).join(", ")}`,
-    );
+    lines.push(`  no service of that name answered; these did: ${g.others.join(", ")}`);
   else if (g.services.length === 0)
     lines.push("  no service answered (is `rosey start` running on this NATS?)");
   for (const s of g.services) {
