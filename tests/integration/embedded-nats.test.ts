@@ -21,6 +21,7 @@ import {
 } from "../../src/core/nats/runtime-file.js";
 import { startRosey } from "../../src/core/orchestrator.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
+import { sayAsNewUser } from "../support/bus.js";
 
 /** The file's permission bits, e.g. 0o600. */
 const modeOf = (file: string) => statSync(file).mode & 0o777;
@@ -178,13 +179,7 @@ describe("embedded nats-server", () => {
           bus.subscribe<{ text: string }>(SUBJECTS.actionsChatSend, (m) => resolve(m.envelope.data.text)),
         );
         await bus.flush();
-        bus.publish(SUBJECTS.eventsMessage, {
-          platform: "outside",
-          channel: "c",
-          user: "ann",
-          content: "!nothing",
-          timestamp: Date.now(),
-        });
+        sayAsNewUser(bus, "!nothing", "outside");
         expect(await said).toMatch(/Unknown command !nothing/);
       } finally {
         await bus.close();

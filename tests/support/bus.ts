@@ -14,10 +14,10 @@ export function testBus(source = "test"): Promise<Bus> {
   return createBus({ url: natsUrl(), source, logger: silentLogger() });
 }
 
-/** Publishes `content` as a chat message from a new user in channel "c" of the external platform "test". */
-export function sayAsNewUser(bus: Bus, content: string): Envelope<ChatEvent> {
+/** Publishes `content` as a chat message from a new user in channel "c" of an external platform. */
+export function sayAsNewUser(bus: Bus, content: string, platform = "test"): Envelope<ChatEvent> {
   return bus.publish<ChatEvent>(SUBJECTS.eventsMessage, {
-    platform: "test",
+    platform,
     channel: "c",
     user: `u${Math.random()}`,
     content,

@@ -19,10 +19,7 @@ export async function startPrivateNats(
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "rosey-nats-"));
   const server = await startEmbeddedNats({ ...options, dataDir });
   return {
-    url: server.url,
-    urlFor: (user) => server.urlFor(user),
-    port: server.port,
-    pid: server.pid,
+    ...server,
     dataDir,
     async stop() {
       await server.stop();
