@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { RoseyError } from "./errors.js";
-import { isRunning } from "./nats/runtime-file.js";
+import { isSameProcess, type ProcessIdentity, processIdentity } from "./process-identity.js";
 
 /**
  * One `rosey start` per data dir. Two platforms on one dataDir would share the JetStream store and the SQLite
@@ -10,9 +10,10 @@ import { isRunning } from "./nats/runtime-file.js";
  * from `rosey health`, `audit` and `metrics`. So `rosey start` holds `<dataDir>/rosey.lock`, naming its pid,
  * from before anything else starts until everything has stopped.
  *
- * A lock whose pid no longer runs is stale (a killed platform) and is taken over, as a runtime file naming a
- * dead pid is ignored (nats/runtime-file.ts). So is one naming this process's own pid that this process does
- * not hold: a container's `rosey start` is often pid 1 at every start.
+ * A lock whose process no longer runs is stale (a killed platform) and is taken over, as a runtime file naming
+ * a dead server is ignored (nats/runtime-file.ts). The lock records when its process started, so a pid that
+ * another process has since been given does not keep it (process-identity.ts). So is one naming this
+ * process's own pid that this process does not hold: a container's `rosey start` is often pid 1 at every start.
  *
  * The file appears with its content complete (written beside it, then hard-linked: the link fails if a lock
  * is there), so a reader never takes a half-written lock for stale. Taking over renames the stale file away
@@ -53,12 +54,12 @@ export function lockDataDir(dataDir: string): DataDirLock {
           if (released) return;
           released = true;
           held.delete(file);
-          if (readHolder(file) === process.pid) rmSync(file, { force: true });
+          if (readHolder(file)?.pid === process.pid) rmSync(file, { force: true });
         },
       };
     }
     const holder = readHolder(file);
-    if (holder !== undefined && isLive(file, holder)) throw inUse(dataDir, holder, file);
+    if (holder !== undefined && isLive(file, holder)) throw inUse(dataDir, holder.pid, file);
     takeOverStale(file, dataDir, holder);
   }
   throw new RoseyError(
@@ -72,7 +73,7 @@ const NO_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EXDEV"]);
 /** Creates the lock naming this process; false when one is already there. */
 function tryCreate(file: string): boolean {
   const temp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  const content = `${JSON.stringify({ pid: process.pid, since: new Date().toISOString() })}\n`;
+  const content = `${JSON.stringify({ ...processIdentity(process.pid), since: new Date().toISOString() })}\n`;
   try {
     // The data dir holds the database, the NATS store and its credentials: its owner's only (a new one).
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -97,25 +98,26 @@ function tryCreate(file: string): boolean {
   }
 }
 
-/** The lock's pid; undefined when it is gone or not a lock this module wrote (then it is stale). */
-function readHolder(file: string): number | undefined {
+/** The lock's process; undefined when it is gone or not a lock this module wrote (then it is stale). */
+function readHolder(file: string): ProcessIdentity | undefined {
   try {
-    const pid = (JSON.parse(readFileSync(file, "utf8")) as { pid?: unknown }).pid;
-    return Number.isInteger(pid) && (pid as number) > 0 ? (pid as number) : undefined;
+    const { pid, started } = JSON.parse(readFileSync(file, "utf8")) as { pid?: unknown; started?: unknown };
+    if (!Number.isInteger(pid) || (pid as number) <= 0) return undefined;
+    return { pid: pid as number, started: typeof started === "string" ? started : undefined };
   } catch {
     return undefined;
   }
 }
 
-function isLive(file: string, pid: number): boolean {
-  return pid === process.pid ? held.has(file) : isRunning(pid);
+function isLive(file: string, holder: ProcessIdentity): boolean {
+  return holder.pid === process.pid ? held.has(file) : isSameProcess(holder);
 }
 
 /**
  * Moves a stale lock aside and deletes it. If a live start took the lock between our read and the rename, its
  * lock is put back (a link, which cannot overwrite a third start's) and this start is refused.
  */
-function takeOverStale(file: string, dataDir: string, stale: number | undefined): void {
+function takeOverStale(file: string, dataDir: string, stale: ProcessIdentity | undefined): void {
   const aside = `${file}.stale.${process.pid}.${randomBytes(4).toString("hex")}`;
   try {
     renameSync(file, aside);
@@ -125,13 +127,14 @@ function takeOverStale(file: string, dataDir: string, stale: number | undefined)
   }
   try {
     const moved = readHolder(aside);
-    if (moved !== undefined && moved !== stale && isLive(file, moved)) {
+    const same = moved?.pid === stale?.pid && moved?.started === stale?.started;
+    if (moved !== undefined && !same && isLive(file, moved)) {
       try {
         linkSync(aside, file);
       } catch {
         // a third start holds it now; either way this one is refused
       }
-      throw inUse(dataDir, moved, file);
+      throw inUse(dataDir, moved.pid, file);
     }
   } finally {
     rmSync(aside, { force: true });

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DATA_DIR_LOCK_FILE, lockDataDir } from "../../src/core/data-dir-lock.js";
+import { processIdentity } from "../../src/core/process-identity.js";
 import { thrownRoseyError } from "../support/rosey-error.js";
 import { useTempDir } from "../support/temp-dir.js";
 
@@ -51,6 +52,19 @@ describe("lockDataDir", () => {
     expect(err.message).toContain(`another rosey start (pid ${pid}) is using data dir ${dir()}`);
     expect(err.details).toMatchObject({ pid, dataDir: dir(), lockFile: lockFile() });
     expect(JSON.parse(readFileSync(lockFile(), "utf8"))).toEqual({ pid });
+  });
+
+  it("refuses while the process it names runs, and takes it over once that pid is another process's", () => {
+    sleeper = spawn("sleep", ["30"], { stdio: "ignore" });
+    const holder = processIdentity(sleeper.pid as number);
+    expect(holder.started).toMatch(/^[0-9a-f-]+:\d+$/);
+    writeLock(JSON.stringify(holder));
+    expect(thrownRoseyError(() => lockDataDir(dir())).code).toBe("DATA_DIR_IN_USE");
+    // The same pid, started at another time (in an earlier boot): a process that reused the dead holder's pid.
+    writeLock(JSON.stringify({ pid: holder.pid, started: `another-boot:${holder.started?.split(":")[1]}` }));
+    const lock = lockDataDir(dir());
+    expect(JSON.parse(readFileSync(lockFile(), "utf8"))).toMatchObject(processIdentity(process.pid));
+    lock.release();
   });
 
   it.each([

@@ -2,12 +2,13 @@ import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { RoseyConfig } from "../config/schema.js";
 import { writePrivateFile } from "../private-file.js";
+import { isSameProcess, type ProcessIdentity, processIdentity } from "../process-identity.js";
 
 /**
  * How tools find a running platform's embedded nats-server, whose port is picked at start: `rosey start`
  * writes `<dataDir>/nats-server.json` while its server runs, and `rosey health` / `rosey audit` read it
  * when neither `NATS_URL` nor `nats.url` names a server. A file left by a killed platform is ignored, as
- * its server's pid no longer runs. The URL carries the server's credentials, so the file is readable by
+ * its server no longer runs (its pid and start time, process-identity.ts). The URL carries the server's credentials, so the file is readable by
  * its owner only (0600): tools that read it run as the user that runs `rosey start`.
  */
 
@@ -20,13 +21,17 @@ export const RUNTIME_FILE = "nats-server.json";
  */
 export const connectorRuntimeFile = (platform: string): string => `nats-connector-${platform}.json`;
 
-interface RuntimeInfo {
+interface RuntimeInfo extends ProcessIdentity {
   url: string;
-  pid: number;
 }
 
-export function writeRuntimeFile(dataDir: string, info: RuntimeInfo, name = RUNTIME_FILE): void {
-  writePrivateFile(path.join(dataDir, name), `${JSON.stringify(info)}\n`);
+/** Records the server's URL and identity: its pid, and when it started where the system says. */
+export function writeRuntimeFile(
+  dataDir: string,
+  { url, pid }: { url: string; pid: number },
+  name = RUNTIME_FILE,
+): void {
+  writePrivateFile(path.join(dataDir, name), `${JSON.stringify({ url, ...processIdentity(pid) })}\n`);
 }
 
 /** Removes the file if it still describes the server `pid` (another start may have replaced it). */
@@ -37,27 +42,21 @@ export function removeRuntimeFile(dataDir: string, pid: number, name = RUNTIME_F
 function readRuntimeFile(dataDir: string, name: string): RuntimeInfo | undefined {
   try {
     const info = JSON.parse(readFileSync(path.join(dataDir, name), "utf8")) as Partial<RuntimeInfo>;
-    return typeof info.url === "string" && Number.isInteger(info.pid) ? (info as RuntimeInfo) : undefined;
+    if (typeof info.url !== "string" || !Number.isInteger(info.pid)) return undefined;
+    return {
+      url: info.url,
+      pid: info.pid as number,
+      started: typeof info.started === "string" ? info.started : undefined,
+    };
   } catch {
     return undefined;
-  }
-}
-
-/** Whether a process with this pid runs (as anyone): how a file naming a pid is told stale. */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as someone else.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
 /** The URL of the embedded nats-server a platform with this data dir is running, if one is. */
 export function runningEmbeddedNats(dataDir: string): string | undefined {
   const info = readRuntimeFile(dataDir, RUNTIME_FILE);
-  return info && isRunning(info.pid) ? info.url : undefined;
+  return info && isSameProcess(info) ? info.url : undefined;
 }
 
 /** Where tools reach the running platform: `NATS_URL`, else `nats.url`, else its embedded server. */
