@@ -1,7 +1,11 @@
 import { writeFileSync } from "node:fs";
+import { RoseyError } from "../src/core/errors.js";
 import { createLogger, type Logger } from "../src/core/logger.js";
 import { CORE_SEMI_SPACE_MB } from "../src/core/node-flags.js";
 import { measureColdStart } from "./coldstart.js";
+import { compareReports } from "./compare.js";
+import { readReport } from "./compare-input.js";
+import { renderComparison } from "./compare-render.js";
 import { BENCH_COMMANDS } from "./load.js";
 import { type BenchPath, type PhaseResult, runPhase } from "./phase.js";
 import { type BenchPlatform, startBenchPlatform } from "./platform.js";
@@ -52,22 +56,25 @@ function num(name: string, value: string | number | undefined, fallback: number,
   if (value === undefined) return fallback;
   const n = typeof value === "number" ? value : Number(value);
   if (!Number.isFinite(n) || n < min)
-    throw new RangeError(
+    throw new RoseyError(
+      "VALIDATION_FAILED",
       `Cannot run the bench as '--${name}' must be a number ≥ ${min}: current value is ${value}`,
     );
   return n;
 }
 
-/** Validates CLI options into settings; throws a RangeError naming the option. */
+/** Validates CLI options into settings; throws a RoseyError (VALIDATION_FAILED) naming the option. */
 export function resolveSettings(options: BenchCliOptions): BenchSettings {
   const mode = options.mode ?? "both";
   if (mode !== "fixed" && mode !== "saturation" && mode !== "both")
-    throw new RangeError(
+    throw new RoseyError(
+      "VALIDATION_FAILED",
       `Cannot run the bench as '--mode' must be fixed, saturation or both: current value is ${mode}`,
     );
   const isolation = options.isolation ?? "process";
   if (isolation !== "process" && isolation !== "thread")
-    throw new RangeError(
+    throw new RoseyError(
+      "VALIDATION_FAILED",
       `Cannot run the bench as '--isolation' must be process or thread: current value is ${isolation}`,
     );
   const rate = num("rate", options.rate, 1_000, 1);
@@ -285,6 +292,21 @@ export async function benchCommand(options: BenchCliOptions): Promise<number> {
   if (options.json) {
     writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
     process.stderr.write(`report written to ${options.json}\n`);
+  }
+  return 0;
+}
+
+/**
+ * Entry of `rosey bench compare`: compares two `--json` reports (compare.ts), prints the table on stdout,
+ * writes `--json FILE`; returns the exit code. A file that is missing or not a report throws a RoseyError
+ * naming it (and the field).
+ */
+export function compareCommand(beforeFile: string, afterFile: string, options: { json?: string }): number {
+  const comparison = compareReports(readReport(beforeFile), readReport(afterFile));
+  process.stdout.write(renderComparison(comparison));
+  if (options.json) {
+    writeFileSync(options.json, `${JSON.stringify(comparison, null, 2)}\n`);
+    process.stderr.write(`comparison written to ${options.json}\n`);
   }
   return 0;
 }

@@ -180,6 +180,37 @@ export function machine(): Machine {
   };
 }
 
+/** A design.md §9 limit on one figure: how the report states it, and whether a value meets it. */
+export interface TargetLimit {
+  goal: string;
+  met(value: number): boolean;
+}
+
+const atMost = (max: number, unit: string): TargetLimit => ({
+  goal: `≤ ${max} ${unit}`,
+  met: (value) => value <= max,
+});
+
+/**
+ * design.md §9's limits on single figures, in one place: `evaluateTargets` judges a run on them and
+ * `rosey bench compare` (compare.ts) judges each of two runs' figures on them.
+ */
+export const TARGET_LIMITS = {
+  p99Ms: atMost(5, "ms"),
+  lost: { goal: "0", met: (count: number) => count === 0 },
+  /** Of the platform's sustained rate over the relay's, a fraction. */
+  saturationRatio: { goal: "≥ 40%", met: (ratio: number) => ratio >= 0.4 },
+  coldStartMs: atMost(300, "ms"),
+  idleWorkerMb: atMost(15, "MB"),
+  coreRssMb: atMost(100, "MB"),
+} as const satisfies Record<string, TargetLimit>;
+
+/** "2", or "1 of 2" when the run could use fewer cores than the machine has (its CPU affinity). */
+export const coresOf = (m: { cores: number; machineCores?: number | undefined }): string =>
+  m.machineCores === undefined || m.cores === m.machineCores
+    ? String(m.cores)
+    : `${m.cores} of ${m.machineCores}`;
+
 /** Evaluates design.md §9; `null` when the run did not measure the figure. */
 export function evaluateTargets(report: Omit<BenchReport, "targets">): Target[] {
   const targets: Target[] = [];
@@ -196,40 +227,43 @@ export function evaluateTargets(report: Omit<BenchReport, "targets">): Target[] 
   });
   targets.push({
     name: "p99 latency",
-    goal: "≤ 5 ms",
+    goal: TARGET_LIMITS.p99Ms.goal,
     actual: fixed ? `${fixed.latency.p99} ms` : "not run",
-    met: fixed ? fixed.latency.p99 <= 5 : null,
+    met: fixed ? TARGET_LIMITS.p99Ms.met(fixed.latency.p99) : null,
   });
   targets.push({
     name: "lost",
-    goal: "0",
+    goal: TARGET_LIMITS.lost.goal,
     actual: fixed ? `${fixed.lost} lost, ${fixed.failed} failed` : "not run",
-    met: fixed ? fixed.lost === 0 && fixed.failed === 0 : null,
+    met: fixed ? TARGET_LIMITS.lost.met(fixed.lost) && TARGET_LIMITS.lost.met(fixed.failed) : null,
   });
   const sat = report.saturation;
   targets.push({
     name: "saturation vs raw relay",
-    goal: "≥ 40%",
+    goal: TARGET_LIMITS.saturationRatio.goal,
     actual: sat
       ? `${Math.round(sat.platform.sustainedRate)} / ${Math.round(sat.relay.sustainedRate)} msg/s = ${(sat.throughputRatio * 100).toFixed(1)}%`
       : "not run",
-    met: sat ? sat.throughputRatio >= 0.4 : null,
+    met: sat ? TARGET_LIMITS.saturationRatio.met(sat.throughputRatio) : null,
   });
   const cold = report.coldStart;
   targets.push({
     name: "plugin cold start",
-    goal: "≤ 300 ms",
+    goal: TARGET_LIMITS.coldStartMs.goal,
     actual: cold
       ? `p50 ${cold.p50Ms} ms, max ${cold.maxMs} ms (max after first ${cold.maxWarmMs} ms)`
       : "not run",
-    met: cold ? cold.maxMs <= 300 : null,
+    met: cold ? TARGET_LIMITS.coldStartMs.met(cold.maxMs) : null,
   });
   const idleRss = cold?.idle.rssPerWorkerMb;
   targets.push({
     name: "idle worker memory",
-    goal: "≤ 15 MB",
+    goal: TARGET_LIMITS.idleWorkerMb.goal,
     actual: cold ? `heap ≤ ${cold.idle.maxHeapMb} MB; +${idleRss ?? "?"} MB RSS per worker` : "not run",
-    met: cold ? cold.idle.maxHeapMb <= 15 && (idleRss === undefined || idleRss <= 15) : null,
+    met: cold
+      ? TARGET_LIMITS.idleWorkerMb.met(cold.idle.maxHeapMb) &&
+        (idleRss === undefined || TARGET_LIMITS.idleWorkerMb.met(idleRss))
+      : null,
   });
   const rssMax = Math.max(
     report.idleResources?.core?.rssMb.max ?? 0,
@@ -237,9 +271,9 @@ export function evaluateTargets(report: Omit<BenchReport, "targets">): Target[] 
   );
   targets.push({
     name: "core RSS (5 plugins)",
-    goal: "≤ 100 MB",
+    goal: TARGET_LIMITS.coreRssMb.goal,
     actual: rssMax > 0 ? `${rssMax} MB (rosey start process, max idle / fixed-rate)` : "not measured",
-    met: rssMax > 0 ? rssMax <= 100 : null,
+    met: rssMax > 0 ? TARGET_LIMITS.coreRssMb.met(rssMax) : null,
   });
   return targets;
 }
@@ -247,10 +281,14 @@ export function evaluateTargets(report: Omit<BenchReport, "targets">): Target[] 
 const pad = (s: string, n: number): string => (s.length >= n ? s : s + " ".repeat(n - s.length));
 const lpad = (s: string, n: number): string => (s.length >= n ? s : " ".repeat(n - s.length) + s);
 
-function table(headers: string[], rows: string[][]): string {
+/** A table for people: the first column left-aligned, the figures right-aligned (also `rosey bench compare`'s). */
+export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? pad(c, widths[i]!) : lpad(c, widths[i]!))).join("  ");
+    cells
+      .map((c, i) => (i === 0 ? pad(c, widths[i]!) : lpad(c, widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
@@ -291,7 +329,7 @@ export function renderReport(report: BenchReport): string {
   const out: string[] = [];
   const m = report.machine;
   out.push(
-    `Rosey bench — ${m.cores === m.machineCores ? m.cores : `${m.cores} of ${m.machineCores}`} cores, ${m.cpuModel}, Node ${m.node}, isolation ${report.settings.isolation}`,
+    `Rosey bench — ${coresOf(m)} cores, ${m.cpuModel}, Node ${m.node}, isolation ${report.settings.isolation}`,
   );
   out.push(`platform startup ${report.startupMs} ms; load average at start ${m.loadAverage.join(" ")}`);
   if (report.core) {
@@ -443,12 +481,7 @@ export function renderReport(report: BenchReport): string {
     "",
     table(
       ["target", "goal", "actual", "status"],
-      report.targets.map((t) => [
-        t.name,
-        t.goal,
-        t.actual,
-        t.met === null ? "n/a" : t.met ? "met" : "MISSED",
-      ]),
+      report.targets.map((t) => [t.name, t.goal, t.actual, targetStatus(t.met)]),
     ),
   );
   return `${out.join("\n")}\n`;
@@ -459,5 +492,8 @@ export function progressLine(p: PhaseProgress): string {
   return `[${p.path} @ ${p.rate}/s] ${lpad(String(pct), 3)}%  sent ${p.sent}  replied ${p.replied}  failed ${p.failed}  pending ${p.pending}  p99 ${p.p99Ms} ms`;
 }
 
-const pct = (ratio: number | undefined): string =>
+export const pct = (ratio: number | undefined): string =>
   ratio === undefined ? "n/a" : `${(ratio * 100).toFixed(1)}%`;
+
+/** A target's verdict as the tables print it; `null` = the run did not measure the figure. */
+export const targetStatus = (met: boolean | null): string => (met === null ? "n/a" : met ? "met" : "MISSED");

@@ -288,7 +288,7 @@ export function buildProgram(): Command {
       });
   }
 
-  program
+  const bench = program
     .command("bench")
     .description("measure msg/s and latency through the sandboxed plugins vs raw NATS (bench/README.md)")
     .option("--rate <n>", "fixed-rate msg/s, and the first saturation step", "1000")
@@ -310,7 +310,20 @@ export function buildProgram(): Command {
     .option("--warmup <s>", "unrecorded warm-up before measuring")
     .option("--no-floor", "saturation: skip the hop floor (the design's hops with no platform logic)")
     .action(async (options: Record<string, string | boolean | undefined>) => {
-      process.exitCode = await runBenchCommand(options);
+      process.exitCode = await (await loadBench()).benchCommand(options);
+    });
+  bench
+    .command("compare")
+    .description(
+      "compare two reports of `rosey bench --json`: whether machine and settings match, then every figure before and after (bench/README.md)",
+    )
+    .argument("<before>", "the earlier run's report (JSON)")
+    .argument("<after>", "the later run's report (JSON)")
+    .option("--json <file>", "also write the comparison as JSON to this file")
+    .action(async (before: string, after: string, _options: unknown, command: Command) => {
+      // `bench` has a --json of its own, and commander gives it to `bench` wherever it stands on the line.
+      const { json } = optionsWithParents<{ json?: string }>(command);
+      process.exitCode = (await loadBench()).compareCommand(before, after, { json });
     });
 
   return program;
@@ -400,12 +413,16 @@ async function runDb(options: { config?: string; nats?: string }): Promise<numbe
   return 0;
 }
 
+interface BenchModule {
+  benchCommand(options: Record<string, string | boolean | undefined>): Promise<number>;
+  compareCommand(before: string, after: string, options: { json?: string | undefined }): number;
+}
+
 /** The bench lives in bench/ and is built by `npm run bench` into dist/bench/ (not part of the core build). */
-async function runBenchCommand(options: Record<string, string | boolean | undefined>): Promise<number> {
+async function loadBench(): Promise<BenchModule> {
   const entry = "../bench/index.js";
-  let bench: { benchCommand(options: Record<string, string | boolean | undefined>): Promise<number> };
   try {
-    bench = await import(entry);
+    return await import(entry);
   } catch (err) {
     throw new RoseyError(
       "INTERNAL",
@@ -413,7 +430,6 @@ async function runBenchCommand(options: Record<string, string | boolean | undefi
       { cause: err },
     );
   }
-  return bench.benchCommand(options);
 }
 
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
