@@ -214,7 +214,7 @@ describe("the worker messages that carry a plugin's error", () => {
       failed([{ ...frame, column: 1.5 }]),
       failed([{ ...frame, file: "/etc/passwd" }]),
       // The error texts themselves arrive escaped, as the handler errors' do.
-      { type: "command-result", id: 1, ok: false, error: "E\n{\"level\":50,\"msg\":\"forged\"}" },
+      { type: "command-result", id: 1, ok: false, error: 'E\n{"level":50,"msg":"forged"}' },
       { type: "load-failed", message: "E\u001b]0;pwned\u0007" },
       { type: "handler-error", handler: "onEvent", error: "forged\nline" },
       { type: "handler-error", handler: "onMessage", error: "x" },
