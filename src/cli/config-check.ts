@@ -1,20 +1,22 @@
 import { describeOverride, type LoadedConfig, loadConfig } from "../core/config/load.js";
 import { type DatabaseFindingsOptions, databaseFindings } from "../core/db/db-preflight.js";
 import { RoseyError } from "../core/errors.js";
-import { preflightPlugins } from "../core/plugins/preflight.js";
+import { type PreflightOptions, preflightPlugins } from "../core/plugins/preflight.js";
 import { terminalSafe } from "../sandbox/escape-text.js";
 
 /**
- * `rosey config check FILE [--connect]`: the file against the config schema, then what `rosey start` would
- * meet: an existing SQLite database it would refuse (a PostgreSQL one with `--connect`), and the plugins (manifests, grants, the enabled list, each
- * plugin's config block and code). Exit 1 when something would not work as written; warnings alone still
- * exit 0. The config is checked as `rosey start` would see it: with the environment overrides (`NATS_URL`,
- * `DATABASE_URL`, `LOG_LEVEL`) applied, each one listed, and a problem in one named as the variable's.
+ * `rosey config check FILE [--connect] [--no-code]`: the file against the config schema, then what `rosey start`
+ * would meet: an existing SQLite database it would refuse (a PostgreSQL one with `--connect`), and the plugins
+ * (manifests, grants, the enabled list, each plugin's config block, and, unless `code: false`, its code: bundled,
+ * and loaded in a sandbox worker without being started). Exit 1 when something would not work as written;
+ * warnings alone still exit 0. The config is checked as `rosey start` would see it: with the environment
+ * overrides (`NATS_URL`, `DATABASE_URL`, `LOG_LEVEL`) applied, each one listed, and a problem in one named as
+ * the variable's.
  */
 export async function configCheck(
   file: string,
   print: { stdout: (text: string) => void; stderr: (text: string) => void },
-  options: DatabaseFindingsOptions & { env?: NodeJS.ProcessEnv } = {},
+  options: DatabaseFindingsOptions & PreflightOptions & { env?: NodeJS.ProcessEnv } = {},
 ): Promise<number> {
   // Findings quote the plugins' manifests and code: no control character reaches the terminal.
   const out = {
@@ -38,7 +40,7 @@ export async function configCheck(
     const o = overrides.find((override) => override.key === where);
     return o ? describeOverride(o, source) : where;
   };
-  const preflight = await preflightPlugins(config);
+  const preflight = await preflightPlugins(config, options);
   const findings = [
     ...(await databaseFindings(config, options)).map((f) => ({ ...f, where: fromEnv(f.where) })),
     ...preflight.findings,

@@ -121,14 +121,18 @@ export function buildProgram(): Command {
   config
     .command("check")
     .description(
-      "validate a config file and its plugins as rosey start would meet them (NATS_URL, DATABASE_URL, LOG_LEVEL applied); print every problem",
+      "validate a config file and its plugins as rosey start would meet them (NATS_URL, DATABASE_URL, LOG_LEVEL applied; each plugin's code loaded in a sandbox, not started); print every problem",
     )
     .argument("<file>", "config file (JSON or YAML)")
     .option(
       "--connect",
       "also connect to the PostgreSQL database.url names (read only) and check it as rosey start would",
     )
-    .action(async (file: string, options: { connect?: boolean }) => {
+    .option(
+      "--no-code",
+      "leave out the plugins' code (bundling it, and loading it in a sandbox worker without starting it)",
+    )
+    .action(async (file: string, options: { connect?: boolean; code: boolean }) => {
       const { configCheck } = await import("./config-check.js");
       process.exitCode = await configCheck(
         file,
@@ -136,7 +140,7 @@ export function buildProgram(): Command {
           stdout: (text) => process.stdout.write(text),
           stderr: (text) => process.stderr.write(text),
         },
-        { connect: options.connect === true },
+        { connect: options.connect === true, code: options.code },
       );
     });
   config
@@ -255,9 +259,15 @@ export function buildProgram(): Command {
     .description("create a plugin folder that loads as it is: plugin.json, index.js, README.md")
     .argument("<name>", "plugin name (lowercase letters, digits, '-'); also its first command")
     .option("-d, --dir <dir>", "plugins directory to create it in", "plugins")
-    .action(async (name: string, options: { dir: string }) => {
+    .option(
+      "--typescript",
+      "write index.ts, typed with Rosey's declarations, and a tsconfig.json to check it",
+    )
+    .action(async (name: string, options: { dir: string; typescript?: boolean }) => {
       const { scaffoldPlugin } = await import("../core/plugins/scaffold.js");
-      const { dir, files, readme, commandClashes } = scaffoldPlugin(name, options.dir);
+      const { dir, files, readme, commandClashes } = scaffoldPlugin(name, options.dir, {
+        typescript: options.typescript === true,
+      });
       const shown = (file: string) => path.relative(process.cwd(), file) || ".";
       process.stdout.write(
         `Created plugin '${name}' in ${shown(dir)}:\n${files.map((f) => `  ${shown(f)}\n`).join("")}` +

@@ -1,4 +1,5 @@
 import { escapeControls } from "./escape-text.js";
+import type { CommandCtx, CtxStorage, SubscriptionHandler } from "./plugin-api.js";
 import type { PluginTimers } from "./timers.js";
 import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
 
@@ -6,7 +7,8 @@ import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
  * Builds the `ctx` a plugin receives (design.md §4). Everything in it is a hardened closure over the
  * worker's runtime: no host object, timer handle or port ever reaches plugin code. Arguments are
  * checked with `typeof` once and copied to JSON text before anything else looks at them, so a value
- * that changes between reads cannot pass a check and then send something else.
+ * that changes between reads cannot pass a check and then send something else. What it builds is held to
+ * the public types of plugin-api.ts, which plugin authors compile against.
  */
 
 type LogLevel = "debug" | "info" | "warn" | "error";
@@ -22,7 +24,7 @@ export interface CtxHost {
     timeoutMs: number,
     correlationId: string | undefined,
   ): Promise<unknown>;
-  subscribe(pattern: string, handler: (...args: unknown[]) => unknown): number;
+  subscribe(pattern: string, handler: SubscriptionHandler): number;
   unsubscribe(subId: number): void;
   commandReply(commandId: number, text: string): void;
   log(level: LogLevel, msg: string, fields: string | undefined): void;
@@ -68,10 +70,15 @@ export function sanitizeLogText(value: unknown): string {
   return escaped.length > MAX_LOG_CHARS ? `${escaped.slice(0, MAX_LOG_CHARS - 3)}...` : escaped;
 }
 
-const STORAGE_OPS = ["get", "set", "delete", "query", "count"] as const;
+type StorageOp = keyof CtxStorage;
+/** What a storage call resolves with, as the public type declares it. */
+type StorageResult<Op extends StorageOp> = Awaited<ReturnType<CtxStorage[Op]>>;
 
-/** `publish`, `request` and `reply` bound to one scope: the only members that differ between scopes. */
-function scopedMembers(host: CtxHost, scope: CtxScope) {
+/** The members that differ between scopes. */
+type ScopedMembers = Pick<CommandCtx, "publish" | "request" | "reply">;
+
+/** `publish`, `request` and `reply` bound to one scope. */
+function scopedMembers(host: CtxHost, scope: CtxScope): ScopedMembers {
   const { correlationId, commandId } = scope;
   return {
     publish(subject: unknown, data: unknown): void {
@@ -109,7 +116,7 @@ function scopedMembers(host: CtxHost, scope: CtxScope) {
  * `Function.prototype`) is already hardened, so freezing the four is the same transitive freeze.
  * `harden`'s generic walk over them was a third of a worker's time per command (profiled).
  */
-export function scopeCtx(base: object, host: CtxHost, scope: CtxScope): object {
+export function scopeCtx(base: CommandCtx, host: CtxHost, scope: CtxScope): CommandCtx {
   const members = scopedMembers(host, scope);
   return Object.freeze(
     Object.create(base, {
@@ -120,15 +127,17 @@ export function scopeCtx(base: object, host: CtxHost, scope: CtxScope): object {
   );
 }
 
-/** The plugin's base ctx (start, stop, timers): built once per worker. */
-export function createCtx(host: CtxHost): object {
-  const storageCall = (op: (typeof STORAGE_OPS)[number], args: Record<string, unknown>): Promise<unknown> =>
-    harden(storageCallUnhardened(op, args));
+/**
+ * The plugin's base ctx (start, stop, timers): built once per worker. Typed as the command ctx because it has
+ * all of its members: its `reply` throws, as only `scopeCtx` ties one to a command.
+ */
+export function createCtx(host: CtxHost): CommandCtx {
+  // The database service's answer is trusted as kv-protocol.ts shapes it (KvResults, held to these types in
+  // tests/unit/plugin-api.test.ts).
+  const storageCall = <Op extends StorageOp>(op: Op, args: Record<string, unknown>) =>
+    harden(storageCallUnhardened(op, args)) as Promise<StorageResult<Op>>;
 
-  const storageCallUnhardened = async (
-    op: (typeof STORAGE_OPS)[number],
-    args: Record<string, unknown>,
-  ): Promise<unknown> => {
+  const storageCallUnhardened = async (op: StorageOp, args: Record<string, unknown>): Promise<unknown> => {
     const reply = (await host.request(
       `rosey.db.kv.${op}`,
       toJson(args),
@@ -169,7 +178,7 @@ export function createCtx(host: CtxHost): object {
     subscribe(pattern: unknown, handler: unknown): () => void {
       const p = requireString(pattern, "pattern");
       if (typeof handler !== "function") throw new TypeError("handler must be a function");
-      const subId = host.subscribe(p, handler as (...args: unknown[]) => unknown);
+      const subId = host.subscribe(p, handler as SubscriptionHandler);
       return () => host.unsubscribe(subId);
     },
     storage: {
@@ -207,5 +216,5 @@ export function createCtx(host: CtxHost): object {
     clearInterval: (id: unknown) => host.timers.clear(id),
     now: () => host.now(),
     random: () => host.random(),
-  });
+  } satisfies CommandCtx);
 }

@@ -1,3 +1,5 @@
+import { didYouMean } from "./closest-name.js";
+import type { Plugin } from "./plugin-api.js";
 import { BUNDLE_SOURCE_URL } from "./plugin-error.js";
 
 /**
@@ -6,14 +8,13 @@ import { BUNDLE_SOURCE_URL } from "./plugin-error.js";
  * `Date.now`). The code is CommonJS-shaped (see core/plugins/bundle.ts): it fills in `module.exports`.
  */
 
-export interface PluginModule {
-  start?: (ctx: unknown) => unknown;
-  onCommand?: (command: unknown, ctx: unknown) => unknown;
-  onEvent?: (subject: string, envelope: unknown, ctx: unknown) => unknown;
-  stop?: (ctx: unknown) => unknown;
+/** The hooks a plugin's export defines, and the object they are called on (`this`). */
+export interface PluginModule extends Plugin {
+  readonly self: object;
 }
 
-export const HOOKS = ["start", "onCommand", "onEvent", "stop"] as const;
+/** The hooks of the public `Plugin` type (tests/unit/plugin-api.test.ts checks that none is missing). */
+export const HOOKS = ["start", "onCommand", "onEvent", "stop"] as const satisfies ReadonlyArray<keyof Plugin>;
 
 /**
  * Lines the loader puts before the bundle's first line: stack positions in the evaluated text are this many
@@ -24,7 +25,7 @@ export const BUNDLE_LINE_OFFSET = 1;
 /** Hook-like names (`onSomething`) outside the closed list are typos, reported instead of silently ignored. */
 const HOOK_LIKE = /^on[A-Z]/;
 
-export function loadPlugin(source: string, name: string): PluginModule & { readonly self: object } {
+export function loadPlugin(source: string, name: string): PluginModule {
   const compartment = new Compartment({ __options__: true, name: `plugin:${name}` });
   // The sourceURL names the bundle in stack traces, so the plugin's own frames can be told from the sandbox's.
   const factory = compartment.evaluate(
@@ -41,14 +42,14 @@ export function loadPlugin(source: string, name: string): PluginModule & { reado
     );
   }
   const self = candidate as Record<string, unknown>;
-  const hooks: PluginModule = {};
+  const hooks: Plugin = {};
   for (const key of Object.keys(self)) {
     const value = self[key];
     if ((HOOKS as readonly string[]).includes(key)) {
       if (typeof value !== "function") throw new TypeError(`'${key}' must be a function`);
       hooks[key as (typeof HOOKS)[number]] = value as never;
     } else if (HOOK_LIKE.test(key) && typeof value === "function") {
-      throw new TypeError(`unknown hook '${key}': hooks are ${HOOKS.join(", ")}`);
+      throw new TypeError(`unknown hook '${key}': hooks are ${HOOKS.join(", ")}${didYouMean(key, HOOKS)}`);
     }
   }
   if (!hooks.onCommand && !hooks.onEvent && !hooks.start) {

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { ACTIVITY_KINDS } from "./activity.js";
+import { HOOKS } from "./loader.js";
+import type { Command, Envelope } from "./plugin-api.js";
 import { MAX_FRAME_NAME_CHARS, MAX_FRAME_POSITION, MAX_STACK_FRAMES } from "./plugin-error.js";
 import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
 
@@ -10,6 +12,7 @@ import { MAX_LOG_CHARS, MAX_PAYLOAD_CHARS } from "./wire-limits.js";
  *   ────────────────────────                       ───────────────────────────────────────────────
  *   workerData: WorkerInit  ───────────────────▶   load + start(ctx)
  *                            ◀───────────────────   ready | load-failed
+ *   (loadOnly: load alone)   ◀───────────────────   loaded | load-failed   (rosey config check)
  *   command / event / response / ping  ────────▶   handlers
  *                            ◀───────────────────   publish / subscribe / request / respond /
  *                                                   command-reply / command-result / log /
@@ -36,25 +39,18 @@ export interface WorkerInit {
    * (thread isolation) or the plugin host (process isolation), which add it.
    */
   activity?: SharedArrayBuffer;
-}
-
-/** The command as a plugin sees it (design.md §4). */
-export interface PluginCommand {
-  name: string;
-  args: string[];
-  text: string;
-  user: string;
-  rank: number;
-  platform: string;
-  channel: string;
-  correlationId: string;
+  /**
+   * Evaluate the module and answer `loaded` with the hooks it defines, and nothing more: `start` is never
+   * called, so the plugin has no chance to act. For `rosey config check`, which must have no side effects.
+   */
+  loadOnly?: true;
 }
 
 export type MainToWorker =
   /** `deadline` (epoch ms): when the sender gives up. The worker does not start the command after it; plugin code never sees it. */
-  | { type: "command"; id: number; command: PluginCommand; deadline?: number | undefined }
+  | { type: "command"; id: number; command: Command; deadline?: number | undefined }
   /** `subId` 0 is the manifest's subscriptions, delivered to `onEvent`; others are `ctx.subscribe` handlers. */
-  | { type: "event"; subId: number; subject: string; envelope: unknown; replyToken?: string }
+  | { type: "event"; subId: number; subject: string; envelope: Envelope; replyToken?: string }
   | { type: "response"; id: number; ok: true; data: unknown }
   | { type: "response"; id: number; ok: false; code: string; message: string }
   | { type: "denied"; op: "subscribe"; subId: number; reason: string }
@@ -79,6 +75,8 @@ const frames = z
 
 export const workerMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("ready") }),
+  /** The answer of a `loadOnly` worker: the module evaluated, and these are the hooks it defines. */
+  z.strictObject({ type: z.literal("loaded"), hooks: z.array(z.enum(HOOKS)).max(HOOKS.length) }),
   z.strictObject({
     type: z.literal("load-failed"),
     message: escaped(4096),

@@ -3,8 +3,9 @@ import { parentPort, workerData } from "node:worker_threads";
 import { type ActivityKind, ActivityWriter } from "./activity.js";
 import { type CtxHost, createCtx, sanitizeLogText, scopeCtx, toJson } from "./ctx.js";
 import { escapeControls } from "./escape-text.js";
-import { BUNDLE_LINE_OFFSET, loadPlugin, type PluginModule } from "./loader.js";
+import { BUNDLE_LINE_OFFSET, HOOKS, loadPlugin, type PluginModule } from "./loader.js";
 import { MessageBatcher, unbatch } from "./message-batch.js";
+import type { SubscriptionHandler } from "./plugin-api.js";
 import { pluginFrames, type StackFrame } from "./plugin-error.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "./protocol.js";
 import { PluginTimers } from "./timers.js";
@@ -120,7 +121,7 @@ function reportFailure(handler: FailedHandler, err: unknown, detail?: string, co
 
 let nextId = 1;
 const pendingRequests = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-const subscriptions = new Map<number, (...args: unknown[]) => unknown>();
+const subscriptions = new Map<number, SubscriptionHandler>();
 let stopping = false;
 
 /** Whether a plugin's return value is a promise (or promise-like) to wait for rather than a value. */
@@ -202,7 +203,7 @@ const host: CtxHost = {
 };
 
 const baseCtx = createCtx(host);
-let plugin: (PluginModule & { readonly self: object }) | undefined;
+let plugin: PluginModule | undefined;
 
 let warnedIgnoredResult = false;
 
@@ -371,8 +372,11 @@ process.on("unhandledRejection", (reason) => {
 
 try {
   plugin = loadPlugin(init.source, init.plugin.name);
-  if (plugin.start) await plugin.start.call(plugin.self, baseCtx);
-  post({ type: "ready" });
+  if (init.loadOnly) post({ type: "loaded", hooks: HOOKS.filter((hook) => plugin?.[hook]) });
+  else {
+    if (plugin.start) await plugin.start.call(plugin.self, baseCtx);
+    post({ type: "ready" });
+  }
 } catch (err) {
   const { error, frames } = describeFailure(err);
   post({ type: "load-failed", message: error, ...(frames ? { frames } : {}) });

@@ -11,6 +11,7 @@ import { natsInstallHint } from "../../src/core/nats/install-hint.js";
 import { runningEmbeddedNats } from "../../src/core/nats/runtime-file.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
 import { SUBJECTS } from "../../src/core/subjects.js";
+import { writePluginFolder } from "../support/plugin-folder.js";
 import { tempDirForTest, useTempDir } from "../support/temp-dir.js";
 
 /**
@@ -433,41 +434,65 @@ describe("rosey config check", () => {
     expect(run.stderr).toMatch(/'plugins\.entries\.Bad' .*: current value is \{\}/);
     expect(run.stderr).not.toMatch(/^\s+at /m);
   });
+
+  it("loads the plugins' code without starting it, unless --no-code", async () => {
+    const plugins = path.join(dir(), "code-plugins");
+    writePluginFolder(plugins, "typo", { code: "export default { onComand() {} };\n" });
+    const file = path.join(dir(), "code.yaml");
+    writeFileSync(file, `plugins:\n  directory: ${plugins}\n`);
+    const run = await startRosey(["config", "check", file]).exited;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `${file} is a valid config, but 1 problem would stop it from working as written:\n` +
+        `  ERROR ${path.join(plugins, "typo", "index.js")}: Plugin 'typo' failed to load: TypeError: unknown hook 'onComand': hooks are start, onCommand, onEvent, stop; did you mean "onCommand"?\n`,
+    );
+    const schemaOnly = await startRosey(["config", "check", "--no-code", file]).exited;
+    expect(schemaOnly.code, schemaOnly.stderr).toBe(0);
+    expect(schemaOnly.stdout).toBe(
+      `OK: ${file} is a valid config\nPlugins in ${plugins}: 1 enabled (typo), 0 disabled\n`,
+    );
+  });
 });
 
 describe("rosey plugin new", () => {
   const dir = useTempDir("rosey-e2e-new-", "all");
 
-  it("creates a plugin that, granted as its README says, answers in the sandbox", async () => {
-    const plugins = path.join(dir(), "plugins");
-    const created = await startRosey(["plugin", "new", "hello", "--dir", plugins]).exited;
-    expect(created.code).toBe(0);
-    expect(created.stdout).toContain("Created plugin 'hello' in ");
-    expect(created.stdout).toContain(`${path.join("plugins", "hello", "index.js")}\n`);
+  it.each([
+    { entry: "index.js", flags: [], folder: "plugins" },
+    { entry: "index.ts", flags: ["--typescript"], folder: "plugins-ts" },
+  ])(
+    "creates a plugin ($entry) that, granted as its README says, answers in the sandbox",
+    async ({ entry, flags, folder }) => {
+      const plugins = path.join(dir(), folder);
+      const created = await startRosey(["plugin", "new", "hello", "--dir", plugins, ...flags]).exited;
+      expect(created.code).toBe(0);
+      expect(created.stdout).toContain("Created plugin 'hello' in ");
+      expect(created.stdout).toContain(`${path.join(folder, "hello", entry)}\n`);
 
-    // The README's config, as written, from the folder the command ran in (the child's cwd).
-    const readme = readFileSync(path.join(plugins, "hello", "README.md"), "utf8");
-    const yamlBlock = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(yamlBlock).toContain("hello: { grants: [chat.send] }");
-    const file = path.join(os.tmpdir(), `${path.basename(dir())}.yaml`);
-    writeFileSync(file, `${yamlBlock}dataDir: ${path.join(dir(), "data")}\n`);
-    const env = { ...process.env };
-    delete env.NATS_URL;
-    delete env.ROSEY_CONFIG;
-    try {
-      const session = startRosey(["start", "--config", file], env);
-      session.child.stdin.end("!hello world\n!hello\n");
-      const run = await session.exited;
-      expect(run.code).toBe(0);
-      // The second comes within the manifest's 1 s cooldown; the router answers it without the plugin.
-      expect(replies(run.stdout).sort()).toEqual([
-        "Hello, world!",
-        "console, please wait 1 s before using !hello again.",
-      ]);
-    } finally {
-      rmSync(file, { force: true });
-    }
-  });
+      // The README's config, as written, from the folder the command ran in (the child's cwd).
+      const readme = readFileSync(path.join(plugins, "hello", "README.md"), "utf8");
+      const yamlBlock = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+      expect(yamlBlock).toContain("hello: { grants: [chat.send] }");
+      const file = path.join(os.tmpdir(), `${path.basename(dir())}-${folder}.yaml`);
+      writeFileSync(file, `${yamlBlock}dataDir: ${path.join(dir(), `data-${folder}`)}\n`);
+      const env = { ...process.env };
+      delete env.NATS_URL;
+      delete env.ROSEY_CONFIG;
+      try {
+        const session = startRosey(["start", "--config", file], env);
+        session.child.stdin.end("!hello world\n!hello\n");
+        const run = await session.exited;
+        expect(run.code).toBe(0);
+        // The second comes within the manifest's 1 s cooldown; the router answers it without the plugin.
+        expect(replies(run.stdout).sort()).toEqual([
+          "Hello, world!",
+          "console, please wait 1 s before using !hello again.",
+        ]);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    },
+  );
 
   it("refuses to overwrite an existing plugin and names it, exit 1", async () => {
     const again = await startRosey(["plugin", "new", "hello", "--dir", path.join(dir(), "plugins")]).exited;

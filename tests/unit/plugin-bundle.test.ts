@@ -89,6 +89,47 @@ describe("bundlePlugin keeps a plugin inside its folder", () => {
 });
 
 /**
+ * "rosey/plugin" holds types only: `import type` is erased from the bundle, and any import of it that stays
+ * is refused like every other module from outside the folder, with a hint.
+ */
+describe("bundlePlugin and Rosey's plugin types", () => {
+  const tmp = useTempDir("rosey-bundle-types-");
+  const entryTs = (code: string, tsconfig?: object) => {
+    const dir = path.join(tmp(), "typed");
+    mkdirSync(dir, { recursive: true });
+    if (tsconfig) writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
+    writeFileSync(path.join(dir, "index.ts"), code);
+    return bundlePlugin(path.join(dir, "index.ts"), dir);
+  };
+
+  it("erases `import type` of rosey/plugin", async () => {
+    const code = await entryTs(
+      'import type { Plugin } from "rosey/plugin";\nexport default { onCommand: () => "hi" } satisfies Plugin;\n',
+    );
+    expect(code).not.toContain("rosey/plugin");
+  });
+
+  it.each([
+    [
+      "a value import",
+      'import { definePlugin } from "rosey/plugin";\nexport default definePlugin({});\n',
+      undefined,
+    ],
+    [
+      "an inline `type` import under verbatimModuleSyntax (kept as a side-effect import)",
+      'import { type Plugin } from "rosey/plugin";\nexport default {} satisfies Plugin;\n',
+      { compilerOptions: { verbatimModuleSyntax: true } },
+    ],
+  ])("refuses %s, saying to use `import type`", async (_what, code, tsconfig) => {
+    const load = entryTs(code, tsconfig);
+    await expect(load).rejects.toMatchObject({ code: "PLUGIN_LOAD_FAILED" });
+    await expect(load).rejects.toThrow(
+      "cannot import 'rosey/plugin': plugins have no access to modules outside their folder; 'rosey/plugin' has types only: import them with `import type`",
+    );
+  });
+});
+
+/**
  * The bundle travels to the plugin host in one frame: a plugin over the cap must fail to load on its own,
  * with an error that says why, instead of the host refusing the frame and dying with every plugin in it.
  */

@@ -17,8 +17,12 @@ describe("preflightPlugins", () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const plugin = (name: string, manifest: Record<string, unknown> = {}, code?: string) =>
-    writePluginFolder(dir, name, { manifest, code });
+  /** By default, code that loads and has every hook a manifest here relies on: these tests are about the rest. */
+  const plugin = (
+    name: string,
+    manifest: Record<string, unknown> = {},
+    code = "export default { onCommand() {}, onEvent() {} };\n",
+  ) => writePluginFolder(dir, name, { manifest, code });
   const check = (
     plugins: Record<string, unknown> = {},
     sandbox: Record<string, unknown> = {},

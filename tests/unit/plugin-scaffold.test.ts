@@ -1,12 +1,14 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { isRoseyError } from "../../src/core/errors.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
+import { bundlePlugin } from "../../src/core/plugins/bundle.js";
 import { readManifest } from "../../src/core/plugins/manifest.js";
 import { roseyCommand, scaffoldPlugin } from "../../src/core/plugins/scaffold.js";
 import { writePluginFolder } from "../support/plugin-folder.js";
 import { useTempDir } from "../support/temp-dir.js";
+import { typeCheckProject } from "../support/type-check.js";
 
 describe("scaffoldPlugin (rosey plugin new)", () => {
   const dir = useTempDir("rosey-scaffold-");
@@ -31,6 +33,36 @@ describe("scaffoldPlugin (rosey plugin new)", () => {
     // Not `npx rosey`: outside the checkout npx would fetch an unrelated registry package of that name.
     expect(readme).toContain(`echo '!greeter-2 world' | ${roseyCommand()} start --config rosey.yaml`);
     expect(readme).not.toMatch(/^npx rosey|\| npx rosey/m);
+  });
+
+  it("with typescript, writes index.ts typed with rosey/plugin and a tsconfig.json that checks it, in Rosey's checkout or elsewhere", async () => {
+    const declarations = path.join(PACKAGE_ROOT, "dist", "sandbox", "plugin-api.d.ts");
+    expect(existsSync(declarations), "run `npm run build` first").toBe(true);
+    // Inside the checkout "rosey/plugin" resolves through package.json's `exports` (the package's own name).
+    mkdirSync(path.join(PACKAGE_ROOT, ".tmp"), { recursive: true });
+    const inCheckout = mkdtempSync(path.join(PACKAGE_ROOT, ".tmp", "scaffold-"));
+    onTestFinished(() => rmSync(inCheckout, { recursive: true, force: true }));
+    const places = [
+      { plugins: path.join(inCheckout, "plugins"), paths: undefined },
+      { plugins: path.join(dir(), "plugins"), paths: { "rosey/plugin": [declarations] } },
+    ];
+    for (const { plugins, paths } of places) {
+      const result = scaffoldPlugin("greet-ts", plugins, { typescript: true });
+      expect(result.files.map((f) => path.basename(f))).toEqual([
+        "plugin.json",
+        "index.ts",
+        "tsconfig.json",
+        "README.md",
+      ]);
+      const { manifest, entryFile } = readManifest(result.dir);
+      expect(manifest.entry).toBe("index.ts");
+      expect(readFileSync(entryFile, "utf8")).toContain('import type { Plugin } from "rosey/plugin";');
+      const tsconfig = JSON.parse(readFileSync(path.join(result.dir, "tsconfig.json"), "utf8"));
+      expect(tsconfig.compilerOptions.paths).toEqual(paths);
+      expect(readFileSync(result.readme, "utf8")).toContain("npx -p typescript tsc -p ");
+      expect(typeCheckProject(result.dir), plugins).toEqual([]);
+      expect(await bundlePlugin(entryFile, result.dir)).not.toContain("rosey/plugin");
+    }
   });
 
   it("tells the author to run this checkout's bin/rosey.js: by its relative path inside the checkout, else absolute", () => {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 import type { z } from "zod";
-import { didYouMean } from "../closest-name.js";
+import { didYouMean } from "../../sandbox/closest-name.js";
 import { RoseyError } from "../errors.js";
 import { natsConnectOptions } from "../nats/connect-options.js";
 import { PACKAGE_ROOT } from "../paths.js";

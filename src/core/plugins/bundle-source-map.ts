@@ -110,3 +110,9 @@ export function reportPluginError(
   const hint = ambientHint(error);
   return { stack, ...(at ? { at } : {}), ...(hint ? { hint } : {}) };
 }
+
+/** A plugin error on one line, for messages: `Error: x (at index.ts:12:5; use ctx.now() …)`. */
+export function oneLine(error: string, report: PluginErrorReport): string {
+  const notes = [report.at && `at ${report.at}`, report.hint].filter(Boolean);
+  return notes.length > 0 ? `${error} (${notes.join("; ")})` : error;
+}

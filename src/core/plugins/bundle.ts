@@ -46,6 +46,12 @@ export const MAX_SOURCE_BYTES = 4 * MAX_BUNDLE_BYTES;
  */
 export const MAX_SOURCE_MAP_BYTES = MAX_BUNDLE_BYTES;
 
+/**
+ * Rosey's declarations for plugin authors (package.json `exports`, src/sandbox/plugin-api.ts): types only, so
+ * erased from the bundle when imported with `import type`. Any other import of it reaches the refusal below.
+ */
+const PLUGIN_TYPES = "rosey/plugin";
+
 /** Builds in progress; esbuild's service process is stopped when none is. */
 let building = 0;
 
@@ -115,10 +121,14 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
           setup(b) {
             b.onResolve({ filter: /.*/ }, (args) => {
               if (args.kind === "entry-point" || args.path.startsWith(".")) return undefined;
+              const hint =
+                args.path === PLUGIN_TYPES
+                  ? `; '${PLUGIN_TYPES}' has types only: import them with \`import type\``
+                  : "";
               return {
                 errors: [
                   {
-                    text: `cannot import '${escapeControls(args.path)}': plugins have no access to modules outside their folder`,
+                    text: `cannot import '${escapeControls(args.path)}': plugins have no access to modules outside their folder${hint}`,
                   },
                 ],
               };

@@ -1,6 +1,6 @@
 import { Ajv } from "ajv";
+import { didYouMean } from "../../sandbox/closest-name.js";
 import { escapeControls } from "../../sandbox/escape-text.js";
-import { didYouMean } from "../closest-name.js";
 import { errorMessage, RoseyError } from "../errors.js";
 
 /**

@@ -12,6 +12,7 @@ import {
   type SandboxThread,
   type SpawnRequest,
   type ThreadExit,
+  ThreadSpawner,
 } from "./sandbox-thread.js";
 
 const checkHostFrame = compileCheck(hostFrameSchema);
@@ -254,4 +255,9 @@ export class ProcessSpawner implements SandboxSpawner {
     await this.#host?.close();
     this.#host = undefined;
   }
+}
+
+/** The spawner for `sandbox.isolation`: the plugin manager's, and `rosey config check`'s for the same setup. */
+export function createSpawner(isolation: "process" | "thread", logger: Logger): SandboxSpawner {
+  return isolation === "process" ? new ProcessSpawner(logger) : new ThreadSpawner();
 }

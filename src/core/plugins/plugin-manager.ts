@@ -14,11 +14,11 @@ import { computeGrants, type EffectiveGrants } from "./grants.js";
 import { type ResolvedLimits, resolveLimits } from "./limits.js";
 import { type DiscoveredPlugin, discoverPlugins, sha256 } from "./manifest.js";
 import { checkPluginConfig } from "./plugin-config.js";
-import { ProcessSpawner } from "./plugin-host-process.js";
+import { createSpawner } from "./plugin-host-process.js";
 import type { PluginState } from "./plugin-state.js";
 import { PluginWorker, type WorkerAlert, type WorkerExit } from "./plugin-worker.js";
 import { claimCommands, isPluginEnabled, setupFindings } from "./preflight.js";
-import { type SandboxSpawner, ThreadSpawner } from "./sandbox-thread.js";
+import type { SandboxSpawner } from "./sandbox-thread.js";
 
 /**
  * Loads every plugin in the plugins folder into its own sandboxed worker and keeps it running:
@@ -104,10 +104,7 @@ export class PluginManager {
     this.#config = options.config;
     this.#root = options.logger;
     this.#log = options.logger.child({ component: "plugin-manager" });
-    this.#spawner =
-      options.config.sandbox.isolation === "process"
-        ? new ProcessSpawner(options.logger)
-        : new ThreadSpawner();
+    this.#spawner = createSpawner(options.config.sandbox.isolation, options.logger);
   }
 
   /** The sandbox spawner (exposed for monitoring and tests: host pid, host restarts). */

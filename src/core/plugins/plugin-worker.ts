@@ -23,12 +23,14 @@ import { SUBJECTS } from "../subjects.js";
 import { compileCheck } from "../validation.js";
 import {
   BundleLocator,
+  oneLine,
   type PluginErrorReport,
   reportPluginError,
   splitSourceMap,
 } from "./bundle-source-map.js";
 import type { PermissionGate } from "./gate.js";
 import { type ResolvedLimits, workerResourceLimits } from "./limits.js";
+import { endedBeforeReadyError, loadFailedError, notReadyError } from "./load-errors.js";
 import type { SandboxSpawner, SandboxThread } from "./sandbox-thread.js";
 
 /**
@@ -87,7 +89,8 @@ export interface WorkerExit {
   busy: boolean;
 }
 
-const checkWorkerMessage = compileCheck(workerMessageSchema);
+/** Every message from a worker is checked with this before it is read (also by `rosey config check`'s loader). */
+export const checkWorkerMessage = compileCheck(workerMessageSchema);
 const MAX_IN_FLIGHT_REQUESTS = 16;
 const MAX_QUEUED_REQUESTS = 256;
 const MAX_SUBSCRIPTIONS = 64;
@@ -212,12 +215,7 @@ export class PluginWorker {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#terminate(`did not answer READY within ${this.#options.readyTimeoutMs} ms`);
-        reject(
-          new RoseyError(
-            "TIMEOUT",
-            `Plugin '${this.name}' did not become ready within ${this.#options.readyTimeoutMs} ms`,
-          ),
-        );
+        reject(notReadyError(this.name, this.#options.readyTimeoutMs));
       }, this.#options.readyTimeoutMs);
       this.#onReady = (error) => {
         clearTimeout(timer);
@@ -471,8 +469,7 @@ export class PluginWorker {
       this.#pending.delete(id);
     }
     this.#resolveStopped?.();
-    if (!this.#ready)
-      this.#onReady?.(new RoseyError("PLUGIN_LOAD_FAILED", `Plugin '${this.name}' ${reason}`));
+    if (!this.#ready) this.#onReady?.(endedBeforeReadyError(this.name, reason));
   }
 
   #subscribe(subId: number, pattern: string): void {
@@ -538,12 +535,7 @@ export class PluginWorker {
             { source: "plugin", ...errorFields(message.message, report) },
             "plugin code failed to load",
           );
-        this.#onReady?.(
-          new RoseyError(
-            "PLUGIN_LOAD_FAILED",
-            `Plugin '${this.name}' failed to load: ${oneLine(message.message, report)}`,
-          ),
-        );
+        this.#onReady?.(loadFailedError(this.name, message.message, report));
         break;
       }
       case "publish":
@@ -771,10 +763,4 @@ function errorFields(error: string, report: PluginErrorReport): Record<string, u
   const err = new PluginError(error);
   err.stack = report.stack;
   return { err, ...(report.hint ? { hint: report.hint } : {}) };
-}
-
-/** A plugin error on one line, for messages: `Error: x (at index.ts:12:5; use ctx.now() …)`. */
-function oneLine(error: string, report: PluginErrorReport): string {
-  const notes = [report.at && `at ${report.at}`, report.hint].filter(Boolean);
-  return notes.length > 0 ? `${error} (${notes.join("; ")})` : error;
 }

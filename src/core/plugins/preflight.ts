@@ -1,8 +1,10 @@
 import path from "node:path";
 import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage } from "../errors.js";
+import { silentLogger } from "../logger.js";
 import { patternCovers } from "../subjects.js";
 import { bundlePlugin } from "./bundle.js";
+import { codeFindings } from "./code-findings.js";
 import { computeGrants, unknownGrantNames } from "./grants.js";
 import { DEFAULT_LIMITS, type ResolvedLimits } from "./limits.js";
 import {
@@ -12,10 +14,12 @@ import {
   type RejectedPlugin,
 } from "./manifest.js";
 import { pluginConfigProblems } from "./plugin-config.js";
+import { createSpawner } from "./plugin-host-process.js";
 
 /**
  * What the plugin manager would refuse, ignore or cap in a config and a plugins directory, found without
- * starting anything. `rosey config check` prints all of it; the plugin manager logs the `setupFindings` part
+ * starting anything (each plugin's code is loaded in a sandbox worker, never started: code-findings.ts).
+ * `rosey config check` prints all of it; the plugin manager logs the `setupFindings` part
  * at start (the launch part it meets, and reports, as each plugin starts). Errors are what leaves something
  * the operator asked for not working (a plugin that will not start, a grant or command that is ignored);
  * warnings are what runs, but not as written.
@@ -23,7 +27,7 @@ import { pluginConfigProblems } from "./plugin-config.js";
 
 export interface PluginFinding {
   level: "error" | "warning";
-  /** Where to fix it: a config path (`plugins.entries.dice.grants`) or a manifest file. */
+  /** Where to fix it: a config path (`plugins.entries.dice.grants`), a manifest file or an entry file. */
   where: string;
   message: string;
   plugin?: string;
@@ -223,11 +227,15 @@ function limitFindings(
   return findings;
 }
 
-/** What the plugin manager checks as it launches a plugin: its config block, and that its code bundles. */
+/**
+ * What the plugin manager checks as it launches a plugin: its config block, and that its code bundles (the
+ * bundle, when `code` is asked and it builds).
+ */
 async function launchFindings(
   config: Readonly<RoseyConfig>,
   plugin: DiscoveredPlugin,
-): Promise<PluginFinding[]> {
+  code: boolean,
+): Promise<{ findings: PluginFinding[]; bundle?: string }> {
   const { name } = plugin.manifest;
   const findings: PluginFinding[] = [];
   try {
@@ -242,8 +250,9 @@ async function launchFindings(
       message: errorMessage(err),
     });
   }
+  if (!code) return { findings };
   try {
-    await bundlePlugin(plugin.entryFile, plugin.dir);
+    return { findings, bundle: await bundlePlugin(plugin.entryFile, plugin.dir) };
   } catch (err) {
     findings.push({
       level: "error",
@@ -251,8 +260,8 @@ async function launchFindings(
       plugin: name,
       message: `the code does not build: ${errorMessage(err)}`,
     });
+    return { findings };
   }
-  return findings;
 }
 
 export interface PluginPreflight {
@@ -262,8 +271,21 @@ export interface PluginPreflight {
   findings: PluginFinding[];
 }
 
+export interface PreflightOptions {
+  /**
+   * Also bundle each enabled plugin's code and load it in a sandbox worker, without running it
+   * (code-findings.ts). `rosey config check --no-code` leaves it out.
+   * @default true
+   */
+  code?: boolean;
+}
+
 /** Everything the plugin manager would find at start, and as it launches each enabled plugin. */
-export async function preflightPlugins(config: Readonly<RoseyConfig>): Promise<PluginPreflight> {
+export async function preflightPlugins(
+  config: Readonly<RoseyConfig>,
+  options: PreflightOptions = {},
+): Promise<PluginPreflight> {
+  const code = options.code ?? true;
   const directory = config.plugins.directory;
   let discovered: ReturnType<typeof discoverPlugins>;
   try {
@@ -278,7 +300,21 @@ export async function preflightPlugins(config: Readonly<RoseyConfig>): Promise<P
   }
   const enabled = discovered.plugins.filter((p) => isPluginEnabled(config, p.manifest.name));
   const findings = setupFindings(config, discovered);
-  for (const plugin of enabled) findings.push(...(await launchFindings(config, plugin)));
+  // Bundled together: esbuild's service is started once for all of them (bundle.ts stops it when idle).
+  const launched = await Promise.all(enabled.map((plugin) => launchFindings(config, plugin, code)));
+  for (const result of launched) findings.push(...result.findings);
+  const bundled = enabled.flatMap((plugin, i) => {
+    const bundle = launched[i]!.bundle;
+    return bundle === undefined ? [] : [{ plugin, bundle }];
+  });
+  if (bundled.length > 0) {
+    const spawner = createSpawner(config.sandbox.isolation, silentLogger());
+    try {
+      findings.push(...(await codeFindings(config, spawner, bundled)));
+    } finally {
+      await spawner.close();
+    }
+  }
   return {
     directory,
     enabled: enabled.map((p) => p.manifest.name),

@@ -10,7 +10,14 @@ import { claimCommands } from "./preflight.js";
  * `rosey plugin new NAME`: a new plugin folder that loads as it is (manifest, entry module, README), so
  * an author starts from something that runs under the real contract and edits it, rather than from a
  * blank folder and the docs. It only creates: an existing folder or file is never overwritten.
+ * `--typescript` writes the entry as TypeScript typed with Rosey's declarations (`rosey/plugin`, from
+ * src/sandbox/plugin-api.ts), with a tsconfig.json that checks it.
  */
+
+export interface ScaffoldOptions {
+  /** Write index.ts and a tsconfig.json instead of index.js. */
+  typescript?: boolean;
+}
 
 export interface ScaffoldResult {
   /** Absolute path of the new plugin folder. */
@@ -26,12 +33,12 @@ export interface ScaffoldResult {
   commandClashes: Array<{ word: string; claimants: string[] }>;
 }
 
-function manifest(name: string): string {
+function manifest(name: string, entryFile: string): string {
   const body = {
     name,
     version: "0.1.0",
     description: `Greets people: !${name} [name]`,
-    entry: "index.js",
+    entry: entryFile,
     commands: [
       {
         name,
@@ -46,11 +53,18 @@ function manifest(name: string): string {
   return `${JSON.stringify(body, null, 2)}\n`;
 }
 
-function entry(name: string): string {
+function entry(name: string, typescript: boolean): string {
+  const types = typescript
+    ? `
+// The types are Rosey's, imported with \`import type\` only: the bundle may import nothing from outside this
+// folder. Rosey does not check them when it loads the plugin; tsc with the tsconfig.json beside this file does.
+import type { Plugin } from "rosey/plugin";
+`
+    : "";
   return `// ${name}: a Rosey plugin. It runs in a sandboxed worker with no require, no Node built-ins, no process,
 // no network and no file system: everything goes through \`ctx\`, and only what the operator grants.
 // Randomness and time come from ctx.random() and ctx.now() (Math.random and Date.now are not there).
-
+${types}
 export default {
   start(ctx) {
     ctx.log.info(\`\${ctx.plugin.name} \${ctx.plugin.version} started\`);
@@ -62,8 +76,36 @@ export default {
     const who = command.text.trim() || command.user;
     return \`Hello, \${who.slice(0, 100)}!\`;
   },
-};
+}${typescript ? " satisfies Plugin" : ""};
 `;
+}
+
+/**
+ * A TypeScript plugin's compiler options: the sandbox's globals (the language's built-ins, no Node, no DOM),
+ * modules resolved as the bundler does, nothing emitted. Inside Rosey's checkout "rosey/plugin" resolves
+ * through the package's own `exports`; outside it no package.json leads there, so a path names the file.
+ */
+export function pluginCompilerOptions(pluginDir: string): Record<string, unknown> {
+  const relative = path.relative(PACKAGE_ROOT, pluginDir);
+  const outside = relative.startsWith("..") || path.isAbsolute(relative);
+  return {
+    target: "ES2022",
+    lib: ["ES2023"],
+    types: [],
+    module: "preserve",
+    moduleResolution: "bundler",
+    verbatimModuleSyntax: true,
+    isolatedModules: true,
+    strict: true,
+    noEmit: true,
+    ...(outside
+      ? { paths: { "rosey/plugin": [path.join(PACKAGE_ROOT, "dist", "sandbox", "plugin-api.d.ts")] } }
+      : {}),
+  };
+}
+
+function tsconfig(pluginDir: string): string {
+  return `${JSON.stringify({ compilerOptions: pluginCompilerOptions(pluginDir) }, null, 2)}\n`;
 }
 
 /** A path as a POSIX shell word: as it is when it is plain, else single-quoted. */
@@ -82,7 +124,13 @@ export function roseyCommand(cwd = process.cwd()): string {
   return `node ${shellWord(relative.startsWith("..") || path.isAbsolute(relative) ? bin : relative)}`;
 }
 
-function readme(name: string, pluginsDir: string, rosey: string): string {
+function readme(name: string, pluginsDir: string, rosey: string, typescript: boolean): string {
+  const types = typescript
+    ? `- \`index.ts\` is typed with Rosey's declarations (\`rosey/plugin\`: Rosey's docs/plugins.md, TypeScript).
+  Rosey only strips the types when it loads the plugin; \`npx -p typescript tsc -p ${shellWord(path.join(pluginsDir, name))}\`
+  checks them, with the sandbox's globals (\`tsconfig.json\`).`
+    : `- The entry may be TypeScript: rename it \`index.ts\` and set \`"entry": "index.ts"\` (\`rosey plugin new
+  --typescript\` writes one typed with Rosey's declarations).`;
   return `# ${name}
 
 A Rosey plugin: \`!${name} [name]\` greets the name given, or whoever asked.
@@ -116,7 +164,7 @@ ${rosey} audit --config rosey.yaml  # what ${name} requests, is granted and may 
 - \`ctx\` offers \`publish\`, \`subscribe\`, \`request\`, \`reply\`, \`storage\` (needs \`storage\`; the plugin's own
   collections, and SQL migrations in \`migrations/\`: Rosey's docs/database.md), \`log\`, tracked timers,
   \`now()\`, \`random()\`, \`config\` (the plugin's block of the operator's config) and \`plugin\`.
-- The entry may be TypeScript: rename it \`index.ts\` and set \`"entry": "index.ts"\`.
+${types}
 `;
 }
 
@@ -142,11 +190,16 @@ function refuseClash(name: string, parent: string): void {
 }
 
 /**
- * Creates `<pluginsDir>/<name>/` with plugin.json, index.js and README.md. Throws `VALIDATION_FAILED` for a
- * name the manifest schema refuses, `ALREADY_EXISTS` when the folder exists and `PLUGIN_PREFIX_CLASH` for a
- * name an installed plugin's would clash with.
+ * Creates `<pluginsDir>/<name>/` with plugin.json, index.js and README.md (with `typescript`: index.ts and
+ * tsconfig.json for index.js). Throws `VALIDATION_FAILED` for a name the manifest schema refuses,
+ * `ALREADY_EXISTS` when the folder exists and `PLUGIN_PREFIX_CLASH` for a name an installed plugin's would
+ * clash with.
  */
-export function scaffoldPlugin(name: string, pluginsDir: string): ScaffoldResult {
+export function scaffoldPlugin(
+  name: string,
+  pluginsDir: string,
+  options: ScaffoldOptions = {},
+): ScaffoldResult {
   if (!PLUGIN_NAME.test(name)) {
     throw new RoseyError(
       "VALIDATION_FAILED",
@@ -168,10 +221,14 @@ export function scaffoldPlugin(name: string, pluginsDir: string): ScaffoldResult
     }
     throw new RoseyError("INTERNAL", `Cannot create ${dir}: ${errorMessage(err)}`, { cause: err });
   }
+  const typescript = options.typescript === true;
+  const entryFile = typescript ? "index.ts" : "index.js";
+  const shownParent = path.relative(process.cwd(), parent) || ".";
   const files: Array<[string, string]> = [
-    ["plugin.json", manifest(name)],
-    ["index.js", entry(name)],
-    ["README.md", readme(name, path.relative(process.cwd(), parent) || ".", roseyCommand())],
+    ["plugin.json", manifest(name, entryFile)],
+    [entryFile, entry(name, typescript)],
+    ...(typescript ? [["tsconfig.json", tsconfig(dir)] satisfies [string, string]] : []),
+    ["README.md", readme(name, shownParent, roseyCommand(), typescript)],
   ];
   const written: string[] = [];
   for (const [file, text] of files) {

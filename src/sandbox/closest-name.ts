@@ -1,6 +1,8 @@
 /**
  * "did you mean …" for a key nobody defines: the known name closest to a typo, by edit distance, when close
- * enough to be the one meant (at most 2 edits, and fewer than a third of the name).
+ * enough to be the one meant (at most 2 edits, and fewer than a third of the name). It lives beside the
+ * sandbox because the loader names the hook a misspelt one was meant to be, and the worker loads nothing from
+ * the core; the config and plugin-config checks use it too.
  */
 export function closestName(word: string, known: readonly string[]): string | undefined {
   let best: { name: string; distance: number } | undefined;
