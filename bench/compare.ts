@@ -218,18 +218,27 @@ function leaves(value: unknown, at: string): Array<[string, string]> {
  * A run started while the machine was busy measured the other work too (report.ts, `loadAverage`): warned
  * when the 1-minute load at its start was at least half the cores it could use.
  */
-function loadWarnings(...inputs: ReportInput[]): ComparisonWarning[] {
-  return inputs.flatMap(({ file, report: { machine } }) => {
-    const load = machine.loadAverage[0];
-    return load !== undefined && load >= machine.cores / 2
-      ? [
-          {
-            about: "load" as const,
-            text: `${file} started with a 1-minute load average of ${load} on ${machine.cores} core${machine.cores === 1 ? "" : "s"}: other work was running`,
-          },
-        ]
-      : [];
-  });
+function loadWarnings(before: ReportInput, after: ReportInput): ComparisonWarning[] {
+  const runs = [["before", before] as const, ["after", after] as const];
+  return runs.flatMap(
+    ([
+      role,
+      {
+        file,
+        report: { machine },
+      },
+    ]) => {
+      const load = machine.loadAverage[0];
+      return load !== undefined && load >= machine.cores / 2
+        ? [
+            {
+              about: "load" as const,
+              text: `the ${role} run (${file}) started with a 1-minute load average of ${load} on ${machine.cores} core${machine.cores === 1 ? "" : "s"}: other work was running`,
+            },
+          ]
+        : [];
+    },
+  );
 }
 
 function sectionWarnings(before: ReportInput, after: ReportInput): ComparisonWarning[] {

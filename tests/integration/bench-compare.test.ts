@@ -197,7 +197,7 @@ describe("comparing two bench reports", () => {
       { about: "settings", field: "settings.rate", text: "settings.rate: 200 → 400" },
       {
         about: "load",
-        text: "after.json started with a 1-minute load average of 0.75 on 1 core: other work was running",
+        text: "the after run (after.json) started with a 1-minute load average of 0.75 on 1 core: other work was running",
       },
       { about: "sections", text: "saturation: only in after.json, not compared" },
     ]);
