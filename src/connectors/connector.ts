@@ -8,7 +8,12 @@ import type { HealthCheck } from "../core/monitoring/health.js";
 export interface Connector {
   /** Platform name, as in the `platform` field of the events it publishes (`console`, `cytube`). */
   readonly platform: string;
-  /** Connects to the platform and the bus; resolves once it is ready to carry messages. */
+  /**
+   * Subscribes to its actions and API requests, before the plugins start: what a plugin sends from `start()`
+   * then waits for the platform (or is refused with a reason) instead of reaching nobody. Idempotent.
+   */
+  listen(): Promise<void>;
+  /** Connects to the platform (listening first if not yet) and begins publishing its events. */
   start(): Promise<void>;
   /** Idempotent; leaves the bus for its owner (the orchestrator) to close. */
   stop(): Promise<void>;

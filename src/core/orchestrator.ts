@@ -18,8 +18,13 @@ import { Router } from "./router/router.js";
  * Wiring only: starts the parts in order and stops them in reverse. No business logic lives here, and no
  * signal handling (the CLI entry wires signals to `stop()`).
  *
- *   NATS (embedded child or NATS_URL) → core bus → services (database …) → plugin manager → router → connectors
- *   → health and metrics (which report on all of them)
+ *   NATS (embedded child or NATS_URL) → core bus → services (database …) → connectors listen → plugin manager
+ *   → router → connectors connect → health and metrics (which report on all of them)
+ *
+ * Connectors subscribe to their actions before the plugins start, so that what a plugin says from `start()`
+ * waits for its platform rather than reaching nobody; their platforms' events flow only once the router is up.
+ * They stop first all the same: a failed start before they connect leaves only subscriptions, closed with
+ * their buses.
  */
 
 /** A core service started right after the bus (the database service registers here). */
@@ -132,6 +137,15 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
       log.info({ service: service.name }, "service started");
     }
 
+    const connectors: Connector[] = await createConnectors(config.platforms, {
+      openBus: (platform) => openBus(`connector:${platform}`, connectorUser(platform)),
+      logger,
+      router: config.router,
+      ...(options.stdin ? { stdin: options.stdin } : {}),
+      ...(options.stdout ? { stdout: options.stdout } : {}),
+    });
+    for (const connector of connectors) await connector.listen();
+
     const plugins = new PluginManager({ bus, config, logger });
     undo.push({ name: "plugin manager", run: () => plugins.stop() });
     await plugins.start();
@@ -147,13 +161,6 @@ export async function startRosey(options: OrchestratorOptions): Promise<Rosey> {
     undo.push({ name: "router", run: () => router.stop() });
     await router.start();
 
-    const connectors: Connector[] = await createConnectors(config.platforms, {
-      openBus: (platform) => openBus(`connector:${platform}`, connectorUser(platform)),
-      logger,
-      router: config.router,
-      ...(options.stdin ? { stdin: options.stdin } : {}),
-      ...(options.stdout ? { stdout: options.stdout } : {}),
-    });
     for (const connector of connectors) {
       undo.push({ name: `connector ${connector.platform}`, run: () => connector.stop() });
       await connector.start();

@@ -67,8 +67,8 @@ export class ConsoleConnector implements Connector {
     });
   }
 
-  async start(): Promise<void> {
-    if (this.#lines || this.#stopping) throw new Error("Cannot start the console connector twice");
+  async listen(): Promise<void> {
+    if (this.#inbox) return;
     this.#inbox = this.#bus.createInbox();
     this.#subscriptions.push(
       this.#bus.subscribe(SUBJECTS.actionsChatSend, (m) => {
@@ -89,9 +89,14 @@ export class ConsoleConnector implements Connector {
         if (this.#pending.delete(done.data.correlationId)) this.#checkDone();
       }),
     );
-    this.#options.output.on("error", this.#onOutputError);
     // Subscribed on the server before the first line goes out, so no reply can be missed.
     await this.#bus.flush();
+  }
+
+  async start(): Promise<void> {
+    if (this.#lines || this.#stopping) throw new Error("Cannot start the console connector twice");
+    await this.listen();
+    this.#options.output.on("error", this.#onOutputError);
     const lines = createInterface({ input: this.#options.input, crlfDelay: Number.POSITIVE_INFINITY });
     this.#lines = lines;
     lines.on("line", (line) => this.#send(line));

@@ -82,6 +82,7 @@ export class CytubeConnector implements Connector {
   #lastStatus: ClientStatus | undefined;
   /** Rank picture of the last joined session, for checking actions that arrive while we are away. */
   #lastCtx: RankContext | undefined;
+  #listening = false;
   #started = false;
   #stopping: Promise<void> | undefined;
   #readyWaiters: Array<() => void> = [];
@@ -157,9 +158,9 @@ export class CytubeConnector implements Connector {
     return new Promise((resolve) => this.#readyWaiters.push(resolve));
   }
 
-  async start(): Promise<void> {
-    if (this.#started) return;
-    this.#started = true;
+  async listen(): Promise<void> {
+    if (this.#listening) return;
+    this.#listening = true;
     const bus = this.#bus;
     this.#subs.push(
       bus.subscribe("rosey.actions.>", (m) => this.#onAction(m)),
@@ -170,6 +171,13 @@ export class CytubeConnector implements Connector {
       ),
     );
     await bus.flush();
+  }
+
+  /** Actions that arrive before the bot has joined wait for it (`#pending`). */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.listen();
     this.#client.start();
   }
 
