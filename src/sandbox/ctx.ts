@@ -1,3 +1,4 @@
+import { callSite, failedAt } from "./call-site.js";
 import { escapeControls } from "./escape-text.js";
 import type { CommandCtx, CtxStorage, SubscriptionHandler } from "./plugin-api.js";
 import type { PluginTimers } from "./timers.js";
@@ -138,6 +139,7 @@ export function createCtx(host: CtxHost): CommandCtx {
     harden(storageCallUnhardened(op, args)) as Promise<StorageResult<Op>>;
 
   const storageCallUnhardened = async (op: StorageOp, args: Record<string, unknown>): Promise<unknown> => {
+    const site = callSite();
     const reply = (await host.request(
       `rosey.db.kv.${op}`,
       toJson(args),
@@ -154,9 +156,9 @@ export function createCtx(host: CtxHost): CommandCtx {
       return harden(Object.assign([...reply.data], { truncated: true }));
     if (reply && reply.success === true) return reply.data;
     const code = reply?.error?.code ?? "INTERNAL";
-    const error = new Error(`storage ${op} failed (${code}): ${reply?.error?.message ?? "no answer"}`);
-    (error as Error & { code: string }).code = code;
-    throw harden(error);
+    throw harden(
+      failedAt(site, `storage ${op} failed (${code}): ${reply?.error?.message ?? "no answer"}`, code),
+    );
   };
 
   const log = (level: LogLevel) => (msg: unknown, fields?: unknown) => {

@@ -1,6 +1,7 @@
 import "ses";
 import { parentPort, workerData } from "node:worker_threads";
 import { type ActivityKind, ActivityWriter } from "./activity.js";
+import { type CallSiteError, callSite, failedAt } from "./call-site.js";
 import { type CtxHost, createCtx, sanitizeLogText, scopeCtx, toJson } from "./ctx.js";
 import { escapeControls } from "./escape-text.js";
 import { BUNDLE_LINE_OFFSET, HOOKS, loadPlugin, type PluginModule } from "./loader.js";
@@ -120,7 +121,10 @@ function reportFailure(handler: FailedHandler, err: unknown, detail?: string, co
 }
 
 let nextId = 1;
-const pendingRequests = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+const pendingRequests = new Map<
+  number,
+  { resolve: (v: unknown) => void; reject: (e: Error) => void; site: CallSiteError }
+>();
 const subscriptions = new Map<number, SubscriptionHandler>();
 let stopping = false;
 
@@ -178,8 +182,9 @@ const host: CtxHost = {
   },
   request(subject, json, timeoutMs, correlationId) {
     const id = nextId++;
+    const site = callSite();
     return new Promise((resolve, reject) => {
-      pendingRequests.set(id, { resolve, reject });
+      pendingRequests.set(id, { resolve, reject, site });
       post({ type: "request", id, subject, json, timeoutMs, ...(correlationId ? { correlationId } : {}) });
     });
   },
@@ -342,7 +347,7 @@ function onMessage(message: MainToWorker): void {
       pendingRequests.delete(message.id);
       // Hardened like everything else plugin code receives: no mutable host-made object crosses over.
       if (message.ok) pending.resolve(harden(message.data));
-      else pending.reject(harden(Object.assign(new Error(message.message), { code: message.code })));
+      else pending.reject(harden(failedAt(pending.site, message.message, message.code)));
       break;
     }
     case "denied":

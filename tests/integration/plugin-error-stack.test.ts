@@ -20,7 +20,7 @@ import { useTempDir } from "../support/temp-dir.js";
  * isolations: the watchdog reads the worker's activity itself (thread) or hears it from the plugin host.
  */
 
-// lib/util.ts line 3, column 9 is `new Error`; index.ts lines 10, 12, 16 and 7 call into it or fail.
+// lib/util.ts line 3, column 9 is `new Error`; index.ts lines 10, 12, 13, 17 and 7 call into it or fail.
 const UTIL_TS = `// helpers
 export function explode(what: string): never {
   throw new Error(\`kaboom from \${what}\`);
@@ -34,9 +34,10 @@ export default {
   start(ctx: { setTimeout(fn: () => void, ms: number): number }) {
     ctx.setTimeout(function later() { explode("a timer"); }, 50);
   },
-  onCommand(command: Command): unknown {
+  onCommand(command: Command, ctx: { storage: { get(c: string, k: string): Promise<unknown> } }): unknown {
     if (command.name === "boom") explode("a command");
     if (command.name === "obj") return { text: "hi" };
+    if (command.name === "store") return ctx.storage.get("notes", "k");
     return \`now \${Date.now()}\`;
   },
   onEvent(subject: string, envelope: { data: { content?: string } }) {
@@ -63,7 +64,7 @@ describe.each(["process", "thread"] as const)(
       const dir = writePluginFolder(pluginsDir, "thrower", {
         manifest: {
           entry: "index.ts",
-          commands: [{ name: "boom" }, { name: "clock" }, { name: "obj" }],
+          commands: [{ name: "boom" }, { name: "clock" }, { name: "obj" }, { name: "store" }],
           subscribe: ["rosey.events.message"],
           capabilities: ["chat.send", "events.read"],
           // The silence limit is max(4 × heartbeatMs, handlerTimeoutMs): 1.5 s here.
@@ -132,16 +133,33 @@ describe.each(["process", "thread"] as const)(
       );
     });
 
+    it("a refused storage call: where the plugin made it, though the refusal arrives later", async () => {
+      const result = await run("store", "corr-store");
+      const refusal =
+        "request to 'rosey.db.kv.get' refused by the gate: capability 'storage' was not requested";
+      expect(result).toEqual({
+        ok: false,
+        error: { code: "PLUGIN_ERROR", message: `Error: ${refusal} (at index.ts:12:54)` },
+      });
+      const line = await logged((l) => l.correlationId === "corr-store");
+      expect(line).toMatchObject({
+        plugin: "thrower",
+        handler: "onCommand",
+        msg: `onCommand(store) failed: Error: ${refusal}`,
+      });
+      expect(line.err?.stack).toBe(`Error: ${refusal}\n    at Object.onCommand (index.ts:12:54)`);
+    });
+
     it("Date.now() in the sandbox: SES's error, where it was called, and the hint", async () => {
       const result = await run("clock", "corr-clock");
       expect(result).toMatchObject({ ok: false, error: { code: "PLUGIN_ERROR" } });
       const message = (result as { error: { message: string } }).error.message;
       expect(message).toBe(
-        `TypeError: secure mode Calling %SharedDate%.now() throws (at index.ts:12:24; ${AMBIENT_HINT})`,
+        `TypeError: secure mode Calling %SharedDate%.now() throws (at index.ts:13:24; ${AMBIENT_HINT})`,
       );
       const line = await logged((l) => l.correlationId === "corr-clock");
       expect(line).toMatchObject({ hint: AMBIENT_HINT, handler: "onCommand" });
-      expect(line.err?.stack).toContain("at Object.onCommand (index.ts:12:24)");
+      expect(line.err?.stack).toContain("at Object.onCommand (index.ts:13:24)");
     });
 
     it("an onEvent throw and a timer's throw: the subject or the timer, the event's correlationId, the stack", async () => {
@@ -160,7 +178,7 @@ describe.each(["process", "thread"] as const)(
         msg: "onEvent(rosey.events.message) failed: Error: kaboom from an event",
       });
       expect(event.err?.stack).toBe(
-        "Error: kaboom from an event\n    at explode (lib/util.ts:3:9)\n    at Object.onEvent (index.ts:16:44)",
+        "Error: kaboom from an event\n    at explode (lib/util.ts:3:9)\n    at Object.onEvent (index.ts:17:44)",
       );
       const timer = await logged((l) => l.handler === "timeout");
       expect(timer).toMatchObject({
