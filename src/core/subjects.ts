@@ -16,6 +16,36 @@ export const SUBJECTS = {
   monitoringPlugins: "rosey.monitoring.plugins",
 } as const;
 
+/**
+ * The normalized events the connectors publish (design.md §2), whose `data` plugin-api.ts's `Events` gives
+ * (tests/unit/plugin-api.test.ts holds the two together). `rosey config check` names a subscription to any
+ * other `rosey.events.` subject, which is most often a typo.
+ */
+export const NORMALIZED_EVENTS = [
+  "rosey.events.message",
+  "rosey.events.pm",
+  "rosey.events.user.join",
+  "rosey.events.user.leave",
+  "rosey.events.user.list",
+  "rosey.events.user.rank",
+  "rosey.events.user.afk",
+  "rosey.events.media.change",
+  "rosey.events.media.update",
+  "rosey.events.playlist.set",
+  "rosey.events.playlist.queue",
+  "rosey.events.playlist.delete",
+  "rosey.events.playlist.current",
+  "rosey.events.playlist.move",
+  "rosey.events.playlist.temp",
+  "rosey.events.playlist.lock",
+  "rosey.events.poll.open",
+  "rosey.events.poll.update",
+  "rosey.events.poll.close",
+  "rosey.events.usercount",
+  "rosey.events.kick",
+  "rosey.events.error",
+] as const;
+
 export const commandSubject = (plugin: string): string => `rosey.commands.${plugin}.execute`;
 export const pluginNamespace = (plugin: string): string => `rosey.plugins.${plugin}.>`;
 export const platformSubject = (platform: string, event: string): string =>

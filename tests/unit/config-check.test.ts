@@ -182,6 +182,25 @@ describe("rosey config check on the plugins' code", () => {
     );
   });
 
+  it("warns of an onEvent with nothing to receive, and of a subscription to an event no connector publishes", async () => {
+    writePluginFolder(plugins(), "listener", { code: "export default { onEvent() {} };\n" });
+    writePluginFolder(plugins(), "greeter", {
+      manifest: {
+        subscribe: ["rosey.events.user.joined", "rosey.events.user.*"],
+        capabilities: ["events.read"],
+      },
+      code: "export default { onEvent() {} };\n",
+    });
+    const run = await runCheck(dir(), "", { plugins: { entries: { greeter: { grants: ["events.read"] } } } });
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = (name: string) => path.join(plugins(), name, "plugin.json");
+    expect(run.stderr).toBe(
+      "2 warnings:\n" +
+        `  WARNING ${manifest("greeter")} subscribe: 'rosey.events.user.joined' is no event a connector publishes, so onEvent never sees it; did you mean "rosey.events.user.join"?\n` +
+        `  WARNING ${manifest("listener")} subscribe: the code has onEvent, but plugin.json subscribes to nothing: onEvent never runs (it gets the manifest's subscriptions; ctx.subscribe handlers are called themselves)\n`,
+    );
+  });
+
   it("a plugin whose code kills the plugin host is reported; a plugin loading beside it still passes", async () => {
     // One huge allocation aborts the process that holds the worker (docs/security.md): under process
     // isolation that is the plugin host, with every worker in it. `slow` is still loading then (its top level

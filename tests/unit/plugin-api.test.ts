@@ -12,6 +12,7 @@ import type {
 import type { ErrorCode } from "../../src/core/errors.js";
 import { PACKAGE_ROOT } from "../../src/core/paths.js";
 import { pluginCompilerOptions } from "../../src/core/plugins/scaffold.js";
+import { NORMALIZED_EVENTS } from "../../src/core/subjects.js";
 import type { HOOKS } from "../../src/sandbox/loader.js";
 import type {
   Command,
@@ -142,6 +143,7 @@ describe("rosey/plugin (src/sandbox/plugin-api.ts), as a plugin author compiles 
 
   it("gives the data of every event docs/plugins.md lists, and of no other", () => {
     expect(membersOf(program, "Events").sort()).toEqual(documentedEvents().sort());
+    expect([...NORMALIZED_EVENTS].sort()).toEqual(documentedEvents().sort());
   });
 });
 

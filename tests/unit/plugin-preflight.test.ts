@@ -17,12 +17,15 @@ describe("preflightPlugins", () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** By default, code that loads and has every hook a manifest here relies on: these tests are about the rest. */
-  const plugin = (
-    name: string,
-    manifest: Record<string, unknown> = {},
-    code = "export default { onCommand() {}, onEvent() {} };\n",
-  ) => writePluginFolder(dir, name, { manifest, code });
+  /**
+   * By default, code that loads and has the hooks its manifest relies on (onEvent only with subscriptions):
+   * these tests are about the rest.
+   */
+  const plugin = (name: string, manifest: Record<string, unknown> = {}, code?: string) =>
+    writePluginFolder(dir, name, {
+      manifest,
+      code: code ?? `export default { onCommand() {}${manifest.subscribe ? ", onEvent() {}" : ""} };\n`,
+    });
   const check = (
     plugins: Record<string, unknown> = {},
     sandbox: Record<string, unknown> = {},

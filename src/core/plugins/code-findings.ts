@@ -78,6 +78,14 @@ function hookFindings(
     });
   }
   const subscribe = manifest.subscribe ?? [];
+  if (subscribe.length === 0 && hooks.includes("onEvent"))
+    findings.push({
+      level: "warning",
+      where: `${manifestFile} subscribe`,
+      plugin,
+      message:
+        "the code has onEvent, but plugin.json subscribes to nothing: onEvent never runs (it gets the manifest's subscriptions; ctx.subscribe handlers are called themselves)",
+    });
   if (subscribe.length > 0 && !hooks.includes("onEvent"))
     findings.push({
       level: "warning",

@@ -1,8 +1,9 @@
 import path from "node:path";
+import { didYouMean } from "../../sandbox/closest-name.js";
 import type { RoseyConfig } from "../config/schema.js";
 import { errorMessage } from "../errors.js";
 import { silentLogger } from "../logger.js";
-import { patternCovers } from "../subjects.js";
+import { NORMALIZED_EVENTS, patternCovers } from "../subjects.js";
 import { bundlePlugin } from "./bundle.js";
 import { codeFindings } from "./code-findings.js";
 import { computeGrants, unknownGrantNames } from "./grants.js";
@@ -166,6 +167,13 @@ function grantFindings(
       message: `requests capabilities that do not exist: ${grants.unknown.join(", ")}`,
     });
   for (const pattern of manifest.subscribe ?? []) {
+    if (isUnknownEvent(pattern))
+      findings.push({
+        level: "warning",
+        where: `${manifestFile} subscribe`,
+        plugin,
+        message: `'${pattern}' is no event a connector publishes, so onEvent never sees it${didYouMean(pattern, NORMALIZED_EVENTS)}`,
+      });
     if (!grants.subscribe.some((allowed) => patternCovers(allowed, pattern)))
       findings.push({
         level: "warning",
@@ -179,6 +187,15 @@ function grantFindings(
     ...quotaFindings(config, manifest, manifestFile),
   );
   return findings;
+}
+
+/** A `rosey.events.` subject without wildcards that names no normalized event: most often a typo. */
+function isUnknownEvent(pattern: string): boolean {
+  return (
+    pattern.startsWith("rosey.events.") &&
+    !/(^|\.)[*>](\.|$)/.test(pattern) &&
+    !(NORMALIZED_EVENTS as readonly string[]).includes(pattern)
+  );
 }
 
 /** A storage quota above `database.maxQuota` is cut by the database service, as limits are by maxLimits. */
