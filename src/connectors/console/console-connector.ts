@@ -1,6 +1,6 @@
 import { createInterface, type Interface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
-import type { Bus, BusSubscription } from "../../core/bus.js";
+import type { Bus, BusMessage, BusSubscription } from "../../core/bus.js";
 import { commandCompletedSchema } from "../../core/commands.js";
 import { type ChatEvent, CORE_SOURCE, chatPmSchema, chatSendSchema } from "../../core/envelope.js";
 import { errorMessage } from "../../core/errors.js";
@@ -8,7 +8,7 @@ import type { Logger } from "../../core/logger.js";
 import type { HealthCheck } from "../../core/monitoring/health.js";
 import { parseCommandLine } from "../../core/router/parse.js";
 import { SUBJECTS } from "../../core/subjects.js";
-import { compileCheck } from "../../core/validation.js";
+import { compileCheck, describeProblem } from "../../core/validation.js";
 import { terminalSafe } from "../../sandbox/escape-text.js";
 import type { Connector } from "../connector.js";
 
@@ -73,19 +73,19 @@ export class ConsoleConnector implements Connector {
     this.#subscriptions.push(
       this.#bus.subscribe(SUBJECTS.actionsChatSend, (m) => {
         const action = checkChatSend(m.envelope.data);
-        if (!action.success) return this.#dropped(m.subject, m.envelope.correlationId);
+        if (!action.success) return this.#dropped(m, action.problem);
         if (action.data.platform === CONSOLE) this.#print(`<rosey> ${action.data.text}`);
       }),
       this.#bus.subscribe(SUBJECTS.actionsChatPm, (m) => {
         const action = checkChatPm(m.envelope.data);
-        if (!action.success) return this.#dropped(m.subject, m.envelope.correlationId);
+        if (!action.success) return this.#dropped(m, action.problem);
         if (action.data.platform === CONSOLE) this.#print(`<rosey → ${action.data.to}> ${action.data.text}`);
       }),
       this.#bus.subscribe(this.#inbox, (m) => {
         // Plugins that read chat events see the reply subject too; only the router's (the core's) answer counts.
         if (m.envelope.source !== CORE_SOURCE) return;
         const done = commandCompletedSchema.safeParse(m.envelope.data);
-        if (!done.success) return this.#dropped(m.subject, m.envelope.correlationId);
+        if (!done.success) return this.#dropped(m, describeProblem(done.error));
         if (this.#pending.delete(done.data.correlationId)) this.#checkDone();
       }),
     );
@@ -195,7 +195,12 @@ export class ConsoleConnector implements Connector {
     this.#log.warn({ err: err.message }, "console output failed");
   };
 
-  #dropped(subject: string, correlationId: string): void {
-    this.#log.warn({ subject, correlationId }, "dropped a malformed message");
+  /** Names the sender (a plugin's actions carry `plugin:<name>`) and what is wrong, for its author to find. */
+  #dropped(message: BusMessage, problem: string): void {
+    const { source, correlationId } = message.envelope;
+    this.#log.warn(
+      { subject: message.subject, source, correlationId, problem },
+      "dropped a malformed message",
+    );
   }
 }

@@ -86,6 +86,36 @@ const LOADERS: Readonly<Record<string, Loader>> = {
   ".json": "json",
 };
 
+/** What a relative import may name, tried in order: the file, TypeScript's `.js` for `.ts`, an extension. */
+const JS_TO_TS: Readonly<Record<string, string>> = { ".js": ".ts", ".mjs": ".mts", ".cjs": ".cts" };
+
+/**
+ * A relative import resolved as esbuild would for a plugin (`./util`, `./util.js` for util.ts, `./lib` for
+ * lib/index.ts), without reading any package.json: the first candidate that exists. Whether it is inside the
+ * folder and a regular file is `onLoad`'s check, made on what is read.
+ */
+function resolveInside(
+  specifier: string,
+  resolveDir: string,
+): { path: string } | { errors: Array<{ text: string }> } {
+  const base = path.resolve(resolveDir, specifier);
+  const ext = path.extname(base);
+  const candidates = [
+    base,
+    ...(JS_TO_TS[ext] ? [base.slice(0, -ext.length) + JS_TO_TS[ext]] : []),
+    ...Object.keys(LOADERS).map((e) => base + e),
+    ...Object.keys(LOADERS).map((e) => path.join(base, `index${e}`)),
+  ];
+  const found = candidates.find((file) => statSync(file, { throwIfNoEntry: false })?.isDirectory() === false);
+  return found
+    ? { path: found }
+    : {
+        errors: [
+          { text: `cannot import '${escapeControls(specifier)}': no such file in the plugin's folder` },
+        ],
+      };
+}
+
 /** `//# sourceMappingURL=…` (or `//@`) line comments and their `/*# … *\/` block form. */
 const SOURCE_MAP_COMMENT =
   /(?:\/\/[#@][ \t]*sourceMappingURL=[^\r\n]*|\/\*[#@][ \t]*sourceMappingURL=[\s\S]*?\*\/)/g;
@@ -112,7 +142,10 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
       target: "es2022",
       legalComments: "none",
       logLevel: "silent",
-      mainFields: ["module", "main"],
+      // esbuild's own resolver reads package.json and tsconfig.json files (and what a tsconfig `extends`) to
+      // resolve an import: the bundler resolves every path itself instead (`resolveInside`), and compiles
+      // TypeScript with fixed options, so that esbuild opens only the files `onLoad` checked and read.
+      tsconfigRaw: {},
       // Plugins may not reach outside their own folder: bundling runs in the core, with its file access, so
       // a `../` path or a symlink out of the folder would put any file the core can read into the plugin.
       plugins: [
@@ -120,7 +153,8 @@ async function bundle(entryFile: string, pluginDir: string): Promise<string> {
           name: "stay-inside-plugin",
           setup(b) {
             b.onResolve({ filter: /.*/ }, (args) => {
-              if (args.kind === "entry-point" || args.path.startsWith(".")) return undefined;
+              if (args.kind === "entry-point") return { path: entryFile };
+              if (args.path.startsWith(".")) return resolveInside(args.path, args.resolveDir);
               const hint =
                 args.path === PLUGIN_TYPES
                   ? `; '${PLUGIN_TYPES}' has types only: import them with \`import type\``
