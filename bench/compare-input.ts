@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { errorMessage, RoseyError } from "../src/core/errors.js";
+import { escapeControls } from "../src/sandbox/escape-text.js";
 import { REPORT_VERSION } from "./report.js";
 
 /**
@@ -181,10 +182,11 @@ const invalid = (file: string, why: string): RoseyError =>
 
 /** `fixed.platform.resources.children[0].cpuPercent`: the path as it reads in the JSON. */
 function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.reduce<string>(
-    (out, key) => (typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
-    "",
-  );
+  return path.reduce<string>((out, key) => {
+    // Keys are the file's: a control character in one must not forge a line of the message.
+    const name = escapeControls(String(key));
+    return typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${name}` : name;
+  }, "");
 }
 
 /** Words for the path they follow: `expected number` (and what was there) rather than zod's sentence. */

@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { RoseyError } from "../src/core/errors.js";
 import { createLogger, type Logger } from "../src/core/logger.js";
 import { CORE_SEMI_SPACE_MB } from "../src/core/node-flags.js";
+import { terminalSafe } from "../src/sandbox/escape-text.js";
 import { measureColdStart } from "./coldstart.js";
 import { compareReports } from "./compare.js";
 import { readReport } from "./compare-input.js";
@@ -303,7 +304,8 @@ export async function benchCommand(options: BenchCliOptions): Promise<number> {
  */
 export function compareCommand(beforeFile: string, afterFile: string, options: { json?: string }): number {
   const comparison = compareReports(readReport(beforeFile), readReport(afterFile));
-  process.stdout.write(renderComparison(comparison));
+  // The reports' strings (machine, settings, keys) are whatever the files hold: no escape reaches the terminal.
+  process.stdout.write(terminalSafe(renderComparison(comparison)));
   if (options.json) {
     writeFileSync(options.json, `${JSON.stringify(comparison, null, 2)}\n`);
     process.stderr.write(`comparison written to ${options.json}\n`);

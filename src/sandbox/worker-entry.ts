@@ -377,8 +377,12 @@ process.on("unhandledRejection", (reason) => {
 
 try {
   plugin = loadPlugin(init.source, init.plugin.name);
-  if (init.loadOnly) post({ type: "loaded", hooks: HOOKS.filter((hook) => plugin?.[hook]) });
-  else {
+  if (init.loadOnly) {
+    // The module's own promise jobs run before the answer: one that never settles, or takes the process
+    // down, must be met by the check as it would be met at start, not after `loaded` has passed the plugin.
+    await new Promise((resolve) => setImmediate(resolve));
+    post({ type: "loaded", hooks: HOOKS.filter((hook) => plugin?.[hook]) });
+  } else {
     if (plugin.start) await plugin.start.call(plugin.self, baseCtx);
     post({ type: "ready" });
   }

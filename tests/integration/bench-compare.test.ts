@@ -312,6 +312,19 @@ describe("rosey bench compare", () => {
     expect(written.reading).toMatch(/Targets that changed verdict: platform lost 0 met → MISSED/);
   });
 
+  it("prints what the reports hold with its terminal controls escaped, and survives a record of many keys", async () => {
+    const hostile = copy();
+    hostile.machine = { ...hostile.machine, cpuModel: "EPYC\u001b]0;owned\u0007\u001b[2J" };
+    hostile.fixed!.platform.resources.workerHeapMb = Object.fromEntries(
+      Array.from({ length: 200_000 }, (_, i) => [`w${i}`, 8]),
+    );
+    writeFileSync(file("hostile.json"), JSON.stringify(hostile));
+    const { code, stdout } = await rosey("bench", "compare", file("before.json"), file("hostile.json"));
+    expect(code).toBe(0);
+    expect(stdout).not.toContain("\u001b");
+    expect(stdout).toContain("EPYC\\u001b]0;owned\\u0007\\u001b[2J");
+  });
+
   it("refuses a missing file and a JSON file that is not a report, naming the file", async () => {
     const missing = await rosey("bench", "compare", file("before.json"), file("missing.json"));
     expect(missing.code).toBe(1);

@@ -325,7 +325,10 @@ export async function preflightPlugins(
     return bundle === undefined ? [] : [{ plugin, bundle }];
   });
   if (bundled.length > 0) {
-    const spawner = createSpawner(config.sandbox.isolation, silentLogger());
+    // Always in a plugin host of its own, whatever `sandbox.isolation` says: a plugin that aborts its process
+    // (a huge allocation at the top level) must take the host down, which the check reports and survives,
+    // not the check itself; and a thread stuck in native code dies with that host when the check closes it.
+    const spawner = createSpawner("process", silentLogger());
     try {
       findings.push(...(await codeFindings(config, spawner, bundled)));
     } finally {

@@ -12,6 +12,25 @@ import { runtimeFile } from "../paths.js";
  * plugin worker handle talks to either through this one interface.
  */
 
+/**
+ * How long an end waits for a terminated thread before giving up on it: one that has not ended by then is in
+ * a native call that checks for no interrupt, and waiting longer would hang whatever waits (plugin-worker.ts).
+ */
+export const STUCK_THREAD_GRACE_MS = 2_000;
+
+/** Whether a terminated thread's `exited` settles within `STUCK_THREAD_GRACE_MS`. */
+export async function endsWithinGrace(exited: Promise<unknown>): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const grace = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, STUCK_THREAD_GRACE_MS, false);
+  });
+  try {
+    return await Promise.race([exited.then(() => true), grace]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface ThreadExit {
   code: number;
   /** Why, when known: out of memory, an error, the host process dying. */

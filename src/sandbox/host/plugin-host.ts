@@ -18,6 +18,8 @@ const WORKER_ENTRY = new URL("../worker-entry.js", import.meta.url);
 const ELU_SAMPLE_MS = 1_000;
 /** How often the workers' activity records are read: a handler seen twice in a row has run at least this long. */
 const ACTIVITY_SAMPLE_MS = 100;
+/** How long leaving waits for the workers to end: the core's STUCK_THREAD_GRACE_MS (the host loads nothing of the core's). */
+const LEAVE_GRACE_MS = 2_000;
 
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
 interface HostedWorker {
@@ -107,12 +109,33 @@ const decoder = new FrameDecoder(onFrame, (reason) => {
 });
 channel.on("data", (chunk: Buffer) => decoder.push(chunk));
 // The core closed the pipe (it stopped, crashed or was killed): end every worker and leave.
-channel.on("close", () => process.exit(0));
+channel.on("close", () => void leave());
 // Ctrl-C signals the whole process group, a service manager's stop the whole cgroup: this process gets the
 // core's SIGINT or SIGTERM too. Its life is the core's to end, which stops the plugins in order (their
 // stop() runs) and then closes the pipe; dying of the signal first would cut every plugin off mid-stop.
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => undefined);
-channel.on("error", () => process.exit(0));
+channel.on("error", () => void leave());
+
+/**
+ * `process.exit` joins every worker thread, and one stuck in a single native call (a sparse `indexOf` over a
+ * 2^53 `length`) never ends: the host would spin at full CPU with no core to stop it. So the workers get the
+ * same grace as the core gives them, and a host left with one that did not end kills itself.
+ */
+let leaving = false;
+async function leave(): Promise<void> {
+  if (leaving) return;
+  leaving = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ended = await Promise.race([
+    Promise.all([...workers.values()].map(({ worker }) => worker.terminate())).then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(resolve, LEAVE_GRACE_MS, false);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!ended) process.kill(process.pid, "SIGKILL");
+  process.exit(0);
+}
 
 /**
  * A worker blocked in a handler answers nothing, and the core cannot read its activity record across the
