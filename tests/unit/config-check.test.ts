@@ -149,6 +149,21 @@ describe("rosey config check on the plugins' code", () => {
     },
   );
 
+  it("a plugin stuck in one native call at its top level: reported, and its plugin host ended, though terminate cannot end the thread", async () => {
+    // One C++ loop over 2^53 indices that checks for no interrupt: it would run on for about a minute.
+    writePluginFolder(plugins(), "stuck", {
+      code: "Array.prototype.indexOf.call({ length: 2 ** 53 - 1 }, 1);\nexport default { onCommand() {} };\n",
+    });
+    writePluginFolder(plugins(), "fine", { code: "export default { onCommand() {} };\n" });
+    const run = await runCheck(dir(), `sandbox: { readyTimeoutMs: ${READY_TIMEOUT_MS} }\n`);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `${run.file} is a valid config, but 1 problem would stop it from working as written:\n` +
+        `  ERROR ${path.join(plugins(), "stuck", "index.js")}: Plugin 'stuck' did not become ready within ${READY_TIMEOUT_MS} ms\n`,
+    );
+    if (CAN_SEE_LEFTOVERS) expect(childProcesses()).toEqual([]);
+  });
+
   it("--no-code checks manifests and config alone: no bundle, no worker", async () => {
     writeBrokenPlugins();
     const started = performance.now();

@@ -5,12 +5,7 @@ import { BundleLocator, reportPluginError, splitSourceMap } from "./bundle-sourc
 import { workerResourceLimits } from "./limits.js";
 import { endedBeforeReadyError, loadFailedError, notReadyError } from "./load-errors.js";
 import { checkWorkerMessage } from "./plugin-worker.js";
-import {
-  endsWithinGrace,
-  type SandboxSpawner,
-  type SandboxThread,
-  type ThreadExit,
-} from "./sandbox-thread.js";
+import type { SandboxSpawner, SandboxThread, ThreadExit } from "./sandbox-thread.js";
 
 /**
  * Loads a plugin's bundle in a sandbox worker the way `rosey start` does (the same spawner, worker entry,
@@ -78,14 +73,6 @@ export async function loadOnly(spawner: SandboxSpawner, request: LoadOnlyRequest
   });
   clearTimeout(timer);
   thread.terminate();
-  const ended = await endsWithinGrace(exited);
-  // Its code is inside one native call that no terminate interrupts: start could not stop it either. The
-  // plugin host it spins in is killed when the check closes its spawner.
-  if (!ended)
-    return {
-      ok: false,
-      error: `Plugin '${name}' could not be stopped: its code is stuck in one native call that ignores termination`,
-      hostCrash: false,
-    };
+  await exited;
   return outcome;
 }

@@ -257,7 +257,7 @@ export class ProcessSpawner implements SandboxSpawner {
   }
 }
 
-/** The spawner for `sandbox.isolation`: the plugin manager's, and `rosey config check`'s for the same setup. */
+/** The spawner for `sandbox.isolation`. */
 export function createSpawner(isolation: "process" | "thread", logger: Logger): SandboxSpawner {
   return isolation === "process" ? new ProcessSpawner(logger) : new ThreadSpawner();
 }

@@ -31,12 +31,7 @@ import {
 import type { PermissionGate } from "./gate.js";
 import { type ResolvedLimits, workerResourceLimits } from "./limits.js";
 import { endedBeforeReadyError, loadFailedError, notReadyError } from "./load-errors.js";
-import {
-  endsWithinGrace,
-  type SandboxSpawner,
-  type SandboxThread,
-  STUCK_THREAD_GRACE_MS,
-} from "./sandbox-thread.js";
+import type { SandboxSpawner, SandboxThread } from "./sandbox-thread.js";
 
 /**
  * The main thread's handle on one plugin worker: spawns it with resource limits, performs the READY
@@ -374,23 +369,9 @@ export class PluginWorker {
       await stopped;
       clearTimeout(timer);
       this.#terminate("stopped");
-      await this.#exitOrGiveUp();
+      await this.#exitPromise;
     })();
     return this.#stopping;
-  }
-
-  /**
-   * A thread inside one long native call (`Array.prototype.indexOf` over a 2^53 `length`, a sparse `sort`)
-   * checks for no interrupt, so `terminate()` cannot end it: a stop must not wait for it for ever. Under process
-   * isolation the plugin host is killed when it closes; under thread isolation the thread spins until the
-   * process exits (docs/security.md).
-   */
-  async #exitOrGiveUp(): Promise<void> {
-    if (!(await endsWithinGrace(this.#exitPromise)))
-      this.#log.error(
-        { graceMs: STUCK_THREAD_GRACE_MS },
-        "the plugin's thread did not end when terminated (stuck in one native call); leaving it",
-      );
   }
 
   /** Ends the thread now (watchdog, violations, shutdown). */

@@ -15,7 +15,7 @@ import {
   type RejectedPlugin,
 } from "./manifest.js";
 import { pluginConfigProblems } from "./plugin-config.js";
-import { createSpawner } from "./plugin-host-process.js";
+import { ProcessSpawner } from "./plugin-host-process.js";
 
 /**
  * What the plugin manager would refuse, ignore or cap in a config and a plugins directory, found without
@@ -328,7 +328,7 @@ export async function preflightPlugins(
     // Always in a plugin host of its own, whatever `sandbox.isolation` says: a plugin that aborts its process
     // (a huge allocation at the top level) must take the host down, which the check reports and survives,
     // not the check itself; and a thread stuck in native code dies with that host when the check closes it.
-    const spawner = createSpawner("process", silentLogger());
+    const spawner = new ProcessSpawner(silentLogger());
     try {
       findings.push(...(await codeFindings(config, spawner, bundled)));
     } finally {

@@ -1,7 +1,7 @@
 import type { EventLoopUtilization } from "node:perf_hooks";
 import { type ResourceLimits, Worker } from "node:worker_threads";
 import { encodeFrame, MAX_FRAME_BYTES } from "../../sandbox/host/framing.js";
-import type { CoreToHost } from "../../sandbox/host/host-protocol.js";
+import { type CoreToHost, TERMINATE_GRACE_MS } from "../../sandbox/host/host-protocol.js";
 import { MessageBatcher, unbatch } from "../../sandbox/message-batch.js";
 import { RoseyError } from "../errors.js";
 import { runtimeFile } from "../paths.js";
@@ -11,25 +11,6 @@ import { runtimeFile } from "../paths.js";
  * isolation (the default) runs it inside the forked plugin-host (see plugin-host-process.ts). The
  * plugin worker handle talks to either through this one interface.
  */
-
-/**
- * How long an end waits for a terminated thread before giving up on it: one that has not ended by then is in
- * a native call that checks for no interrupt, and waiting longer would hang whatever waits (plugin-worker.ts).
- */
-export const STUCK_THREAD_GRACE_MS = 2_000;
-
-/** Whether a terminated thread's `exited` settles within `STUCK_THREAD_GRACE_MS`. */
-export async function endsWithinGrace(exited: Promise<unknown>): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const grace = new Promise<boolean>((resolve) => {
-    timer = setTimeout(resolve, STUCK_THREAD_GRACE_MS, false);
-  });
-  try {
-    return await Promise.race([exited.then(() => true), grace]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export interface ThreadExit {
   code: number;
@@ -48,6 +29,7 @@ export interface SandboxThread {
    * Threads in the core carry every message, so only the plugin host ever calls it.
    */
   onRefused(handler: (reason: string) => void): void;
+  /** Called once, when the thread has ended, or was given up on after `terminate()` (TERMINATE_GRACE_MS). */
   onExit(handler: (exit: ThreadExit) => void): void;
   onOutput(handler: (text: string) => void): void;
   terminate(): void;
@@ -110,6 +92,23 @@ export class ThreadSpawner implements SandboxSpawner {
     worker.on("error", (err) => {
       error = err;
     });
+    const exitHandlers: Array<(exit: ThreadExit) => void> = [];
+    let exited = false;
+    const exit = (result: ThreadExit) => {
+      if (exited) return;
+      exited = true;
+      for (const handler of exitHandlers) handler(result);
+    };
+    worker.on("exit", (code) =>
+      exit({
+        code,
+        reason: error
+          ? error.code === "ERR_WORKER_OUT_OF_MEMORY"
+            ? "out of memory (heap limit reached)"
+            : `crashed: ${error.message}`
+          : undefined,
+      }),
+    );
     return {
       get threadId() {
         return worker.threadId;
@@ -120,22 +119,22 @@ export class ThreadSpawner implements SandboxSpawner {
           for (const message of unbatch(batch)) handler(message);
         }),
       onRefused: () => undefined,
-      onExit: (handler) =>
-        worker.on("exit", (code) =>
-          handler({
-            code,
-            reason: error
-              ? error.code === "ERR_WORKER_OUT_OF_MEMORY"
-                ? "out of memory (heap limit reached)"
-                : `crashed: ${error.message}`
-              : undefined,
-          }),
-        ),
+      onExit: (handler) => {
+        exitHandlers.push(handler);
+      },
       onOutput: (handler) => {
         worker.stdout.on("data", (chunk: Buffer) => handler(chunk.toString("utf8")));
         worker.stderr.on("data", (chunk: Buffer) => handler(chunk.toString("utf8")));
       },
-      terminate: () => void worker.terminate(),
+      terminate: () => {
+        void worker.terminate();
+        // In the core's own process nothing can end a thread stuck in one native call: it spins until the
+        // process exits, and is reported ended so that nothing waits for it (a stop, a restart).
+        setTimeout(exit, TERMINATE_GRACE_MS, {
+          code: 1,
+          reason: "could not be ended (stuck in one native call); its thread still runs",
+        }).unref();
+      },
       utilization: () => {
         const now = worker.performance.eventLoopUtilization();
         const delta = last ? worker.performance.eventLoopUtilization(now, last) : undefined;

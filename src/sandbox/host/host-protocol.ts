@@ -29,3 +29,11 @@ export type HostToCore = z.infer<typeof hostFrameSchema>;
 
 /** Largest worker message (JSON text) the host relays; larger ones are dropped and reported as `oversize`. */
 export const MAX_RELAYED_MESSAGE_BYTES = 256 * 1024;
+
+/**
+ * How long a terminated worker has to end. One inside a single native call that checks for no interrupt
+ * (`Array.prototype.indexOf` over a 2^53 `length`, a sparse `sort`) never does, and whatever waited for its
+ * exit would wait for ever: past this, the plugin host kills itself (its workers end as a host crash), and a
+ * thread in the core is reported ended though it still spins (sandbox-thread.ts).
+ */
+export const TERMINATE_GRACE_MS = 2_000;

@@ -5,7 +5,12 @@ import { createActivityBuffer, readActivity } from "../activity.js";
 import { escapeControls } from "../escape-text.js";
 import { splitBatch } from "../message-batch.js";
 import { encodeBatchFrame, encodeFrame, type Frame, FrameDecoder, perTickWriter } from "./framing.js";
-import { type CoreToHost, type HostToCore, MAX_RELAYED_MESSAGE_BYTES } from "./host-protocol.js";
+import {
+  type CoreToHost,
+  type HostToCore,
+  MAX_RELAYED_MESSAGE_BYTES,
+  TERMINATE_GRACE_MS,
+} from "./host-protocol.js";
 
 /**
  * The plugin-host process: forked by the core, it runs the plugin workers so that what one worker
@@ -18,8 +23,6 @@ const WORKER_ENTRY = new URL("../worker-entry.js", import.meta.url);
 const ELU_SAMPLE_MS = 1_000;
 /** How often the workers' activity records are read: a handler seen twice in a row has run at least this long. */
 const ACTIVITY_SAMPLE_MS = 100;
-/** How long leaving waits for the workers to end: the core's STUCK_THREAD_GRACE_MS (the host loads nothing of the core's). */
-const LEAVE_GRACE_MS = 2_000;
 
 const channel = new net.Socket({ fd: 3, readable: true, writable: true });
 interface HostedWorker {
@@ -98,7 +101,7 @@ function onFrame(frame: Frame): void {
       spawn(control);
       break;
     case "terminate":
-      void workers.get(control.wid)?.worker.terminate();
+      end(control.wid);
       break;
   }
 }
@@ -117,23 +120,24 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => un
 channel.on("error", () => void leave());
 
 /**
- * `process.exit` joins every worker thread, and one stuck in a single native call (a sparse `indexOf` over a
- * 2^53 `length`) never ends: the host would spin at full CPU with no core to stop it. So the workers get the
- * same grace as the core gives them, and a host left with one that did not end kills itself.
+ * Ends a worker. One that has not ended within `TERMINATE_GRACE_MS` is stuck in a native call no terminate
+ * interrupts: this process kills itself, since nothing else can end that thread (`process.exit` would join it
+ * and wait for ever), and the core sees every worker in it end as a host crash.
  */
+function end(wid: number): Promise<unknown> {
+  const entry = workers.get(wid);
+  if (!entry) return Promise.resolve();
+  setTimeout(() => {
+    if (workers.get(wid) === entry) process.kill(process.pid, "SIGKILL");
+  }, TERMINATE_GRACE_MS).unref();
+  return entry.worker.terminate();
+}
+
 let leaving = false;
 async function leave(): Promise<void> {
   if (leaving) return;
   leaving = true;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const ended = await Promise.race([
-    Promise.all([...workers.values()].map(({ worker }) => worker.terminate())).then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(resolve, LEAVE_GRACE_MS, false);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (!ended) process.kill(process.pid, "SIGKILL");
+  await Promise.all([...workers.keys()].map(end));
   process.exit(0);
 }
 
