@@ -1,5 +1,5 @@
 import type { ComparedReport } from "./compare-input.js";
-import { TARGET_LIMITS, type TargetLimit } from "./report.js";
+import { cpuOfRole, round1, TARGET_LIMITS, type TargetLimit } from "./report.js";
 
 /**
  * What `rosey bench compare` compares: each figure of a report it reads, its kind (which way is better,
@@ -51,16 +51,6 @@ export interface FigureSpec {
   gauge?: true;
   limit?: TargetLimit;
   value(report: ComparedReport): number | undefined;
-}
-
-type Resources = NonNullable<ComparedReport["idleResources"]>;
-
-const round1 = (x: number): number => Math.round(x * 10) / 10;
-
-/** CPU of the processes in one role (the plugin host), % of one core; undefined when there is none (thread isolation). */
-function cpuOfRole(resources: Resources, role: string): number | undefined {
-  const of = resources.children.filter((c) => c.role === role);
-  return of.length ? round1(of.reduce((sum, c) => sum + c.cpuPercent, 0)) : undefined;
 }
 
 function largest(values: Record<string, number>): number | undefined {
@@ -175,7 +165,7 @@ export const SECTIONS: ReadonlyArray<{ key: SectionKey; title: string; figures: 
         figure: "host CPU %",
         path: "platform",
         kind: "cpu",
-        value: (r) => r.fixed && cpuOfRole(r.fixed.platform.resources, "plugin-host"),
+        value: (r) => r.fixed && cpuOfRole(r.fixed.platform.resources.children, "plugin-host"),
       },
       {
         id: "fixed.platform.resources.workerHeapMb",

@@ -103,13 +103,21 @@ export interface CpuAtStep {
   usPerReply: number;
 }
 
+/** CPU of the processes in one role (the plugin host), % of one core; undefined when there is none. */
+export function cpuOfRole(
+  children: ReadonlyArray<{ role: string; cpuPercent: number }>,
+  role: string,
+): number | undefined {
+  const of = children.filter((c) => c.role === role);
+  return of.length ? round1(of.reduce((sum, c) => sum + c.cpuPercent, 0)) : undefined;
+}
+
 /** CPU of a path's sustained step (the last one that held at the sustained rate), when it was sampled. */
 export function cpuAtStep(outcome: SaturationOutcome<SaturationStep>): CpuAtStep | undefined {
   const step = outcome.steps.find((s) => s.verdict.ok && s.offeredRate === outcome.sustainedOfferedRate);
   const r = step?.resources;
   if (!step || !r) return undefined;
-  const of = (role: string) =>
-    round1(r.children.filter((c) => c.role === role).reduce((sum, c) => sum + c.cpuPercent, 0));
+  const of = (role: string) => cpuOfRole(r.children, role) ?? 0;
   const percent = {
     core: r.core?.cpuPercent ?? 0,
     coreMain: r.core?.mainThreadCpuPercent,
@@ -139,7 +147,7 @@ export function cpuAtStep(outcome: SaturationOutcome<SaturationStep>): CpuAtStep
   };
 }
 
-const round1 = (x: number): number => Math.round(x * 10) / 10;
+export const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 export interface Target {
   name: string;
